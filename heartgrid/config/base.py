@@ -1,0 +1,22 @@
+"""The base class every HeartGrid config model derives from.
+
+Two rules from the dehydration investigation are enforced here for every model:
+- unknown keys are refused (`extra="forbid"`), so a typo can never be silently ignored;
+- a config is plain data: `model_dump(mode="json")` writes every field, inherited defaults
+  included, and loading that JSON back gives an equal config. Nothing depends on whether a
+  value was "set" explicitly.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        validate_default=True,
+        frozen=False,
+        use_attribute_docstrings=True,
+    )

@@ -1,0 +1,78 @@
+"""Flatten resolved configs to dotted paths and diff them.
+
+A side of a diff is a recipe name with optional overrides (`"arena trainer.gamma=0.99"`),
+a saved config JSON, or a run directory (its `config.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from heartgrid.config.run import RunConfig
+
+# Paths that name a run rather than describe its behaviour: ignored by `identity=False` diffs.
+RUN_IDENTITY_PATHS = ("run", "data_dir", "system.seed", "recipe")
+
+
+def flatten(config: BaseModel | dict, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of the config as `dotted.path -> value` (lists of scalars stay whole)."""
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            # An empty dict contributes no leaves: `{}` vs `{"ore_red": 0.1}` then diffs as
+            # the one added key rather than as a whole-dict change.
+            out.update(flatten(value, f"{path}."))
+        elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    out.update(flatten(item, f"{path}.{i}."))
+                else:
+                    out[f"{path}.{i}"] = item
+        else:
+            out[path] = value
+    return out
+
+
+_MISSING = object()
+
+
+def diff_configs(
+    a: BaseModel | dict, b: BaseModel | dict, *, ignore: tuple[str, ...] = ()
+) -> list[tuple[str, Any, Any]]:
+    """Sorted (path, value in a, value in b) for every differing leaf; absent leaves are `<absent>`."""
+    fa, fb = flatten(a), flatten(b)
+    rows = []
+    for path in sorted(set(fa) | set(fb)):
+        if path in ignore:
+            continue
+        va, vb = fa.get(path, _MISSING), fb.get(path, _MISSING)
+        if va != vb:
+            rows.append((path, "<absent>" if va is _MISSING else va, "<absent>" if vb is _MISSING else vb))
+    return rows
+
+
+def format_diff(rows: list[tuple[str, Any, Any]]) -> str:
+    return "\n".join(f"{path}: {json.dumps(va)} -> {json.dumps(vb)}" for path, va, vb in rows)
+
+
+def resolve_side(spec: str, device: str = "cpu") -> RunConfig:
+    """A diff/ab side: a run directory, a config JSON file, or `RECIPE [key=value ...]`."""
+    path = Path(spec)
+    if path.is_dir():
+        cfg = path / "config.json"
+        if not cfg.exists():
+            raise FileNotFoundError(f"{path} is a directory without config.json (not a run directory)")
+        return RunConfig.load(cfg)
+    if path.suffix == ".json" and path.is_file():
+        return RunConfig.load(path)
+    from heartgrid.config.resolve import build_config
+
+    words = shlex.split(spec)
+    return build_config(words[0], words[1:], default_device=device)

@@ -1,0 +1,117 @@
+"""The root config of a run: everything `heartgrid train` needs, resolved and diffable."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from heartgrid.config.base import Config
+from heartgrid.config.curriculum import CurriculumConfig
+from heartgrid.config.game import GameConfig
+from heartgrid.config.trainer import TrainerConfig
+
+
+class PolicyConfig(Config):
+    name: str = "fast"
+    """`fast`, `latent_attn_tiny`, `latent_attn_small`, `latent_attn_med`, or `module:Class`
+    for a user's own PyTorch module (see heartgrid/policies/README.md)."""
+    hidden_size: int = Field(128, ge=1)
+    lstm_layers: int = Field(2, ge=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the policy's constructor."""
+
+
+class SystemConfig(Config):
+    device: str = "auto"
+    """`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:N`."""
+    seed: int = Field(0, ge=0)
+    """Fixes maps, priorities, sampling and initial weights."""
+    torch_threads: int | None = Field(None, ge=1)
+    """CPU threads for PyTorch; None = one per core."""
+    deterministic: bool = True
+    """Deterministic CUDA kernels where PyTorch offers them (CPU is always deterministic)."""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError(f"system.device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+
+class LoggingConfig(Config):
+    tensorboard: bool = True
+    console: Literal["rich", "plain", "none"] = "rich"
+    """Live terminal display; `plain` prints one line per log interval."""
+    log_interval: int = Field(1, ge=1)
+    """Epochs between metric records."""
+
+
+class WandbConfig(Config):
+    enabled: bool = False
+    project: str = "heartgrid"
+    entity: str | None = None
+    mode: Literal["online", "offline"] = "offline"
+    tags: list[str] = Field(default_factory=list)
+
+
+class EvaluationConfig(Config):
+    episodes: int = Field(8, ge=1)
+    num_envs: int = Field(8, ge=1)
+
+
+class RunConfig(Config):
+    run: str = "default"
+    """Run name; the run directory is `<data_dir>/<run>`."""
+    data_dir: str = "runs"
+    recipe: str = ""
+    """The recipe this config was built from (informational)."""
+    system: SystemConfig = Field(default_factory=SystemConfig)
+    game: GameConfig = Field(default_factory=GameConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+
+    @field_validator("run")
+    @classmethod
+    def _run_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", value):
+            raise ValueError(f"run name {value!r} must be letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _rollout_fits(self) -> RunConfig:
+        t = self.trainer
+        slots = t.num_envs * self.game.num_agents
+        segments = t.batch_size // t.bptt_horizon
+        if t.batch_size % t.bptt_horizon or segments % slots:
+            good = slots * t.bptt_horizon
+            raise ValueError(
+                f"trainer.batch_size={t.batch_size} / trainer.bptt_horizon={t.bptt_horizon} "
+                f"must be a multiple of the {slots} agent slots (trainer.num_envs={t.num_envs} x "
+                f"game.num_agents={self.game.num_agents}); set trainer.batch_size to a multiple "
+                f"of {good} (e.g. {good}) or change trainer.num_envs"
+            )
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.data_dir) / self.run
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        return cls.from_json(Path(path).read_text())

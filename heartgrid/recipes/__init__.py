@@ -1,0 +1,3 @@
+from heartgrid.recipes.registry import UnknownRecipeError, all_recipes, get_recipe, recipe
+
+__all__ = ["UnknownRecipeError", "all_recipes", "get_recipe", "recipe"]

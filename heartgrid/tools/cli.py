@@ -1,0 +1,62 @@
+"""The `heartgrid` command line.
+
+Exit codes: 0 success, 1 a meaningful "no" (configs differ, a regression found), 2 usage
+errors (unknown recipe, unknown config key, wrong value type, bad arguments).
+Each verb lives in its own module with `register(subparsers)`; this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pydantic import ValidationError
+
+from heartgrid.config.overrides import OverrideError, validation_message
+from heartgrid.recipes import UnknownRecipeError
+
+# Modules that add verbs; each defines `register(subparsers)`.
+COMMAND_MODULES = [
+    "heartgrid.tools.config_cmd",  # recipes, config, diff, golden
+    "heartgrid.tools.train_cmd",  # train
+]
+
+
+class UsageError(Exception):
+    """Raised by a verb for bad input; printed and mapped to exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heartgrid",
+        description="Train teams of agents with RL in a multi-agent gridworld.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (OverrideError, UnknownRecipeError, UsageError) as e:
+        print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ValidationError as e:
+        print(f"heartgrid {args.command}: error: {validation_message(e)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,33 @@
+"""`heartgrid train RECIPE [key=value ...]`: resolve the config and hand it to the trainer."""
+
+from __future__ import annotations
+
+import argparse
+
+from heartgrid.config.resolve import build_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a recipe; writes runs/<run>/ (config, metrics, TensorBoard, checkpoints)",
+        description="Re-running with the same run name resumes from its latest valid checkpoint.",
+    )
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
+    p.add_argument("--no-resume", action="store_true", help="refuse to resume an existing run")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = build_config(args.recipe, args.overrides)
+    from heartgrid.trainer.run import RunDirectoryError, train
+
+    try:
+        train(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
+    except RunDirectoryError as e:
+        from heartgrid.tools.cli import UsageError
+
+        raise UsageError(str(e)) from None
+    return 0

@@ -1,0 +1,158 @@
+"""Typed configs: unknown keys refused, values validated, dotted overrides, CLI exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from heartgrid.config import GameConfig, OverrideError, RunConfig, TrainerConfig, apply_overrides
+from heartgrid.config.resolve import build_config
+from heartgrid.tools.cli import main
+
+
+def test_unknown_key_is_refused_at_construction():
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        TrainerConfig(minibatch_sise=8)
+
+
+def test_override_sets_nested_fields_dict_keys_and_lists():
+    cfg = build_config(
+        "arena",
+        [
+            "trainer.minibatch_size=1024",
+            "game.agent.rewards.ore_red=0.2",
+            "game.objects.altar.cooldown=5",
+            "game.map.room.objects.altar=3",
+            "wandb.tags=[\"a\",\"b\"]",
+            "wandb.tags.1=c",
+        ],
+        default_device="cpu",
+    )
+    assert cfg.trainer.minibatch_size == 1024
+    assert cfg.game.agent.rewards == {"heart": 1.0, "ore_red": 0.2}
+    assert cfg.game.objects["altar"].cooldown == 5
+    assert cfg.game.map.room.objects["altar"] == 3
+    assert cfg.wandb.tags == ["a", "c"]
+
+
+def test_unknown_key_names_key_valid_keys_and_closest_match():
+    cfg = build_config("arena", [], default_device="cpu")
+    with pytest.raises(OverrideError) as e:
+        apply_overrides(cfg, ["trainer.minibatch_sise=8"])
+    msg = str(e.value)
+    assert "'minibatch_sise'" in msg and "at trainer" in msg
+    assert "batch_size" in msg and "bptt_horizon" in msg  # the valid keys at that level
+    assert "did you mean 'minibatch_size'" in msg
+
+
+def test_unknown_intermediate_dict_key_is_refused():
+    cfg = build_config("arena", [], default_device="cpu")
+    with pytest.raises(OverrideError, match="unknown config key 'altr'.*did you mean 'altar'"):
+        apply_overrides(cfg, ["game.objects.altr.cooldown=5"])
+
+
+def test_wrong_type_names_expected_type():
+    cfg = build_config("arena", [], default_device="cpu")
+    with pytest.raises(OverrideError, match=r"trainer.update_epochs.*expected an integer.*given 'many'"):
+        apply_overrides(cfg, ["trainer.update_epochs=many"])
+
+
+def test_cross_field_rules_only_apply_to_the_final_state():
+    # batch first, then a minibatch that divides it: the intermediate state is invalid.
+    cfg = build_config(
+        "arena", ["trainer.batch_size=12288", "trainer.minibatch_size=4096"], default_device="cpu"
+    )
+    assert (cfg.trainer.batch_size, cfg.trainer.minibatch_size) == (12288, 4096)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.minibatch_size=1000", "must divide trainer.batch_size=6144; for example set trainer.minibatch_size=768"),
+        ("trainer.bptt_horizon=48", "trainer.bptt_horizon=48 must divide trainer.minibatch_size"),
+        ("trainer.num_envs=5", "must be a multiple of the 120 agent slots"),
+        ("game.num_agents=25", "game.num_agents=25 but the map holds 4 instance"),
+        ("game.obs_width=10", "observation size must be odd"),
+        ("game.agent.rewards.ore_redd=1", "unknown item(s) ['ore_redd']"),
+        ("system.device=tpu", "system.device must be auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_validation_errors_say_what_to_change(override, message):
+    with pytest.raises(OverrideError) as e:
+        build_config("arena", [override], default_device="cpu")
+    assert message in str(e.value)
+
+
+def test_required_key_names_exist():
+    flat = RunConfig().model_dump()
+    for dotted in [
+        "run", "data_dir", "system.device", "system.seed", "trainer.total_timesteps",
+        "trainer.num_envs", "trainer.batch_size", "trainer.minibatch_size",
+        "trainer.bptt_horizon", "trainer.update_epochs", "trainer.checkpoint_interval",
+        "trainer.keep_last_n", "policy.name", "game.max_steps", "game.num_agents",
+    ]:
+        node = flat
+        for part in dotted.split("."):
+            assert part in node, dotted
+            node = node[part]
+
+
+def test_auto_device_is_resolved_before_the_recipe_runs():
+    cfg = build_config("arena", ["system.device=cpu"])
+    assert cfg.system.device == "cpu"
+    assert build_config("arena", ["system.device=auto"], default_device="auto").system.device in ("cpu", "cuda")
+
+
+def test_group_overrides_only_what_they_set_and_survive_round_trip():
+    game = GameConfig.model_validate(
+        {
+            "agent": {"rewards": {"ore_red": 0.1, "heart": 1.0}, "freeze_duration": 7},
+            "groups": {"red": {"id": 0, "props": {"rewards": {"heart": 2.0}}}},
+            "num_agents": 6,
+            "map": {"room": {"kind": "random", "agents": 6, "objects": {}}},
+        }
+    )
+    resolved = game.group_agent_config("red")
+    assert resolved.rewards == {"ore_red": 0.1, "heart": 2.0}  # shaped reward kept, heart overridden
+    assert resolved.freeze_duration == 7  # not set by the group: inherited
+    reloaded = GameConfig.model_validate_json(game.model_dump_json())
+    assert reloaded == game
+    assert reloaded.group_agent_config("red") == resolved
+
+
+# ---- the CLI -----------------------------------------------------------------------------
+
+
+def test_cli_unknown_key_exits_2(capsys):
+    assert main(["config", "arena", "trainer.minibatch_sise=8"]) == 2
+    err = capsys.readouterr().err
+    assert "minibatch_sise" in err and "did you mean 'minibatch_size'" in err
+
+
+def test_cli_wrong_type_exits_2(capsys):
+    assert main(["config", "arena", "game.max_steps=long"]) == 2
+    assert "expected an integer" in capsys.readouterr().err
+
+
+def test_cli_unknown_recipe_exits_2_and_lists_recipes(capsys):
+    assert main(["config", "arenna"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown recipe 'arenna'" in err and "arena_basic_easy_shaped" in err
+
+
+def test_cli_recipes_lists_one_line_each(capsys):
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert "arena_basic_easy_shaped" in names and "small_easy_shaped" in names
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # a summary on each line
+
+
+def test_cli_config_prints_resolved_json(capsys):
+    assert main(["config", "arena_basic_easy_shaped", "system.device=cpu", "trainer.gamma=0.99"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["trainer"]["gamma"] == 0.99
+    assert data["game"]["agent"]["rewards"]["battery_red"] == 0.8
+    assert RunConfig.model_validate(data).trainer.gamma == 0.99
