@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from heartgrid.recipes import UnknownRecipeError
 COMMAND_MODULES = [
     "heartgrid.tools.config_cmd",  # recipes, config, diff, golden
     "heartgrid.tools.train_cmd",  # train
+    "heartgrid.tools.render",  # render
 ]
 
 
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Like `python -m`, let `policy.name=my_module:MyPolicy` import from the working directory.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,94 @@
+"""Policy names → classes, and building a policy from a config or from a saved spec.
+
+`policy.name` is a built-in name (`fast`, `latent_attn_tiny`, `latent_attn_small`,
+`latent_attn_med`) or `package.module:ClassName` for a user's own module (README.md here).
+`policy.kwargs` go to the class's constructor as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from torch import nn
+
+from heartgrid.config.run import PolicyConfig
+from heartgrid.engine.features import FeatureRegistry
+from heartgrid.policies.base import Policy
+from heartgrid.policies.fast import FastPolicy
+from heartgrid.policies.latent_attn import LatentAttnMed, LatentAttnSmall, LatentAttnTiny
+
+POLICIES: dict[str, type[Policy]] = {
+    "fast": FastPolicy,
+    "latent_attn_tiny": LatentAttnTiny,
+    "latent_attn_small": LatentAttnSmall,
+    "latent_attn_med": LatentAttnMed,
+}
+
+REQUIRED_METHODS = ("initial_state", "forward", "forward_sequence", "spec", "adapt")
+
+
+def policy_class(name: str) -> type[nn.Module]:
+    """The class a `policy.name` refers to; a clear error for unknown names."""
+    if name in POLICIES:
+        return POLICIES[name]
+    if ":" not in name:
+        raise ValueError(
+            f"unknown policy {name!r}: use one of {sorted(POLICIES)} or 'package.module:ClassName' "
+            "for your own module (see heartgrid/policies/README.md)"
+        )
+    module_name, _, class_name = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(
+            f"policy {name!r}: cannot import module {module_name!r} ({error}); make it importable, "
+            "e.g. run from the directory that holds it with PYTHONPATH=. or install its package"
+        ) from error
+    cls = getattr(module, class_name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise ValueError(
+            f"policy {name!r}: {module_name} has no torch.nn.Module class named {class_name!r}"
+        )
+    missing = [m for m in REQUIRED_METHODS if not callable(getattr(cls, m, None))]
+    if missing:
+        raise ValueError(
+            f"policy {name!r} lacks {missing}; subclass heartgrid.policies.Policy "
+            "(see heartgrid/policies/README.md)"
+        )
+    return cls
+
+
+def make_policy(
+    config: PolicyConfig,
+    features: FeatureRegistry,
+    action_names: list[str],
+    obs_shape: tuple[int, int, int],
+) -> Policy:
+    """Build the policy named by `config.name`; weights come from torch's global RNG, so
+    `torch.manual_seed(seed)` beforehand fixes them."""
+    cls = policy_class(config.name)
+    accepted = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    named = set(accepted) - {"self", "config", "features", "action_names", "obs_shape"}
+    unknown = sorted(set(config.kwargs) - named)
+    if unknown and not takes_any:
+        raise ValueError(
+            f"policy.kwargs {unknown} are not accepted by policy {config.name!r}; "
+            f"it accepts {sorted(named) or 'none'}"
+        )
+    return cls(config, features, list(action_names), tuple(obs_shape), **config.kwargs)
+
+
+def policy_from_spec(spec: dict[str, Any]) -> Policy:
+    """Rebuild the architecture `policy.spec()` described (weights not included: load the
+    state dict next, then `policy.adapt(engine.features, engine.action_space.names)`)."""
+    try:
+        config = PolicyConfig.model_validate(spec["config"])
+        features = FeatureRegistry.from_list(spec["features"])
+        return make_policy(config, features, spec["action_names"], tuple(spec["obs_shape"]))
+    except KeyError as error:
+        raise ValueError(
+            f"policy spec lacks the key {error}; was it written by Policy.spec()?"
+        ) from error
