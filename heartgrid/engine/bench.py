@@ -1,0 +1,125 @@
+"""`heartgrid bench env RECIPE`: agent-steps per second of the batched engine.
+
+    heartgrid bench env arena_basic_easy_shaped --envs 64 --device cpu --rounds 5 --seconds 3
+
+Steps the recipe's game with uniformly random valid actions (episode resets included: the
+first episodes are desynchronised, so resets happen throughout), after a warm-up, in several
+timed rounds, and prints the median. Actions come from a pool of pre-drawn tensors on the
+device, so the figure is the engine's own cost, not that of a random number generator. With
+`--json` the last line is one JSON object (agent_steps_per_s, envs, agents_per_env, device,
+rounds, per-round figures, torch threads, and the process CPU time per round, which shows how
+much a shared machine slowed the wall-clock figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+from heartgrid.engine.batched import BatchedEngine
+from heartgrid.recipes import get_recipe
+from heartgrid.recipes.registry import UnknownRecipeError
+
+ACTION_POOL = 64
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe whose game to step, e.g. arena_basic_easy_shaped")
+    parser.add_argument("--envs", type=int, default=None,
+                        help="number of envs (default: 64 on cpu, 4096 on cuda)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one timed round")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds stepped before timing")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.rounds < 1 or args.seconds <= 0:
+        print("error: --rounds must be >= 1 and --seconds > 0", file=sys.stderr)
+        return 2
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"error: --device {args.device} but CUDA is not available; use --device cpu",
+              file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        game = get_recipe(args.recipe).fn(args.device).game
+    except UnknownRecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
+    engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed)
+    engine.reset()
+    gen = torch.Generator().manual_seed(args.seed)
+    pool = [torch.randint(0, len(engine.action_names), (engine.num_slots,), generator=gen)
+            .to(engine.device) for _ in range(ACTION_POOL)]
+
+    def sync() -> None:
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize(engine.device)
+
+    def steps_for(seconds: float) -> tuple[int, float, float]:
+        """Step for about `seconds`; (steps, wall seconds, process CPU seconds)."""
+        sync()
+        wall, cpu, steps = time.perf_counter(), time.process_time(), 0
+        while time.perf_counter() - wall < seconds:
+            for actions in pool[:8]:
+                engine.step(actions)
+            pool.append(pool.pop(0))
+            steps += 8
+            if engine.device.type == "cuda" and steps % 256 == 0:
+                sync()  # bound the queue so that the clock measures finished work
+        sync()
+        return steps, time.perf_counter() - wall, time.process_time() - cpu
+
+    steps_for(args.warmup)
+    engine.drain_episodes()
+    rounds = []
+    for r in range(args.rounds):
+        steps, wall, cpu = steps_for(args.seconds)
+        episodes = len(engine.drain_episodes())
+        rate = steps * engine.num_slots / wall
+        rounds.append({"agent_steps_per_s": rate, "steps": steps, "wall_s": wall, "cpu_s": cpu,
+                       "episodes_finished": episodes})
+        print(f"round {r + 1}/{args.rounds}: {rate:,.0f} agent-steps/s "
+              f"({steps} steps in {wall:.2f} s, process CPU {cpu:.2f} s, {episodes} episodes)")
+    median = statistics.median(x["agent_steps_per_s"] for x in rounds)
+    print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
+          f"{torch.get_num_threads()} torch threads: median {median:,.0f} agent-steps/s")
+    if args.json:
+        print(json.dumps({
+            "recipe": args.recipe,
+            "agent_steps_per_s": median,
+            "envs": envs,
+            "agents_per_env": engine.num_agents,
+            "device": str(engine.device),
+            "device_name": (torch.cuda.get_device_name(engine.device)
+                            if engine.device.type == "cuda" else "cpu"),
+            "torch_threads": torch.get_num_threads(),
+            "rounds": len(rounds),
+            "round_agent_steps_per_s": [x["agent_steps_per_s"] for x in rounds],
+            "round_wall_s": [x["wall_s"] for x in rounds],
+            "round_cpu_s": [x["cpu_s"] for x in rounds],
+            "round_steps": [x["steps"] for x in rounds],
+            "torch_version": torch.__version__,
+        }))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="heartgrid bench env", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
