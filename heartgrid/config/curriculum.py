@@ -22,7 +22,8 @@ class SingleTaskConfig(Config):
 
 
 class RangeConfig(Config):
-    """A numeric range sampled uniformly per task (integers when both ends are integers)."""
+    """A numeric range sampled uniformly per task: integers when the game's value at the path is
+    an integer, else floats rounded to 4 significant digits (so a task name shows the exact value)."""
 
     low: float
     high: float
