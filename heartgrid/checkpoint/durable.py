@@ -1,0 +1,52 @@
+"""Durable file writes: the bytes are on disk before anyone can see the file.
+
+A checkpoint must never be half-written. The recipe (POSIX): write to a name nobody reads,
+`fsync` the file, rename it into place, `fsync` the directory so the rename itself survives a
+power cut. `os.rename` within one directory is atomic: readers see the old state or the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Write `data` to `path` and fsync it (the caller renames the directory or file into place)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """Persist a directory's entries (new files, renames). A no-op where directories can't be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open directories; its renames are already durable
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_file_atomically(path: Path, data: bytes) -> None:
+    """Write one file so that `path` holds either its old content or all of `data`, never a part."""
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    write_synced(tmp, data)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

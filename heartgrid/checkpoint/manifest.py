@@ -1,0 +1,144 @@
+"""The on-disk layout of checkpoints and the manifest that proves one is complete and intact.
+
+    <run_dir>/checkpoints/epoch_000123/
+        policy.safetensors   weights (heartgrid.checkpoint.policy_io)
+        policy.json          architecture spec + format version
+        trainer_state.pt     optimizer, schedules, counters, generator states (plain containers)
+        manifest.json        epoch, agent_step, and the size and sha256 of every file above
+
+The manifest is written last, inside a hidden `.tmp-…` directory that is renamed into place,
+so a visible `epoch_*` directory with a manifest that matches its files is a whole checkpoint.
+Anything else (a file truncated or altered later, a file deleted) is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from heartgrid.checkpoint.durable import sha256_bytes, sha256_file
+from heartgrid.checkpoint.errors import CheckpointError, CheckpointWarning
+
+FORMAT_VERSION = 1
+CHECKPOINTS_DIR = "checkpoints"
+MANIFEST = "manifest.json"
+POLICY_WEIGHTS = "policy.safetensors"
+POLICY_SPEC = "policy.json"
+TRAINER_STATE = "trainer_state.pt"
+REQUIRED_FILES = (POLICY_WEIGHTS, POLICY_SPEC, TRAINER_STATE)
+
+_NAME = re.compile(r"epoch_(\d+)")
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:06d}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    epoch: int
+    agent_step: int
+    files: dict[str, dict]  # file name -> {"size": int, "sha256": str}
+
+    def to_json(self) -> str:
+        body = {
+            "format_version": FORMAT_VERSION,
+            "epoch": self.epoch,
+            "agent_step": self.agent_step,
+            "files": self.files,
+        }
+        return json.dumps(body, indent=2, sort_keys=True)
+
+    @classmethod
+    def describe(cls, epoch: int, agent_step: int, files: dict[str, bytes]) -> Manifest:
+        entries = {name: {"size": len(b), "sha256": sha256_bytes(b)} for name, b in files.items()}
+        return cls(epoch, agent_step, entries)
+
+
+def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """Visible checkpoint directories, oldest first (by epoch). Hidden `.tmp-…` ones never count."""
+    if not checkpoints_dir.is_dir():
+        return []
+    found = []
+    for path in checkpoints_dir.iterdir():
+        match = _NAME.fullmatch(path.name)
+        if match and path.is_dir():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of checkpoint directory `path`, refusing one that cannot be read."""
+    manifest_path = path / MANIFEST
+    if not path.is_dir():
+        raise CheckpointError(path, "not a directory")
+    if not manifest_path.is_file():
+        raise CheckpointError(path, f"missing file {MANIFEST} (the checkpoint was not fully written)")
+    try:
+        body = json.loads(manifest_path.read_text())
+        version = body["format_version"]
+        manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), dict(body["files"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(path, f"unreadable {MANIFEST}: {type(e).__name__}: {e}") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            path, f"checkpoint format version {version}; this HeartGrid reads version {FORMAT_VERSION}"
+        )
+    return manifest
+
+
+def verify_checkpoint(path: Path, required: tuple[str, ...] = REQUIRED_FILES) -> Manifest:
+    """Check every file against the manifest (presence, size, sha256); returns the manifest."""
+    manifest = read_manifest(path)
+    for name in required:
+        if name not in manifest.files:
+            raise CheckpointError(path, f"{MANIFEST} does not list {name}")
+    for name, entry in manifest.files.items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(path, f"missing file {name}")
+        size = file.stat().st_size
+        if size != entry["size"]:
+            raise CheckpointError(
+                path,
+                f"{name} is {size} bytes but the manifest says {entry['size']} "
+                "(truncated or overwritten)",
+            )
+        digest = sha256_file(file)
+        if digest != entry["sha256"]:
+            raise CheckpointError(
+                path,
+                f"checksum mismatch in {name}: sha256 {digest[:12]}…, "
+                f"manifest {entry['sha256'][:12]}…",
+            )
+    return manifest
+
+
+def refuse(error: CheckpointError) -> None:
+    """Report a refused checkpoint; the caller goes on with an older one."""
+    message = f"refusing checkpoint {error.path}: {error.reason}; trying an older one"
+    warnings.warn(message, CheckpointWarning, stacklevel=3)
+
+
+def valid_checkpoints(
+    checkpoints_dir: Path, refused: list[CheckpointError]
+) -> Iterator[tuple[Path, Manifest]]:
+    """Verified checkpoints, newest first; each refused one is warned about and appended to
+    `refused`."""
+    for path in reversed(list_checkpoints(checkpoints_dir)):
+        try:
+            manifest = verify_checkpoint(path)
+        except CheckpointError as e:
+            refuse(e)
+            refused.append(e)
+            continue
+        yield path, manifest
+
+
+def no_valid_checkpoint(checkpoints_dir: Path, refused: list[CheckpointError]) -> CheckpointError:
+    reasons = "; ".join(f"{e.path.name}: {e.reason}" for e in refused)
+    return CheckpointError(checkpoints_dir, f"no valid checkpoint ({reasons})")

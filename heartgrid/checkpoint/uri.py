@@ -1,0 +1,76 @@
+"""Policy URIs: where a policy comes from, resolved to one checkpoint directory.
+
+Accepted forms (SPEC §5):
+- a checkpoint directory (`runs/x/checkpoints/epoch_000100`, or any directory holding
+  `policy.safetensors` and `policy.json`, such as one written by `save_policy`);
+- a run directory (`runs/x`) or its `checkpoints/` directory: the newest *valid* checkpoint;
+- a `policy.safetensors` (or `policy.json`) file: the directory that holds it;
+- any of the above behind `file://` (`file:///abs/path`, `file://relative/path`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from heartgrid.checkpoint.errors import CheckpointError
+from heartgrid.checkpoint.manifest import (
+    CHECKPOINTS_DIR,
+    POLICY_SPEC,
+    POLICY_WEIGHTS,
+    list_checkpoints,
+    no_valid_checkpoint,
+    valid_checkpoints,
+)
+
+SUPPORTED = "a checkpoint directory, a run directory, a policy.safetensors file, or file://<path>"
+
+
+def uri_to_path(uri: str | Path) -> Path:
+    """The local path a URI names (no existence check)."""
+    if isinstance(uri, Path):
+        return uri
+    if "://" not in uri:
+        return Path(uri).expanduser()
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise CheckpointError(uri, f"unsupported URI scheme {parts.scheme!r}; use {SUPPORTED}")
+    # file:///abs/path has an empty netloc; file://rel/path puts `rel` in the netloc.
+    return Path(unquote(parts.netloc + parts.path)).expanduser()
+
+
+def resolve_policy_uri(uri: str | Path) -> Path:
+    """The checkpoint directory a policy URI names; a run directory gives its newest valid one."""
+    path = uri_to_path(uri)
+    if not path.exists():
+        raise CheckpointError(
+            path, f"no such file or directory (policy URI {str(uri)!r}; expected {SUPPORTED})"
+        )
+    if path.is_file():
+        if path.name not in (POLICY_WEIGHTS, POLICY_SPEC):
+            raise CheckpointError(path, f"not a policy file; expected {POLICY_WEIGHTS} or {SUPPORTED}")
+        return path.parent
+    if (path / POLICY_WEIGHTS).exists() or (path / POLICY_SPEC).exists():
+        return path
+    checkpoints_dir = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR
+    if checkpoints_dir.is_dir():
+        return latest_valid_checkpoint(checkpoints_dir)
+    raise CheckpointError(
+        path, f"holds neither a policy nor a {CHECKPOINTS_DIR}/ directory; expected {SUPPORTED}"
+    )
+
+
+def latest_valid_checkpoint(checkpoints_dir: Path) -> Path:
+    """The newest checkpoint whose files match its manifest (corrupt ones are warned about)."""
+    if not list_checkpoints(checkpoints_dir):
+        raise CheckpointError(checkpoints_dir, "contains no checkpoint yet")
+    refused: list[CheckpointError] = []
+    for path, _ in valid_checkpoints(checkpoints_dir, refused):
+        return path
+    raise no_valid_checkpoint(checkpoints_dir, refused)
+
+
+def run_dir_of(checkpoint_dir: Path) -> Path | None:
+    """The run directory a checkpoint belongs to (`<run>/checkpoints/epoch_N`), if it is in one."""
+    parent = checkpoint_dir.resolve().parent
+    return parent.parent if parent.name == CHECKPOINTS_DIR else None
