@@ -65,7 +65,8 @@ class TrainerConfig(Config):
     ent_coef: float = Field(0.0021, ge=0)
     max_grad_norm: float = Field(0.5, gt=0)
     target_kl: float | None = Field(None, gt=0)
-    """Stop the epoch's remaining minibatches once approx_kl exceeds this; None disables."""
+    """Skip the rest of the update (remaining minibatches and epochs) once a minibatch's
+    approx_kl exceeds this; None disables."""
 
     checkpoint_interval: int = Field(50, ge=1)
     """Epochs between checkpoints (one is also written at the end and on Ctrl-C)."""

@@ -16,17 +16,18 @@ from pydantic import ValidationError
 
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.recipes import UnknownRecipeError
+from heartgrid.tools.errors import UsageError
 
 # Modules that add verbs; each defines `register(subparsers)`.
 COMMAND_MODULES = [
     "heartgrid.tools.config_cmd",  # recipes, config, diff, golden
     "heartgrid.tools.train_cmd",  # train
+    "heartgrid.tools.bench_cmd",  # bench env, bench train
+    "heartgrid.tools.plot",  # plot
     "heartgrid.tools.render",  # render
+    "heartgrid.tools.eval_cmd",  # eval
+    "heartgrid.tools.compare_cmd",  # ab, compare, baseline, regress
 ]
-
-
-class UsageError(Exception):
-    """Raised by a verb for bad input; printed and mapped to exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from pathlib import Path
 from heartgrid.config.diff import diff_configs, format_diff, resolve_side
 from heartgrid.config.resolve import build_config
 from heartgrid.recipes import all_recipes
+from heartgrid.tools.errors import UsageError
 
 GOLDEN_DIR = Path("tests/golden")
 GOLDEN_DEVICE = "cpu"  # golden configs are resolved for the CPU so they are machine-independent
@@ -56,8 +57,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         a, b = resolve_side(args.a, args.device), resolve_side(args.b, args.device)
     except FileNotFoundError as e:
-        from heartgrid.tools.cli import UsageError
-
         raise UsageError(str(e)) from None
     rows = diff_configs(a, b)
     if rows:

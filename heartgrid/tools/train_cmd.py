@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from heartgrid.config.resolve import build_config
+from heartgrid.tools.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,5 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         train(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
     except RunDirectoryError as e:
-        from heartgrid.tools.cli import UsageError
-
         raise UsageError(str(e)) from None
     return 0

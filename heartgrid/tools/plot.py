@@ -1,0 +1,80 @@
+"""`heartgrid plot RUN_DIR [RUN_DIR ...] [--out PNG]`: learning curves of runs as a PNG.
+
+Two panels against agent steps: hearts per agent per episode (`env_agent/heart.get`) and the
+mean episode reward per agent (`overview/reward`). Several runs share the axes, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CURVES = (
+    ("env_agent/heart.get", "hearts per agent per episode"),
+    ("overview/reward", "reward per agent per episode"),
+)
+STEP = "metric/agent_step"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "plot",
+        help="plot learning curves (hearts and reward vs agent steps) of run directories to a PNG",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (runs/<run>)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="PNG to write (default: RUN_DIR/learning_curves.png of the first run)")
+    p.set_defaults(func=cmd_plot)
+
+
+def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """metric -> (agent steps, values) for the plotted metrics, from metrics.jsonl."""
+    from heartgrid.trainer.logger import METRICS_FILE, read_metrics
+
+    if not (run_dir / METRICS_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir} has no {METRICS_FILE}; is it a run directory (runs/<run>)?")
+    curves: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in CURVES}
+    for record in read_metrics(run_dir):
+        for name, _ in CURVES:
+            if name in record:
+                curves[name][0].append(record[STEP])
+                curves[name][1].append(record[name])
+    return curves
+
+
+def plot_runs(run_dirs: list[Path], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(6 * len(CURVES), 4), squeeze=False)
+    for run_dir in run_dirs:
+        curves = read_curves(run_dir)
+        for ax, (name, _) in zip(axes[0], CURVES):
+            steps, values = curves[name]
+            ax.plot(steps, values, label=run_dir.name)
+    for ax, (name, title) in zip(axes[0], CURVES):
+        ax.set_title(title)
+        ax.set_xlabel("agent steps")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from heartgrid.tools.errors import UsageError
+
+    run_dirs = [Path(p) for p in args.run_dirs]
+    out = args.out or run_dirs[0] / "learning_curves.png"
+    try:
+        path = plot_runs(run_dirs, out)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    print(path)
+    return 0

@@ -1,0 +1,59 @@
+"""GAE with V-trace clipping (SPEC §2), per segment, by a reverse scan over time.
+
+Indexing. The buffer stores, at step t of a segment, the observation the policy acted on, its
+value V_t, and what the action brought: `rewards[t]` and `dones[t]` (the episode ended with this
+step). In the SPEC's notation these are r_{t+1} and d_{t+1}:
+
+    δ_t = ρ_t (r_{t+1} + γ V_{t+1} (1 − d_{t+1}) − V_t)
+    A_t = δ_t + γ λ c_t A_{t+1} (1 − d_{t+1})
+    ρ_t = min(ratio_t, ρ̄),  c_t = min(ratio_t, c̄)
+
+V_{t+1} of the last step is `next_values`: the value of the observation after the segment, which
+the rollout computes, so every step of a segment gets an advantage (the reference drops the last
+one). A truncated episode's value beyond its end is already in `rewards` (the rollout adds
+γ·V(final_obs)), so here a truncation is a done like any other.
+
+The scan runs over the T steps of a segment; each step is one tensor operation over all
+segments, so the cost is T small kernels however many segments there are.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def vtrace_gae(
+    values: Tensor,
+    rewards: Tensor,
+    dones: Tensor,
+    next_values: Tensor,
+    ratios: Tensor,
+    *,
+    gamma: float,
+    gae_lambda: float,
+    rho_clip: float,
+    c_clip: float,
+) -> Tensor:
+    """Advantages [S, T] from values, rewards, dones, ratios [S, T] and next_values [S]."""
+    rho = ratios.clamp(max=rho_clip)
+    c = ratios.clamp(max=c_clip)
+    not_done = 1.0 - dones.to(values.dtype)
+    following_values = torch.cat([values[:, 1:], next_values[:, None]], dim=1)
+    deltas = rho * (rewards + gamma * following_values * not_done - values)
+    carry = gamma * gae_lambda * c * not_done
+
+    advantages = torch.empty_like(values)
+    running = torch.zeros_like(next_values)
+    for t in reversed(range(values.shape[1])):
+        running = deltas[:, t] + carry[:, t] * running
+        advantages[:, t] = running
+    return advantages
+
+
+def explained_variance(predictions: Tensor, targets: Tensor) -> float:
+    """1 − Var[targets − predictions] / Var[targets]; NaN when the targets do not vary."""
+    target_var = targets.var(unbiased=False)
+    if target_var.item() == 0:
+        return float("nan")
+    return (1.0 - (targets - predictions).var(unbiased=False) / target_var).item()

@@ -1,0 +1,138 @@
+"""The live terminal display of a training run (`logging.console`: rich, plain or none).
+
+Shows progress in agent steps, SPS, mean episode reward, hearts per agent per episode
+(`env_agent/heart.get`), the losses and the time elapsed and left.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+_ROWS = (
+    ("reward / episode", "overview/reward"),
+    ("hearts / agent / episode", "env_agent/heart.get"),
+    ("episode length", "experience/ep_lengths"),
+    ("policy loss", "losses/policy_loss"),
+    ("value loss", "losses/value_loss"),
+    ("entropy", "losses/entropy"),
+    ("approx kl", "losses/approx_kl"),
+    ("clipfrac", "losses/clipfrac"),
+    ("explained variance", "losses/explained_variance"),
+    ("learning rate", "parameters/learning_rate"),
+)
+
+
+class Display(Protocol):
+    def update(self, record: dict[str, float]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def time_left(record: dict[str, float], total_timesteps: int) -> float:
+    sps = record.get("overview/sps", 0.0)
+    remaining = total_timesteps - record["metric/agent_step"]
+    return remaining / sps if sps > 0 else float("inf")
+
+
+class RichDisplay:
+    def __init__(self, run: str, total_timesteps: int, console: Console | None = None):
+        self.run, self.total = run, total_timesteps
+        self.note = "starting…"
+        self.record: dict[str, float] = {}
+        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def render(self) -> Group:
+        r = self.record
+        step = int(r.get("metric/agent_step", 0))
+        header = Text.assemble(
+            (f"HeartGrid · {self.run}", "bold"),
+            f"   epoch {int(r.get('metric/epoch', 0))}   agent steps {step:,} / {self.total:,}",
+        )
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="cyan")
+        table.add_column(justify="right")
+        table.add_row("SPS", f"{r['overview/sps']:,.0f}" if "overview/sps" in r else "–")
+        for label, key in _ROWS:
+            table.add_row(label, f"{r[key]:.4g}" if key in r else "–")
+        if r:
+            table.add_row("elapsed", format_duration(r.get("metric/total_time", 0.0)))
+            left = time_left(r, self.total)
+            table.add_row("time left", format_duration(left) if left != float("inf") else "–")
+        bar = ProgressBar(total=self.total, completed=min(step, self.total), width=60)
+        return Group(header, bar, table, Text(self.note, style="dim"))
+
+    def update(self, record: dict[str, float]) -> None:
+        # Episode metrics are absent from records in which no episode ended (long episodes,
+        # few envs): keep showing the last value rather than flickering to "–".
+        self.record = {**self.record, **record}
+        self.note = "Ctrl-C: stop after this epoch and save a checkpoint"
+        self.live.update(self.render())
+
+    def message(self, text: str) -> None:
+        self.note = text
+        self.live.update(self.render())
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class PlainDisplay:
+    """One line per metric record, for logs and terminals without cursor control."""
+
+    def __init__(self, run: str, total_timesteps: int, stream=None):
+        self.total = total_timesteps
+        self.stream = stream or sys.stdout
+
+    def update(self, record: dict[str, float]) -> None:
+        parts = [f"epoch {int(record['metric/epoch'])}",
+                 f"steps {int(record['metric/agent_step']):,}/{self.total:,}",
+                 f"sps {record.get('overview/sps', 0):,.0f}"]
+        for label, key in _ROWS[:6]:
+            if key in record:
+                parts.append(f"{label} {record[key]:.4g}")
+        left = time_left(record, self.total)
+        if left != float("inf"):
+            parts.append(f"left {format_duration(left)}")
+        print("  ".join(parts), file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class NoDisplay:
+    """`logging.console=none`: the metrics still go to the run directory."""
+
+    def update(self, record: dict[str, float]) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def make_display(mode: str, run: str, total_timesteps: int) -> Display:
+    if mode == "rich" and sys.stdout.isatty():
+        return RichDisplay(run, total_timesteps)
+    if mode in ("rich", "plain"):
+        return PlainDisplay(run, total_timesteps)
+    return NoDisplay()

@@ -1,0 +1,75 @@
+"""The rollout buffer: `[segments, bptt_horizon]` tensors on the training device.
+
+A rollout fills it in `passes = segments / slots` passes; in pass p, every agent slot steps
+`bptt_horizon` times and slot i writes segment row `p·slots + i`. Step t of a row holds the
+observation the policy acted on, the action, its log-probability and value, and what the action
+brought: the reward and whether the episode ended with this step (see advantages.py for the
+indexing). Besides the per-step tensors each row keeps the recurrent state it started from (for
+`forward_sequence`) and the value of the observation that follows its last step (to bootstrap
+the last advantage).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from heartgrid.policies.base import State
+
+
+class Experience:
+    def __init__(
+        self,
+        segments: int,
+        bptt_horizon: int,
+        obs_shape: tuple[int, int, int],
+        state_template: State,
+        device: torch.device,
+    ):
+        shape = (segments, bptt_horizon)
+        self.segments, self.bptt_horizon = segments, bptt_horizon
+        features, height, width = obs_shape
+        # Stored [S, T, H, W, F] and viewed as [S, T, F, H, W]: the engine's observation buffer
+        # has that channels-last layout, so copying a step in is a straight memcpy instead of a
+        # transposing copy (measured 1.7 ms per step at 1,536 slots on CPU).
+        self.obs = torch.zeros(
+            *shape, height, width, features, dtype=torch.uint8, device=device
+        ).permute(0, 1, 4, 2, 3)
+        self.actions = torch.zeros(shape, dtype=torch.long, device=device)
+        self.logprobs = torch.zeros(shape, device=device)
+        self.values = torch.zeros(shape, device=device)
+        self.rewards = torch.zeros(shape, device=device)
+        """Reward of the step, plus γ·V(final observation) where the step truncated the episode."""
+        self.dones = torch.zeros(shape, dtype=torch.bool, device=device)
+        """The episode ended with this step (terminal or truncated)."""
+        self.truncateds = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.episode_starts = torch.zeros(shape, dtype=torch.bool, device=device)
+        """The observation at this step is the first of an episode (the state entering it is 0)."""
+        self.next_values = torch.zeros(segments, device=device)
+        self.start_state: State = tuple(
+            torch.zeros(segments, *s.shape[1:], dtype=s.dtype, device=device) for s in state_template
+        )
+        self.target_values = torch.zeros(shape, device=device)
+        """Values the returns are built on: the rollout values, or, with
+        `trainer.value_target=refreshed`, those the network computed for the segment during
+        the update (overwritten after each minibatch)."""
+
+    def rows(self, rollout_pass: int, slots: int) -> slice:
+        return slice(rollout_pass * slots, (rollout_pass + 1) * slots)
+
+    def store_start_state(self, rows: slice, state: State) -> None:
+        for buffer, tensor in zip(self.start_state, state, strict=True):
+            buffer[rows] = tensor
+
+    def segment_start_state(self, segments: Tensor) -> State:
+        return tuple(s[segments] for s in self.start_state)
+
+    def summary(self) -> dict[str, Tensor]:
+        """Means logged as `experience/*` (the per-step tensors of this rollout)."""
+        return {
+            "rewards": self.rewards.mean(),
+            "values": self.values.mean(),
+            "act_log_prob": self.logprobs.mean(),
+            "dones": self.dones.float().mean(),
+            "truncateds": self.truncateds.float().mean(),
+        }

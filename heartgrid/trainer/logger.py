@@ -1,0 +1,124 @@
+"""Where the metric records of a run go: `metrics.jsonl`, TensorBoard, W&B, and `log.txt`.
+
+`metrics.jsonl` holds one flat JSON object per logged epoch with `metric/agent_step` in each
+(the contract read by `heartgrid compare`/`ab`/`plot`). Values must be finite numbers: a
+non-finite one (an explained variance of constant returns) is left out of the record rather
+than written as non-standard JSON. On resume, records after the checkpoint's epoch (logged by
+the interrupted run but not covered by its last checkpoint) are removed, so each epoch appears
+once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from heartgrid.config.run import RunConfig
+from heartgrid.trainer.metric_contract import EPOCH_KEY, STEP_KEY
+
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "log.txt"
+TENSORBOARD_DIR = "tb"
+
+# Shown in each log.txt line, when present in the record.
+_SUMMARY = (
+    ("reward", "overview/reward"),
+    ("hearts", "env_agent/heart.get"),
+    ("sps", "overview/sps"),
+    ("policy_loss", "losses/policy_loss"),
+    ("value_loss", "losses/value_loss"),
+    ("entropy", "losses/entropy"),
+)
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, config: RunConfig, *, resume_epoch: int | None = None):
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = run_dir / METRICS_FILE
+        resume_step = 0
+        if resume_epoch is None:
+            self.metrics_path.write_text("")
+        else:
+            resume_step = truncate_metrics(self.metrics_path, resume_epoch)
+        self.metrics_file = open(self.metrics_path, "a")
+        self.text_log = open(run_dir / LOG_FILE, "a")
+        self.tensorboard = None
+        if config.logging.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step hides events at steps >= purge_step: those the interrupted run wrote
+            # after its last checkpoint. The checkpointed record itself (resume_step) stays.
+            self.tensorboard = SummaryWriter(
+                str(run_dir / TENSORBOARD_DIR), purge_step=resume_step + 1 if resume_epoch else None
+            )
+        self.wandb = start_wandb(run_dir, config) if config.wandb.enabled else None
+
+    def log_metrics(self, record: dict[str, float]) -> None:
+        record = {k: float(v) for k, v in record.items() if math.isfinite(float(v))}
+        self.metrics_file.write(json.dumps(record, sort_keys=True) + "\n")
+        self.metrics_file.flush()
+        step = int(record[STEP_KEY])
+        if self.tensorboard is not None:
+            for name, value in record.items():
+                if not name.startswith("metric/"):
+                    self.tensorboard.add_scalar(name, value, global_step=step)
+            self.tensorboard.flush()
+        if self.wandb is not None:
+            self.wandb.log(record, step=step)
+        summary = "  ".join(f"{label} {record[key]:.4g}" for label, key in _SUMMARY if key in record)
+        self.info(f"epoch {int(record[EPOCH_KEY])}  agent_step {step}  {summary}")
+
+    def info(self, message: str) -> None:
+        self.text_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n")
+        self.text_log.flush()
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+        self.metrics_file.close()
+        self.text_log.close()
+
+
+def read_metrics(run_dir: Path | str) -> list[dict[str, float]]:
+    path = Path(run_dir) / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_metrics(path: Path, last_epoch: int) -> int:
+    """Keep the records up to `last_epoch`; returns the agent step of the last kept record."""
+    if not path.exists():
+        path.write_text("")
+        return 0
+    kept = [r for r in read_metrics(path.parent) if r[EPOCH_KEY] <= last_epoch]
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    return int(kept[-1][STEP_KEY]) if kept else 0
+
+
+def start_wandb(run_dir: Path, config: RunConfig) -> Any:
+    """A W&B run (offline by default: it writes under the run directory and needs no account)."""
+    try:
+        import wandb
+    except ImportError:
+        raise RuntimeError(
+            "wandb.enabled=true but the wandb package is not installed; "
+            "install it (pip install 'heartgrid[wandb]') or set wandb.enabled=false"
+        ) from None
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return wandb.init(
+        project=config.wandb.project,
+        entity=config.wandb.entity,
+        name=config.run,
+        id=config.run,
+        resume="allow",
+        mode=config.wandb.mode,
+        dir=str(run_dir),
+        tags=config.wandb.tags,
+        config=config.model_dump(mode="json"),
+    )

@@ -1,0 +1,158 @@
+"""One PPO update over a filled rollout buffer (SPEC §2), top to bottom.
+
+    advantages at ratio 1 (for sampling, global normalisation, explained variance)
+    for each epoch, for each minibatch of segments:
+        for each micro-batch (the whole minibatch unless trainer.micro_batch_size is set):
+            forward_sequence → new log-probs, entropy, values
+            ratio = π_new / π_old; advantages recomputed with V-trace clipping at this ratio
+            returns = advantages + target values          (switch: value_target)
+            normalise advantages                          (switch: advantage_norm)
+            × importance weights of prioritized sampling  (switch: minibatch_sampling)
+            loss = clipped policy loss + vf_coef · clipped value loss − ent_coef · entropy
+            backward, scaled by its share of the minibatch (switch: grad_accumulation)
+        clip the gradient norm (logged before clipping), optimizer step;
+        stop early once approx_kl > target_kl
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from heartgrid.config.trainer import TrainerConfig
+from heartgrid.trainer.advantages import explained_variance, vtrace_gae
+from heartgrid.trainer.distribution import logprobs_and_entropy
+from heartgrid.trainer.experience import Experience
+from heartgrid.trainer.losses import PPOLoss, normalize, ppo_loss
+from heartgrid.trainer.optimizer import Optimizer
+from heartgrid.trainer.sampling import MinibatchSampler
+from heartgrid.trainer.stats import StatsAccumulator
+
+
+def compute_advantages(experience: Experience, segments: Tensor | slice, ratios: Tensor, config: TrainerConfig) -> Tensor:
+    return vtrace_gae(
+        experience.values[segments],
+        experience.rewards[segments],
+        experience.dones[segments],
+        experience.next_values[segments],
+        ratios,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        rho_clip=config.vtrace_rho_clip,
+        c_clip=config.vtrace_c_clip,
+    )
+
+
+def ppo_update(
+    policy: nn.Module,
+    optimizer: Optimizer,
+    experience: Experience,
+    sampler: MinibatchSampler,
+    config: TrainerConfig,
+    hyper: dict[str, float],
+    progress: float,
+    stats: StatsAccumulator,
+) -> None:
+    """Train `policy` on `experience`; diagnostics go to `stats` under `losses/*` and
+    `experience/*`. `hyper` holds the current (possibly scheduled) learning_rate, clip_coef,
+    ent_coef and vf_clip_coef."""
+    all_segments = slice(None)
+    with torch.no_grad():
+        advantages = compute_advantages(experience, all_segments, torch.ones_like(experience.values), config)
+        returns = advantages + experience.values
+        global_mean, global_std = advantages.mean(), advantages.std()
+    experience.target_values.copy_(experience.values)
+    stats.add("losses/explained_variance", explained_variance(experience.values, returns))
+    stats.add("experience/advantages", advantages.mean())
+    stats.add("experience/returns", returns.mean())
+
+    for group in optimizer.param_groups:
+        group["lr"] = hyper["learning_rate"]
+    micro_segments = (config.micro_batch_size or config.minibatch_size) // config.bptt_horizon
+    device = experience.values.device
+
+    # Diagnostics stay on the device until the end of the update: reading each one back as it
+    # is computed would make the CPU wait for the GPU after every micro-batch.
+    diagnostics: dict[str, list[Tensor]] = {}
+    minibatches = (
+        (epoch, minibatch)
+        for epoch in range(config.update_epochs)
+        for minibatch in sampler.epoch(advantages, progress)
+    )
+    for epoch, minibatch in minibatches:
+        segments = minibatch.segments.to(device)
+        weights = None if minibatch.weights is None else minibatch.weights.to(device)
+        optimizer.zero_grad()
+        minibatch_kl = torch.zeros((), device=device)
+        for start in range(0, len(segments), micro_segments):
+            part = slice(start, start + micro_segments)
+            if config.grad_accumulation == "legacy":
+                # The reference bug, kept for A/B: the gradient of every micro-batch but the
+                # last is thrown away before the optimizer step.
+                optimizer.zero_grad()
+            loss = minibatch_loss(
+                policy, experience, segments[part], None if weights is None else weights[part],
+                (global_mean, global_std), config, hyper,
+            )
+            share = len(segments[part]) / len(segments)
+            scale = 1.0 if config.grad_accumulation == "legacy" else share
+            (loss.total * scale).backward()
+            minibatch_kl += share * loss.approx_kl
+            for name, value in loss.diagnostics().items():
+                diagnostics.setdefault(f"losses/{name}", []).append(value)
+            diagnostics.setdefault("experience/ratio", []).append(loss.importance)
+        grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        diagnostics.setdefault("losses/grad_norm", []).append(grad_norm)
+        optimizer.step()
+        if config.target_kl is not None and minibatch_kl.item() > config.target_kl:
+            stats.add("losses/early_stop_epoch", epoch)
+            break
+    for name, values in diagnostics.items():
+        stats.add(name, torch.stack(values))
+
+
+def minibatch_loss(
+    policy: nn.Module,
+    experience: Experience,
+    segments: Tensor,
+    weights: Tensor | None,
+    global_stats: tuple[Tensor, Tensor],
+    config: TrainerConfig,
+    hyper: dict[str, float],
+) -> PPOLoss:
+    """The PPO loss of the segments `segments` (LongTensor on the buffer's device)."""
+    logits, new_values = policy.forward_sequence(
+        experience.obs[segments],
+        experience.segment_start_state(segments),
+        experience.episode_starts[segments],
+    )
+    new_logprobs, entropy = logprobs_and_entropy(logits, experience.actions[segments])
+    old_logprobs = experience.logprobs[segments]
+
+    # V-trace: advantages of this minibatch with the current policy's ratios.
+    ratios = (new_logprobs - old_logprobs).exp().detach()
+    advantages = compute_advantages(experience, segments, ratios, config)
+    returns = advantages + experience.target_values[segments]
+    if config.value_target == "refreshed":
+        experience.target_values[segments] = new_values.detach()
+
+    if config.advantage_norm == "minibatch":
+        advantages = normalize(advantages, advantages.mean(), advantages.std())
+    elif config.advantage_norm == "global":
+        advantages = normalize(advantages, *global_stats)
+    if weights is not None:
+        advantages = advantages * weights[:, None]
+
+    return ppo_loss(
+        new_logprobs=new_logprobs,
+        old_logprobs=old_logprobs,
+        entropy=entropy,
+        new_values=new_values,
+        old_values=experience.values[segments],
+        advantages=advantages,
+        returns=returns,
+        clip_coef=hyper["clip_coef"],
+        vf_clip_coef=hyper["vf_clip_coef"],
+        vf_coef=config.vf_coef,
+        ent_coef=hyper["ent_coef"],
+    )

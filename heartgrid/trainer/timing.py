@@ -1,0 +1,71 @@
+"""Wall-clock time per phase of training (`timing/*` in the metric contract).
+
+Time is measured in windows (the epochs between two metric records). Phases are `env` (engine
+steps), `forward` (policy forward passes of the rollout), `update` (the PPO update), `stats`
+(episode statistics, logging) and `other` (the rest of the window: buffer writes, Python).
+
+CUDA kernels run asynchronously, so on a GPU the timer synchronises at phase boundaries;
+otherwise the time of a launched kernel would be charged to whichever phase waits for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from heartgrid.trainer.metric_contract import TIMING_PHASES
+
+
+class PhaseTimer:
+    def __init__(self, device: torch.device):
+        self.sync = device.type == "cuda"
+        self.total_seconds = 0.0
+        """Training time over the whole run, resumed runs included (checkpointed)."""
+        self.restart_window()
+
+    def _now(self) -> float:
+        if self.sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = self._now()
+        try:
+            yield
+        finally:
+            self.seconds[name] += self._now() - start
+
+    def restart_window(self) -> None:
+        """Start a window now (also used to forget setup time before training starts)."""
+        self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
+        self.window_start = self._now()
+        self.window_seconds = 0.0
+
+    def close_window(self) -> float:
+        """End the current window; returns its wall time in seconds and starts the next one.
+        `window_metrics` then describes the closed window."""
+        wall = max(self._now() - self.window_start, 1e-9)
+        self.total_seconds += wall
+        named = sum(v for k, v in self.seconds.items() if k != "other")
+        self.closed = dict(self.seconds, other=max(wall - named, 0.0))
+        self.closed_wall = wall
+        self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
+        self.window_start = self._now()
+        return wall
+
+    def window_metrics(self, epochs: int) -> dict[str, float]:
+        """`timing/ms/<phase>` (milliseconds per epoch) and `timing/frac/<phase>` (share of the
+        wall time) of the last closed window, which spanned `epochs` epochs."""
+        metrics = {f"timing/ms/{k}": 1000.0 * v / max(epochs, 1) for k, v in self.closed.items()}
+        metrics.update({f"timing/frac/{k}": v / self.closed_wall for k, v in self.closed.items()})
+        return metrics
+
+    def state_dict(self) -> dict:
+        return {"total_seconds": self.total_seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total_seconds = float(state["total_seconds"])

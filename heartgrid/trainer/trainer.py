@@ -1,0 +1,330 @@
+"""The training loop: rollout → advantages → update → log, once per epoch.
+
+    trainer = Trainer(config, checkpoints=CheckpointManager(run_dir))   # all state on the device
+    trainer.train()                           # until trainer.total_timesteps or Ctrl-C
+
+(`heartgrid.trainer.run.train` builds it with the run directory's logger and checkpoints.)
+
+An epoch collects `batch_size` agent steps straight from the engine's device buffers into the
+`[segments, bptt_horizon]` experience buffer, runs the PPO update (ppo.py) and, every
+`log_interval` epochs, logs one record of the metric contract (metric_contract.py).
+
+Checkpoints: every `checkpoint_interval` epochs, at the end and when stopped by Ctrl-C,
+`save_checkpoint()` hands the policy and `state_dict()` (everything needed to continue exactly:
+optimizer, counters, every random generator, the engine, the recurrent state, curriculum,
+timers) to the checkpoint manager.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from heartgrid.checkpoint import CheckpointManager, load_policy
+from heartgrid.checkpoint.policy_io import check_architecture
+from heartgrid.checkpoint.uri import resolve_policy_uri
+from heartgrid.config.resolve import resolve_device
+from heartgrid.config.run import RunConfig
+from heartgrid.curriculum import CurriculumDriver
+from heartgrid.policies import make_policy
+from heartgrid.policies.base import State, reset_state
+from heartgrid.trainer.distribution import sample_actions
+from heartgrid.trainer.experience import Experience
+from heartgrid.trainer.interrupt import StopRequest
+from heartgrid.trainer.optimizer import build_optimizer
+from heartgrid.trainer.ppo import ppo_update
+from heartgrid.trainer.sampling import MinibatchSampler
+from heartgrid.trainer.schedules import Schedules
+from heartgrid.trainer.stats import StatsAccumulator
+from heartgrid.trainer.timing import PhaseTimer
+
+# The trainer's own generators (actions, minibatch order) start from distinct streams of the seed.
+_ACTION_STREAM, _SAMPLER_STREAM = 1, 2
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        engine: Any = None,
+        policy: nn.Module | None = None,
+        curriculum: CurriculumDriver | None = None,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+        checkpoints: CheckpointManager | None = None,
+        resuming: bool = False,
+    ):
+        """`engine`, `policy` and `curriculum` default to those the config describes (tests
+        may pass their own); `on_log` receives every metrics record; `checkpoints` is the
+        run's CheckpointManager, or None for no checkpoints (benchmarks). `resuming`: the
+        weights will come from the run's own checkpoint, so `trainer.initial_policy` is not
+        loaded again (its source may be gone by then)."""
+        self.config = config
+        t = config.trainer
+        self.device = torch.device(resolve_device(config.system.device))
+        configure_torch(config, self.device)
+        seed = config.system.seed
+        seed_everything(seed)
+
+        if engine is None:
+            from heartgrid.engine.batched import BatchedEngine
+
+            engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed)
+        self.engine = engine
+        self.policy = (policy if policy is not None else build_policy(config, engine, resuming)).to(self.device)
+        self.optimizer = build_optimizer(self.policy, t.optimizer)
+        self.schedules = Schedules(t)
+        self.hyper = self.schedules.values(0)
+
+        slots = engine.num_slots
+        self.segments = t.batch_size // t.bptt_horizon
+        self.passes = self.segments // slots
+        self.state: State = self.policy.initial_state(slots, self.device)
+        self.episode_starts = torch.zeros(slots, dtype=torch.bool, device=self.device)
+        self.experience = Experience(
+            self.segments, t.bptt_horizon, engine.obs_shape, self.state, self.device
+        )
+        self.sampler = MinibatchSampler(t, seed=seed * 1000 + _SAMPLER_STREAM)
+        self.action_generator = torch.Generator(self.device).manual_seed(seed * 1000 + _ACTION_STREAM)
+        self.bootstrap_truncations = config.game.time_limit == "truncate"
+
+        self.stats = StatsAccumulator()
+        self.timer = PhaseTimer(self.device)
+        self.epoch = 0
+        self.agent_step = 0
+        self.epochs_since_log = 0
+        self.steps_since_log = 0
+        self.saved_epoch = 0  # the epoch of the last checkpoint (0: none needed yet)
+        self.on_log = on_log
+        self.checkpoints = checkpoints
+        self.curriculum = (
+            curriculum if curriculum is not None
+            else CurriculumDriver(config.curriculum, config.game, engine, seed)
+        )
+        """Sees every drained batch of finished episodes and assigns the envs' next tasks."""
+        self.stop = StopRequest()
+        self.engine.reset()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Train until `trainer.total_timesteps` agent steps, or until Ctrl-C (the epoch in
+        progress finishes, then a checkpoint is written)."""
+        self.timer.restart_window()
+        with self.stop.on_sigint():
+            while self.agent_step < self.config.trainer.total_timesteps and not self.stop.requested:
+                self.train_epoch()
+        # Only here, between epochs, is the state consistent; an exception (or a second Ctrl-C)
+        # in the middle of an epoch leaves the last periodic checkpoint as the one to resume.
+        if self.epoch != self.saved_epoch:
+            self.save_checkpoint()
+
+    def train_epoch(self) -> dict[str, float] | None:
+        """One rollout and one update; returns the metrics record when this epoch logs one."""
+        self.rollout()
+        self.hyper = self.schedules.values(self.agent_step)
+        with self.timer.phase("update"):
+            ppo_update(
+                self.policy, self.optimizer, self.experience, self.sampler, self.config.trainer,
+                self.hyper, self.agent_step / self.config.trainer.total_timesteps, self.stats,
+            )
+        self.epoch += 1
+        self.epochs_since_log += 1
+        record = None
+        if self.epoch % self.config.logging.log_interval == 0:
+            record = self.log()
+        if self.checkpoints is not None and self.epoch % self.config.trainer.checkpoint_interval == 0:
+            self.save_checkpoint()
+        return record
+
+    @torch.no_grad()
+    def rollout(self) -> None:
+        """Fill the experience buffer: `passes` × every slot × bptt_horizon engine steps."""
+        t, engine, experience, timer = self.config.trainer, self.engine, self.experience, self.timer
+        slots = engine.num_slots
+        if t.recurrent_state == "reset":
+            self.state = self.policy.initial_state(slots, self.device)
+        for rollout_pass in range(self.passes):
+            rows = experience.rows(rollout_pass, slots)
+            experience.store_start_state(rows, self.state)
+            for step in range(t.bptt_horizon):
+                experience.obs[rows, step] = engine.obs
+                experience.episode_starts[rows, step] = self.episode_starts
+                with timer.phase("forward"):
+                    logits, values, self.state = self.policy(engine.obs, self.state)
+                    actions, logprobs = sample_actions(logits, self.action_generator)
+                with timer.phase("env"):
+                    engine.step(actions)
+                rewards = engine.rewards.clone()
+                dones = engine.terminals | engine.truncations
+                if self.bootstrap_truncations:
+                    with timer.phase("forward"):
+                        self.add_truncation_bootstrap(rewards, engine.truncations)
+                experience.actions[rows, step] = actions
+                experience.logprobs[rows, step] = logprobs
+                experience.values[rows, step] = values
+                experience.rewards[rows, step] = rewards
+                experience.dones[rows, step] = dones
+                experience.truncateds[rows, step] = engine.truncations
+                # The next observation of a done slot is the first of a new episode.
+                self.state = reset_state(self.state, dones)
+                self.episode_starts = dones
+            with timer.phase("forward"):
+                _, next_values, _ = self.policy(engine.obs, self.state)
+                experience.next_values[rows] = next_values
+        self.agent_step += self.segments * t.bptt_horizon
+        self.steps_since_log += self.segments * t.bptt_horizon
+        with timer.phase("stats"):
+            self.stats.add_dict(experience.summary(), prefix="experience/")
+            self.record_episodes(engine.drain_episodes())
+
+    def add_truncation_bootstrap(self, rewards: torch.Tensor, truncations: torch.Tensor) -> None:
+        """A truncated episode would have gone on: its last reward gets γ·V(final observation),
+        evaluated with the slot's recurrent state after this step (before it is reset)."""
+        truncated = truncations.nonzero().squeeze(1)
+        if truncated.numel() == 0:
+            return
+        state = tuple(s[truncated] for s in self.state)
+        _, final_values, _ = self.policy(self.engine.final_obs[truncated], state)
+        rewards.index_add_(0, truncated, self.config.trainer.gamma * final_values)
+
+    def record_episodes(self, episodes: Any) -> None:
+        """Episode statistics of the finished episodes. `overview/reward` comes from the episodes
+        themselves, whatever the curriculum does (dehydration investigation §3)."""
+        if len(episodes.rewards) == 0:
+            return
+        self.stats.add("overview/reward", episodes.rewards)
+        self.stats.add("experience/ep_lengths", episodes.lengths)
+        self.stats.add_dict(episodes.agent_stats, prefix="env_agent/")
+        self.stats.add_dict(episodes.game_stats, prefix="env_game/")
+        self.curriculum.on_episodes(episodes)
+
+    # ---- logging ---------------------------------------------------------------------------
+
+    def log(self) -> dict[str, float]:
+        with self.timer.phase("stats"):
+            record = self.stats.means()
+            self.stats.clear()
+            record.update(self.curriculum.metrics())
+        wall = self.timer.close_window()
+        record.update(self.timer.window_metrics(self.epochs_since_log))
+        record.update({f"parameters/{name}": value for name, value in self.hyper.items()})
+        record.update({
+            "metric/agent_step": self.agent_step,
+            "metric/epoch": self.epoch,
+            "metric/total_time": self.timer.total_seconds,
+            "overview/sps": self.steps_since_log / wall,
+            "overview/epoch_time_s": wall / self.epochs_since_log,
+        })
+        self.epochs_since_log = 0
+        self.steps_since_log = 0
+        if self.on_log is not None:
+            self.on_log(record)
+        return record
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        """Hand the policy and the trainer state to the checkpoint manager (if any)."""
+        if self.checkpoints is None:
+            return
+        self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict())
+        self.saved_epoch = self.epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides the policy weights that an exact resume needs."""
+        return {
+            "epoch": self.epoch,
+            "agent_step": self.agent_step,
+            "optimizer": self.optimizer.state_dict(),
+            "schedules": dict(self.hyper),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "numpy": numpy_rng_state(),
+                "python": random.getstate(),
+                "actions": self.action_generator.get_state(),
+                "sampler": self.sampler.state_dict(),
+            },
+            "engine": self.engine.state_dict(),
+            "recurrent_state": [s.cpu() for s in self.state],
+            "episode_starts": self.episode_starts.cpu(),
+            "timer": self.timer.state_dict(),
+            "stats": self.stats.state_dict(),
+            "log_window": {"epochs": self.epochs_since_log, "steps": self.steps_since_log},
+            "curriculum": self.curriculum.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.saved_epoch = self.epoch
+        self.agent_step = int(state["agent_step"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.hyper = self.schedules.values(self.agent_step)
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"]:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        set_numpy_rng_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.action_generator.set_state(rng["actions"])
+        self.sampler.load_state_dict(rng["sampler"])
+        self.engine.load_state_dict(state["engine"])
+        self.state = tuple(s.to(self.device) for s in state["recurrent_state"])
+        self.episode_starts = state["episode_starts"].to(self.device)
+        self.timer.load_state_dict(state["timer"])
+        self.stats.load_state_dict(state["stats"])
+        self.epochs_since_log = int(state["log_window"]["epochs"])
+        self.steps_since_log = int(state["log_window"]["steps"])
+        self.curriculum.load_state_dict(state["curriculum"])
+
+
+def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.Module:
+    """A new policy of `config.policy`, or the one `trainer.initial_policy` names (its weights,
+    re-bound by name to this engine's features and actions; new features are learned). The
+    initial policy must be of the architecture the config names: a run's config.json must
+    describe the network it trains."""
+    names = engine.action_space.names
+    if config.trainer.initial_policy is None or resuming:
+        return make_policy(config.policy, engine.features, names, engine.obs_shape)
+    policy = load_policy(config.trainer.initial_policy)
+    wanted = {"name": config.policy.name, "config": config.policy.model_dump(mode="json")}
+    check_architecture(policy.spec(), wanted, resolve_policy_uri(config.trainer.initial_policy))
+    policy.adapt(engine.features, names, learn_new_features=True)
+    return policy
+
+
+def numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global generator state as plain values and tensors (checkpoint-safe)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def set_numpy_rng_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["gauss"]))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_torch(config: RunConfig, device: torch.device) -> None:
+    if config.system.torch_threads is not None:
+        torch.set_num_threads(config.system.torch_threads)
+    if device.type == "cuda":
+        if device.index is not None:
+            torch.cuda.set_device(device)
+        if config.system.deterministic:
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = True

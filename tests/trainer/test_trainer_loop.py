@@ -1,0 +1,110 @@
+"""The training loop on the fake engine: Ctrl-C, checkpoints, exact resume, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+from trainer_fakes import DEVICES, make_trainer, tiny_config
+
+from heartgrid.checkpoint import CheckpointManager
+
+# Wall-clock measurements differ between runs; everything else must not.
+CLOCK = ("timing/", "overview/sps", "overview/epoch_time_s", "metric/total_time")
+
+
+def without_clock(record: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in record.items() if not k.startswith(CLOCK)}
+
+
+class RecordingCheckpoints:
+    def __init__(self):
+        self.saved: list[tuple[int, int]] = []
+
+    def save(self, epoch, agent_step, policy, trainer_state):
+        self.saved.append((epoch, agent_step))
+
+
+def test_checkpoints_every_interval_and_at_the_end():
+    checkpoints = RecordingCheckpoints()
+    config = tiny_config(checkpoint_interval=3)  # 4 epochs
+    trainer = make_trainer(config, checkpoints=checkpoints)
+    trainer.train()
+    assert trainer.epoch == 4
+    assert checkpoints.saved == [(3, 96), (4, 128)]
+
+
+def test_ctrl_c_finishes_the_epoch_saves_and_returns():
+    checkpoints = RecordingCheckpoints()
+    config = tiny_config(checkpoint_interval=100)
+    records = []
+
+    def on_log(record):
+        records.append(record)
+        if record["metric/epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = make_trainer(config, checkpoints=checkpoints, on_log=on_log)
+    trainer.train()  # no KeyboardInterrupt escapes
+    assert trainer.stop.requested
+    assert [r["metric/epoch"] for r in records] == [1, 2]
+    assert checkpoints.saved == [(2, 64)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_second_ctrl_c_aborts_at_once_without_a_checkpoint():
+    checkpoints = RecordingCheckpoints()
+
+    def on_log(record):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = make_trainer(tiny_config(checkpoint_interval=100), checkpoints=checkpoints, on_log=on_log)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    assert checkpoints.saved == []
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_resume_continues_exactly(tmp_path, device):
+    """4 epochs in one go == 2 epochs, checkpoint, a new trainer resumed from it, 2 more."""
+    config = tiny_config(checkpoint_interval=2, update_epochs=2, device=device)
+    straight_records = []
+    straight = make_trainer(config, on_log=straight_records.append)
+    straight.train()
+
+    first = make_trainer(config, checkpoints=CheckpointManager(tmp_path / "run", keep_last_n=2))
+    first.train_epoch()
+    first.train_epoch()  # writes checkpoints/epoch_000002
+    loaded = CheckpointManager(tmp_path / "run").load_latest()
+    assert loaded.epoch == 2
+
+    resumed_records = []
+    resumed = make_trainer(config, on_log=resumed_records.append)
+    resumed.policy.load_state_dict(loaded.policy_weights)
+    resumed.load_state_dict(loaded.trainer_state)
+    resumed.train()
+    assert resumed.epoch == 4
+    for a, b in zip(straight.policy.state_dict().values(), resumed.policy.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [without_clock(r) for r in resumed_records] == [without_clock(r) for r in straight_records[2:]]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_seed_same_run_other_seed_other_run(device):
+    def run(seed):
+        config = tiny_config(device=device)
+        config.system.seed = seed
+        records = []
+        trainer = make_trainer(config, on_log=records.append)
+        trainer.train()
+        return [without_clock(r) for r in records], list(trainer.policy.parameters())
+
+    records_a, weights_a = run(0)
+    records_b, weights_b = run(0)
+    records_c, _ = run(1)
+    assert records_a == records_b
+    assert all(torch.equal(a, b) for a, b in zip(weights_a, weights_b))
+    assert records_a != records_c

@@ -1,0 +1,173 @@
+"""`train()` end to end on the real engine and policy: the run directory, the metric contract,
+resume, run-directory rules, determinism, W&B offline, the plot and the benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_trainer_loop import without_clock
+from trainer_fakes import restore_torch_threads  # noqa: F401 (fixture)
+
+from heartgrid.checkpoint import CheckpointManager
+from heartgrid.config.resolve import build_config
+from heartgrid.trainer import bench
+from heartgrid.trainer.logger import read_metrics
+from heartgrid.trainer.metric_contract import STEP_KEY, missing_metrics, required_metrics
+from heartgrid.trainer.run import RunDirectoryError, prepare_run_dir, train
+
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")
+
+# small_easy_shaped, shrunk: 8 slots x 16 steps x 2 passes = 256 agent steps per epoch, 3 epochs;
+# episodes of at most 40 steps so that every epoch finishes some. One torch thread: on a small
+# shared machine, two threads that wait for each other are many times slower.
+SHORT = [
+    "system.device=cpu", "system.torch_threads=1", 'logging.console="none"', "trainer.num_envs=4",
+    "trainer.batch_size=256",
+    "trainer.minibatch_size=128", "trainer.total_timesteps=768", "trainer.checkpoint_interval=2",
+    "game.max_steps=40",
+]
+
+
+def short_config(data_dir: Path, run: str, *extra: str):
+    return build_config("small_easy_shaped", [*SHORT, f"data_dir={data_dir}", f"run={run}", *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    data_dir = tmp_path_factory.mktemp("runs")
+    return train(short_config(data_dir, "first"))
+
+
+def test_run_directory_holds_config_metrics_tensorboard_log_and_checkpoints(trained):
+    config = short_config(trained.parent, "first")
+    assert json.loads((trained / "config.json").read_text()) == config.model_dump(mode="json")
+    records = read_metrics(trained)
+    assert [r["metric/epoch"] for r in records] == [1, 2, 3]
+    assert [r[STEP_KEY] for r in records] == [256, 512, 768]
+    assert list((trained / "tb").glob("events.out.tfevents.*"))
+    log = (trained / "log.txt").read_text()
+    assert "starting" in log and "finished at agent step 768" in log and "epoch 3" in log
+    assert [p.name for p in CheckpointManager(trained).checkpoints()] == ["epoch_000002", "epoch_000003"]
+
+
+def test_every_contract_metric_is_logged(trained):
+    config = short_config(trained.parent, "first")
+    logged = {name for record in read_metrics(trained) for name in record}
+    assert missing_metrics(config, logged) == []
+    required = required_metrics(config)
+    for name in ("overview/reward", "losses/explained_variance", "env_agent/heart.get",
+                 "env_agent/action.move.success", "env_game/altar.conversions", "timing/frac/env",
+                 "parameters/learning_rate", "experience/ep_lengths", "curriculum/pool_size"):
+        assert name in required
+
+
+def test_every_contract_metric_is_logged_by_the_arena_recipe(tmp_path):
+    """The arena recipe adds its learning-progress curriculum and more objects and actions."""
+    config = build_config("arena_basic_easy_shaped", [
+        "system.device=cpu", "system.torch_threads=1", 'logging.console="none"', f"data_dir={tmp_path}",
+        "logging.tensorboard=false", "game.max_steps=40", "trainer.num_envs=2",
+        "trainer.batch_size=1536", "trainer.minibatch_size=768", "trainer.total_timesteps=3072",
+    ])
+    logged = {name for record in read_metrics(train(config)) for name in record}
+    assert missing_metrics(config, logged) == []
+    assert "curriculum/lp/progress_mean" in required_metrics(config)
+
+
+def test_same_seed_gives_identical_metrics_and_weights(trained):
+    again = train(short_config(trained.parent, "again"))
+    assert [without_clock(r) for r in read_metrics(again)] == [without_clock(r) for r in read_metrics(trained)]
+    a = CheckpointManager(trained).load_latest().policy_weights
+    b = CheckpointManager(again).load_latest().policy_weights
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "branch"  # a copied run directory resumes under its new name and place
+    shutil.copytree(trained, copy)
+    train(short_config(tmp_path, "branch", "trainer.total_timesteps=1280"))
+    records = read_metrics(copy)
+    assert [r["metric/epoch"] for r in records] == [1, 2, 3, 4, 5]
+    assert "resuming at epoch 3, agent step 768" in (copy / "log.txt").read_text()
+
+
+def test_resume_with_another_config_is_refused(trained):
+    config = short_config(trained.parent, "first", "trainer.gamma=0.9")
+    with pytest.raises(RunDirectoryError, match=r"trainer\.gamma: 0\.977 -> 0\.9"):
+        prepare_run_dir(config, resume=None, overwrite=False)
+
+
+def test_run_directory_rules(tmp_path, trained):
+    with_checkpoint = short_config(trained.parent, "first")
+    with pytest.raises(RunDirectoryError, match="already holds a run with checkpoints"):
+        prepare_run_dir(with_checkpoint, resume=False, overwrite=False)
+    assert prepare_run_dir(with_checkpoint, resume=None, overwrite=False) is True
+
+    fresh = short_config(tmp_path, "new")
+    with pytest.raises(RunDirectoryError, match="cannot resume"):
+        prepare_run_dir(fresh, resume=True, overwrite=False)
+    assert prepare_run_dir(fresh, resume=None, overwrite=False) is False
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "notes.txt").write_text("x")
+    with pytest.raises(RunDirectoryError, match="exists but holds no checkpoint"):
+        prepare_run_dir(fresh, resume=None, overwrite=False)
+    assert prepare_run_dir(fresh, resume=None, overwrite=True) is False
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(RunDirectoryError, match="contradict"):
+        prepare_run_dir(fresh, resume=True, overwrite=True)
+
+
+def test_a_config_that_cannot_be_built_leaves_no_run_directory(tmp_path):
+    config = short_config(tmp_path, "bad", "policy.name=no_such_policy")
+    with pytest.raises(ValueError, match="no_such_policy"):
+        train(config)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_wandb_offline(tmp_path):
+    config = short_config(tmp_path, "wb", "wandb.enabled=true", "trainer.total_timesteps=256",
+                          "logging.tensorboard=false")
+    run_dir = train(config)
+    assert list((run_dir / "wandb").glob("offline-run-*"))
+    assert not (run_dir / "tb").exists()
+
+
+def test_plot_writes_a_png(trained, tmp_path):
+    from heartgrid.tools import plot
+
+    parser = argparse.ArgumentParser()
+    plot.register(parser.add_subparsers())
+    out = tmp_path / "curves.png"
+    args = parser.parse_args(["plot", str(trained), "--out", str(out)])
+    assert args.func(args) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curves = plot.read_curves(trained)
+    assert curves["env_agent/heart.get"][0] == [256, 512, 768]
+
+
+def test_plot_of_a_directory_without_metrics_is_a_usage_error(tmp_path):
+    from heartgrid.tools import plot
+    from heartgrid.tools.cli import UsageError
+
+    parser = argparse.ArgumentParser()
+    plot.register(parser.add_subparsers())
+    args = parser.parse_args(["plot", str(tmp_path)])
+    with pytest.raises(UsageError, match="has no metrics.jsonl"):
+        args.func(args)
+
+
+def test_bench_train_json(capsys):
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["small_easy_shaped", *SHORT[1:], "--device", "cpu", "--seconds", "0.1", "--json"])
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["agent_steps_per_s"] > 0 and result["epochs"] >= 1
+    shares = [result[f"{p}_share"] for p in ("env", "forward", "update", "rest")]
+    assert all(s >= 0 for s in shares) and sum(shares) == pytest.approx(1.0)
