@@ -1,0 +1,14 @@
+"""Statistical comparison of runs: `heartgrid ab`, `compare`, `baseline`, `regress`.
+
+    metric_spec  what is compared: final value or curve average of a metric, and its direction
+    runs         many run directories' metrics in one DuckDB table
+    stats        bootstrap intervals, Welch / Mann-Whitney tests, effect sizes, Holm, verdicts
+    comparison   reference vs candidate runs: statistics per metric, curves, config diff
+    report       console text, report.json, curves.png, self-contained report.html
+    baseline     the local baseline store
+    regress      config, metric-name and statistics checks against a baseline
+    ab           training seeds of two recipes in parallel subprocesses
+
+The package imports nothing itself, so that `heartgrid` verbs that do not compare runs do not
+pay for scipy, DuckDB and matplotlib.
+"""

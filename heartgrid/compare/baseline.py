@@ -1,0 +1,188 @@
+"""A local store of baselines: named sets of runs that later runs are checked against.
+
+A baseline is a directory `<store>/<name>/` holding
+- `baseline.json`: name, creation time, the source runs (label, path, seed, last agent step),
+  the guarded metric specs with their statistics, the set of metric names every run logged,
+  and every run's final value of every metric;
+- `config.json`: the resolved config the runs share (they must agree beyond run identity);
+- `curves.parquet`: all metric points of all runs (run, step, metric, value), so that any
+  metric can be reduced and tested later exactly as for fresh runs.
+The store is `--store DIR`, else `$HEARTGRID_BASELINES`, else `~/.heartgrid/baselines`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heartgrid.compare.comparison import side_config_notes
+from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.compare.runs import CompareError, Run, RunSet
+from heartgrid.compare.stats import summarize
+
+STORE_ENV = "HEARTGRID_BASELINES"
+MIN_BASELINE_RUNS = 2
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
+
+
+def store_dir(store: str | Path | None = None) -> Path:
+    if store:
+        return Path(store)
+    if os.environ.get(STORE_ENV):
+        return Path(os.environ[STORE_ENV])
+    return Path.home() / ".heartgrid" / "baselines"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    path: Path
+    info: dict[str, Any]
+    """The contents of baseline.json."""
+    config: dict[str, Any]
+
+    @property
+    def guarded(self) -> list[MetricSpec]:
+        return [MetricSpec.parse(key) for key in self.info["guarded_metrics"]]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return self.info["metric_names"]
+
+    def runset(self) -> RunSet:
+        runs = [Run(r["label"], r["path"], self.config) for r in self.info["runs"]]
+        return RunSet.from_parquet(self.path / "curves.parquet", runs)
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise CompareError(f"baseline name {name!r} must be letters, digits, '.', '_' or '-'")
+
+
+def save_baseline(
+    name: str, run_dirs: list[str | Path], specs: list[MetricSpec], *, store: str | Path | None = None,
+    force: bool = False,
+) -> Baseline:
+    _check_name(name)
+    target = store_dir(store) / name
+    if target.exists() and not force:
+        raise CompareError(f"baseline {name!r} already exists in {target.parent}; pass --force to replace it")
+    runs = RunSet.load(run_dirs)
+    if len(runs.runs) < MIN_BASELINE_RUNS:
+        raise CompareError(
+            f"a baseline needs at least {MIN_BASELINE_RUNS} runs (seeds) for its statistics; got {len(runs.runs)}"
+        )
+    # A baseline stands for one config; runs that differ beyond identity would make the config
+    # check of `regress` meaningless.
+    differences = side_config_notes("baseline", runs)
+    if differences:
+        raise CompareError("the runs of a baseline must share one config:\n  " + "\n  ".join(differences))
+
+    names = runs.metric_names()
+    # Only metrics every run logged: a per-task metric that some seeds never produced is not
+    # a metric the baseline "had".
+    common = sorted(set.intersection(*names.values()))
+    statistics: dict[str, Any] = {}
+    for spec in specs:
+        values = runs.values(spec)
+        missing = [r for r in runs.labels if r not in values]
+        if missing:
+            raise CompareError(
+                f"guarded metric {spec.name!r} is not logged by run(s) {', '.join(missing)}; "
+                "choose the guarded metrics with --metric"
+            )
+        s = summarize(np.array(list(values.values())))
+        statistics[spec.key] = {
+            "n": s.n, "mean": s.mean, "std": s.std, "ci": [s.ci_low, s.ci_high], "values": values
+        }
+
+    ranges = runs.step_range()
+    info = {
+        "name": name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "runs": [
+            {
+                "label": r.label,
+                "path": r.path,
+                "seed": r.config.get("system", {}).get("seed"),
+                "last_agent_step": ranges.get(r.label, (None, None))[1],
+            }
+            for r in runs.runs
+        ],
+        "guarded_metrics": [spec.key for spec in specs],
+        "statistics": statistics,
+        "metric_names": common,
+        "final": runs.final_values(),
+    }
+    # Write next to the target and rename, so a failure never leaves half a baseline.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        (staging / "config.json").write_text(json.dumps(runs.runs[0].config, indent=2, sort_keys=True) + "\n")
+        (staging / "baseline.json").write_text(json.dumps(info, indent=2) + "\n")
+        runs.to_parquet(staging / "curves.parquet")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return load_baseline(name, store=store)
+
+
+def load_baseline(name: str, *, store: str | Path | None = None) -> Baseline:
+    _check_name(name)
+    root = store_dir(store)
+    path = root / name
+    if not (path / "baseline.json").is_file():
+        known = ", ".join(b.name for b in list_baselines(store)) or "none"
+        raise CompareError(
+            f"no baseline {name!r} in {root} (baselines there: {known}); "
+            "create one with `heartgrid baseline save NAME RUN_DIR ...`"
+        )
+    info = json.loads((path / "baseline.json").read_text())
+    config = json.loads((path / "config.json").read_text())
+    return Baseline(name=name, path=path, info=info, config=config)
+
+
+def list_baselines(store: str | Path | None = None) -> list[Baseline]:
+    root = store_dir(store)
+    if not root.is_dir():
+        return []
+    return [
+        load_baseline(p.name, store=root)
+        for p in sorted(root.iterdir())
+        if p.is_dir() and _NAME.fullmatch(p.name) and (p / "baseline.json").is_file()
+    ]
+
+
+def describe(baseline: Baseline) -> str:
+    """A readable summary for `heartgrid baseline show`."""
+    info = baseline.info
+    trainer = baseline.config.get("trainer", {})
+    lines = [
+        f"baseline {baseline.name} ({baseline.path})",
+        f"  created:   {info['created']}",
+        f"  recipe:    {baseline.config.get('recipe', '?')}  "
+        f"total_timesteps={trainer.get('total_timesteps', '?')}",
+        f"  runs:      " + ", ".join(f"{r['label']} (seed {r['seed']})" for r in info["runs"]),
+        f"  metrics:   {len(info['metric_names'])} logged by every run",
+        "  guarded:",
+    ]
+    for key, s in info["statistics"].items():
+        spec = MetricSpec.parse(key)
+        better = "higher" if spec.higher_is_better else "lower"
+        lines.append(
+            f"    {spec.label} ({better} is better): mean {s['mean']:.4g} "
+            f"[{s['ci'][0]:.4g}, {s['ci'][1]:.4g}] over {s['n']} runs"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Compare two sets of runs: the statistics of every metric, learning curves, config diff, notes.
+
+The two sides are a *reference* (A in `heartgrid ab A B`, the `--vs` runs of `heartgrid compare`,
+the baseline of `heartgrid regress`) and a *candidate*; every difference and verdict reads
+"candidate relative to reference".
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.compare.runs import CompareError, RunSet, common_grid, on_grid
+from heartgrid.compare.stats import (
+    TESTS,
+    Alternative,
+    MetricTest,
+    TestName,
+    bootstrap_band,
+    compare_samples,
+)
+from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs
+
+# Runs whose last agent steps differ by more than this fraction get a note.
+STEP_MISMATCH = 0.01
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    spec: MetricSpec
+    reference_values: dict[str, float]
+    candidate_values: dict[str, float]
+    test: MetricTest
+
+
+@dataclass(frozen=True)
+class CurveBand:
+    """One metric's learning curves on a common agent-step grid: mean and pointwise CI per side."""
+
+    metric: str
+    steps: np.ndarray
+    sides: dict[str, dict[str, np.ndarray]]
+    """side label -> {"mean", "low", "high"} arrays over `steps`."""
+
+
+@dataclass
+class Comparison:
+    reference_label: str
+    candidate_label: str
+    reference_runs: list[str]
+    candidate_runs: list[str]
+    config_diff: list[tuple[str, Any, Any]]
+    """(path, reference value, candidate value), run identity paths left out."""
+    metrics: dict[str, MetricResult]
+    curves: list[CurveBand]
+    test: TestName
+    alternative: Alternative
+    alpha: float
+    confidence: float
+    notes: list[str] = field(default_factory=list)
+    reference_description: str = ""
+    """What the reference is (a recipe with overrides, a baseline name); shown with its label."""
+    candidate_description: str = ""
+
+    @property
+    def test_name(self) -> str:
+        return TESTS[self.test]
+
+
+def metric_hint(name: str, logged: set[str]) -> str:
+    """Close names for a metric nobody logged (a typo is the usual reason)."""
+    close = difflib.get_close_matches(name, sorted(logged), n=3)
+    return f"did you mean {', '.join(close)}?" if close else f"the runs log {len(logged)} other metrics"
+
+
+def side_config_notes(label: str, runs: RunSet) -> list[str]:
+    """Notes for runs of one side that are not one config (beyond run identity)."""
+    first = runs.runs[0]
+    notes = []
+    for other in runs.runs[1:]:
+        rows = diff_configs(first.config, other.config, ignore=RUN_IDENTITY_PATHS)
+        if rows:
+            shown = ", ".join(f"{p}: {a!r} vs {b!r}" for p, a, b in rows[:3])
+            more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+            notes.append(f"{label} runs {first.label} and {other.label} differ in config: {shown}{more}")
+    return notes
+
+
+def _step_note(reference: RunSet, candidate: RunSet) -> list[str]:
+    ends = {**reference.step_range(), **candidate.step_range()}
+    if not ends:
+        return []
+    lasts = [hi for _, hi in ends.values()]
+    if max(lasts) - min(lasts) > STEP_MISMATCH * max(lasts):
+        return [
+            f"runs end at different agent steps ({min(lasts):,.0f} to {max(lasts):,.0f}): "
+            "final values and curve averages compare runs of different lengths"
+        ]
+    return []
+
+
+def curve_band(metric: str, sides: dict[str, RunSet], confidence: float, seed: int) -> CurveBand | None:
+    per_side = {label: list(runs.curve_points(metric).values()) for label, runs in sides.items()}
+    every = [c for curves in per_side.values() for c in curves]
+    if not every:
+        return None
+    steps = common_grid(every)
+    bands: dict[str, dict[str, np.ndarray]] = {}
+    for label, curves in per_side.items():
+        if not curves:
+            continue
+        matrix = on_grid(curves, steps)
+        low, high = bootstrap_band(matrix, confidence=confidence, seed=seed)
+        bands[label] = {"mean": matrix.mean(axis=0), "low": low, "high": high}
+    return CurveBand(metric, steps, bands)
+
+
+def compare_runs(
+    reference: RunSet,
+    candidate: RunSet,
+    specs: list[MetricSpec],
+    *,
+    reference_label: str = "A",
+    candidate_label: str = "B",
+    reference_description: str = "",
+    candidate_description: str = "",
+    test: TestName = "welch",
+    alternative: Alternative = "two-sided",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Comparison:
+    logged = set().union(*reference.metric_names().values(), *candidate.metric_names().values())
+    for spec in specs:
+        if spec.name not in logged:
+            raise CompareError(f"no run logged a metric named {spec.name!r}; {metric_hint(spec.name, logged)}")
+    notes = side_config_notes(reference_label, reference) + side_config_notes(candidate_label, candidate)
+    notes += _step_note(reference, candidate)
+
+    samples: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
+    values: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    for spec in specs:
+        ref, cand = reference.values(spec), candidate.values(spec)
+        for label, runs, got in ((reference_label, reference, ref), (candidate_label, candidate, cand)):
+            missing = [r for r in runs.labels if r not in got]
+            if missing:
+                notes.append(f"{spec.name} is not logged by {label} run(s) {', '.join(missing)}")
+        values[spec.key] = (ref, cand)
+        samples[spec.key] = (np.array(list(ref.values())), np.array(list(cand.values())), spec.higher_is_better)
+    tests = compare_samples(
+        samples, test=test, alternative=alternative, alpha=alpha, confidence=confidence, seed=seed
+    )
+    metrics = {
+        spec.key: MetricResult(spec, values[spec.key][0], values[spec.key][1], tests[spec.key]) for spec in specs
+    }
+
+    sides = {reference_label: reference, candidate_label: candidate}
+    curve_metrics = list(dict.fromkeys(spec.name for spec in specs))
+    curves = [band for m in curve_metrics if (band := curve_band(m, sides, confidence, seed)) is not None]
+
+    return Comparison(
+        reference_label=reference_label,
+        candidate_label=candidate_label,
+        reference_runs=reference.labels,
+        candidate_runs=candidate.labels,
+        config_diff=diff_configs(reference.runs[0].config, candidate.runs[0].config, ignore=RUN_IDENTITY_PATHS),
+        metrics=metrics,
+        curves=curves,
+        test=test,
+        alternative=alternative,
+        alpha=alpha,
+        confidence=confidence,
+        notes=notes,
+        reference_description=reference_description,
+        candidate_description=candidate_description,
+    )

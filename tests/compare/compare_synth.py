@@ -1,0 +1,60 @@
+"""Synthetic run directories for the compare tests: a real resolved config + made-up curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from heartgrid.config.resolve import build_config
+
+RECIPE = "small_easy_shaped"
+
+
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    seed: int,
+    plateau: float,
+    overrides: tuple[str, ...] = (),
+    epochs: int = 20,
+    steps_per_epoch: int = 2048,
+    noise: float = 0.02,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """A run whose reward rises to `plateau` (heart.get to twice that) with seeded noise."""
+    config = build_config(
+        RECIPE, [*overrides, f"run={name}", f"data_dir={root}", f"system.seed={seed}"], default_device="cpu"
+    )
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(config.to_json())
+    rng = np.random.default_rng(seed + 1000)
+    steps = steps_per_epoch * np.arange(1, epochs + 1)
+    progress = 1.0 - np.exp(-4.0 * steps / steps[-1])
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        for epoch, (step, p) in enumerate(zip(steps, progress)):
+            reward = plateau * p + noise * rng.standard_normal()
+            record = {
+                "metric/agent_step": int(step),
+                "metric/epoch": epoch,
+                "overview/reward": float(reward),
+                "overview/sps": float(1000 + 10 * rng.standard_normal()),
+                "env_agent/heart.get": float(2 * reward),
+                "env_agent/action.move.failed": float(5 - reward),
+                "losses/policy_loss": float(0.01 * rng.standard_normal()),
+            }
+            for key in drop:
+                record.pop(key, None)
+            f.write(json.dumps(record) + "\n")
+    return run_dir
+
+
+def write_side(
+    root: Path, prefix: str, plateaus: list[float], *, first_seed: int = 0, **kwargs
+) -> list[Path]:
+    return [
+        write_run(root, f"{prefix}{i}", seed=first_seed + i, plateau=p, **kwargs) for i, p in enumerate(plateaus)
+    ]
