@@ -1,7 +1,8 @@
 """Dotted `key=value` overrides, applied to a typed config with precise error messages.
 
 `trainer.minibatch_size=8192`, `game.agent.rewards.ore_red=0.2` (a dict key),
-`game.map.room.rows.0=#####` (a list index) or `trainer.schedules={"ent_coef": {...}}` (JSON).
+`game.map.room.rows.0=#####` (a list index) or `trainer.schedules={"ent_coef": {...}}` (JSON);
+`trainer.target_kl=null` sets None.
 Values are parsed as JSON when they parse, else taken as strings; pydantic then validates the
 whole config, so a value can never bypass a validator.
 """
@@ -23,11 +24,11 @@ def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
+        # `null` (JSON) is None; the word `none` stays a string, since some fields take it
+        # as a value (logging.console=none).
         lowered = text.lower()
         if lowered in ("true", "false"):
             return lowered == "true"
-        if lowered in ("none", "null"):
-            return None
         return text
 
 

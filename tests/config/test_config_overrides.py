@@ -156,3 +156,9 @@ def test_cli_config_prints_resolved_json(capsys):
     assert data["trainer"]["gamma"] == 0.99
     assert data["game"]["agent"]["rewards"]["battery_red"] == 0.8
     assert RunConfig.model_validate(data).trainer.gamma == 0.99
+
+
+def test_null_sets_none_and_none_stays_a_word():
+    cfg = build_config("arena", ["trainer.target_kl=0.02", "logging.console=none"], default_device="cpu")
+    assert cfg.trainer.target_kl == 0.02 and cfg.logging.console == "none"
+    assert apply_overrides(cfg, ["trainer.target_kl=null"]).trainer.target_kl is None
