@@ -22,16 +22,14 @@ import textwrap
 import time
 
 import numpy as np
-from pydantic import ValidationError
 
 from heartgrid.config.game import ASCII_SYMBOLS, GameConfig
-from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.config.resolve import build_config
 from heartgrid.engine.maps import MapError
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.reference_rules import Agent, Converter, Wall
 from heartgrid.engine.rng import env_seed
-from heartgrid.recipes import UnknownRecipeError
+from heartgrid.tools.errors import UsageError
 
 ORIENTATION_ARROWS = "^v<>"  # orientation codes 0 up, 1 down, 2 left, 3 right
 FROZEN = "*"
@@ -65,18 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_render(args: argparse.Namespace) -> int:
     if args.steps < 0 or args.delay < 0 or args.seed < 0:
-        print("heartgrid render: error: --steps, --seed and --delay must be >= 0", file=sys.stderr)
-        return 2
+        raise UsageError("--steps, --seed and --delay must be >= 0")
+    # Unknown recipes, keys and bad values are mapped to exit 2 by the CLI itself.
+    game = build_config(args.recipe, args.overrides, default_device="cpu").game
     try:
-        game = build_config(args.recipe, args.overrides, default_device="cpu").game
         env = ReferenceEnv(game, env_seed(args.seed, 0))
         env.reset()
-    except (UnknownRecipeError, OverrideError, MapError) as e:
-        print(f"heartgrid render: error: {e}", file=sys.stderr)
-        return 2
-    except ValidationError as e:
-        print(f"heartgrid render: error: {validation_message(e)}", file=sys.stderr)
-        return 2
+    except MapError as e:
+        raise UsageError(str(e)) from None
 
     redraw = args.delay > 0 and sys.stdout.isatty()
     actions_rng = np.random.default_rng(args.seed)

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.rng import env_seed
 from heartgrid.recipes import get_recipe
-from heartgrid.tools.render import LINE_WIDTH, ORIENTATION_ARROWS, register
+from heartgrid.tools.cli import main
+from heartgrid.tools.render import LINE_WIDTH, ORIENTATION_ARROWS
 
 AGENT_CHARS = set(ORIENTATION_ARROWS + "*")
 
 
 def render(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="heartgrid")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["render", *argv])
-    return args.func(args)
+    """Through the real CLI entry point, which maps bad input to exit status 2."""
+    return main(["render", *argv])
 
 
 def frames(text: str) -> list[list[str]]:
