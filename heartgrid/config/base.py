@@ -19,4 +19,8 @@ class Config(BaseModel):
         validate_default=True,
         frozen=False,
         use_attribute_docstrings=True,
+        # `run=123` on the command line is parsed as a number; a string field takes it as text.
+        coerce_numbers_to_str=True,
+        # NaN/inf would be written as non-standard JSON and never mean a real setting.
+        allow_inf_nan=False,
     )

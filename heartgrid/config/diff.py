@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from heartgrid.config.run import RunConfig
 
-# Paths that name a run rather than describe its behaviour: ignored by `identity=False` diffs.
+# Paths that name a run rather than describe its behaviour (pass as `ignore=` to diff_configs).
 RUN_IDENTITY_PATHS = ("run", "data_dir", "system.seed", "recipe")
 
 

@@ -371,6 +371,13 @@ class GameConfig(Config):
     def _consistent(self) -> GameConfig:
         room = self.map.room
         if isinstance(room, RandomRoomConfig):
+            placed = room.agents + sum(room.objects.values())
+            if placed > room.width * room.height:
+                raise ValueError(
+                    f"a {room.width}x{room.height} room has {room.width * room.height} cells but "
+                    f"game.map.room places {room.agents} agents and {placed - room.agents} objects; "
+                    "enlarge the room or place fewer objects"
+                )
             unknown = sorted(set(room.objects) - set(self.objects))
             if unknown:
                 raise ValueError(

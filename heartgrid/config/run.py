@@ -15,6 +15,9 @@ from heartgrid.config.game import GameConfig
 from heartgrid.config.trainer import TrainerConfig
 
 
+BUILTIN_POLICIES = ("fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med")
+
+
 class PolicyConfig(Config):
     name: str = "fast"
     """`fast`, `latent_attn_tiny`, `latent_attn_small`, `latent_attn_med`, or `module:Class`
@@ -23,6 +26,16 @@ class PolicyConfig(Config):
     lstm_layers: int = Field(2, ge=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for the policy's constructor."""
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BUILTIN_POLICIES and not re.fullmatch(r"[\w.]+:\w+", value):
+            raise ValueError(
+                f"unknown policy {value!r}; use one of {list(BUILTIN_POLICIES)} or "
+                "'package.module:ClassName' for your own module (heartgrid/policies/README.md)"
+            )
+        return value
 
 
 class SystemConfig(Config):
@@ -33,7 +46,9 @@ class SystemConfig(Config):
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads for PyTorch; None = one per core."""
     deterministic: bool = True
-    """Deterministic CUDA kernels where PyTorch offers them (CPU is always deterministic)."""
+    """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
+    other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are
+    bit-for-bit deterministic either way."""
 
     @field_validator("device")
     @classmethod

@@ -30,6 +30,15 @@ class ScheduleConfig(Config):
     final: float
     """Value at the end of training (ignored by `constant`)."""
 
+    @model_validator(mode="after")
+    def _positive_for_exponential(self) -> ScheduleConfig:
+        if self.type == "exponential" and (self.initial <= 0 or self.final <= 0):
+            raise ValueError(
+                f"an exponential schedule needs initial and final > 0, got {self.initial} and "
+                f"{self.final}; use a linear or cosine schedule to reach 0"
+            )
+        return self
+
 
 ScheduledName = Literal["learning_rate", "clip_coef", "ent_coef", "vf_clip_coef"]
 
@@ -101,7 +110,7 @@ class TrainerConfig(Config):
             raise ValueError(
                 f"trainer.minibatch_size={self.minibatch_size} must divide trainer.batch_size="
                 f"{self.batch_size}; for example set trainer.minibatch_size="
-                f"{_largest_divisor_at_most(self.batch_size, self.minibatch_size)}"
+                f"{_suggest_minibatch(self.batch_size, self.minibatch_size, self.bptt_horizon)}"
             )
         if self.minibatch_size % self.bptt_horizon:
             raise ValueError(
@@ -119,8 +128,12 @@ class TrainerConfig(Config):
         return self
 
 
-def _largest_divisor_at_most(n: int, limit: int) -> int:
-    for d in range(min(n, limit), 0, -1):
-        if n % d == 0:
-            return d
-    return 1
+def _suggest_minibatch(batch: int, minibatch: int, bptt: int) -> int:
+    """The largest valid minibatch not above `minibatch`: a multiple of bptt dividing batch."""
+    if batch % bptt:
+        return bptt  # the batch rule fails too; its own message says what to change
+    segments = batch // bptt
+    for d in range(max(1, min(segments, minibatch // bptt)), 0, -1):
+        if segments % d == 0:
+            return d * bptt
+    return bptt

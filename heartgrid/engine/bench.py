@@ -21,9 +21,10 @@ import time
 
 import torch
 
+from heartgrid.config.resolve import resolve_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.recipes import get_recipe
-from heartgrid.recipes.registry import UnknownRecipeError
+from heartgrid.tools.errors import UsageError
 
 ACTION_POOL = 64
 
@@ -43,19 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.rounds < 1 or args.seconds <= 0:
-        print("error: --rounds must be >= 1 and --seconds > 0", file=sys.stderr)
-        return 2
+        raise UsageError("--rounds must be >= 1 and --seconds > 0")
+    args.device = resolve_device(args.device)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(f"error: --device {args.device} but CUDA is not available; use --device cpu",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    try:
-        game = get_recipe(args.recipe).fn(args.device).game
-    except UnknownRecipeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed)
     engine.reset()
@@ -115,11 +110,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="heartgrid bench env", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m heartgrid.engine.bench ...` is `heartgrid bench env ...` (same exit codes).
+    from heartgrid.tools.cli import main
+
+    sys.exit(main(["bench", "env", *sys.argv[1:]]))

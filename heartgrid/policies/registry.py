@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from heartgrid.config.run import PolicyConfig
+from heartgrid.config.run import BUILTIN_POLICIES, PolicyConfig
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.base import Policy
 from heartgrid.policies.fast import FastPolicy
@@ -25,6 +25,9 @@ POLICIES: dict[str, type[Policy]] = {
     "latent_attn_small": LatentAttnSmall,
     "latent_attn_med": LatentAttnMed,
 }
+
+# The config validates `policy.name` against its own list, which must name exactly these.
+assert set(POLICIES) == set(BUILTIN_POLICIES), "update BUILTIN_POLICIES in heartgrid/config/run.py"
 
 REQUIRED_METHODS = ("initial_state", "forward", "forward_sequence", "spec", "adapt")
 

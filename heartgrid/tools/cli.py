@@ -58,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-
-
-def entry() -> None:
-    sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"heartgrid {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

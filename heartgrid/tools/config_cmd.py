@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from heartgrid.config.diff import diff_configs, format_diff, resolve_side
@@ -76,7 +75,3 @@ def cmd_golden(args: argparse.Namespace) -> int:
         (out / f"{name}.json").write_text(text)
         print(f"wrote {out / f'{name}.json'}")
     return 0
-
-
-def load_json(path: Path) -> dict:
-    return json.loads(path.read_text())

@@ -25,8 +25,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(args.recipe, args.overrides)
     from heartgrid.trainer.run import RunDirectoryError, train
 
+    from heartgrid.checkpoint.errors import CheckpointError
+    from heartgrid.engine.maps import MapError
+
     try:
         train(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
-    except RunDirectoryError as e:
+    except (RunDirectoryError, CheckpointError, MapError) as e:
+        # A run directory that cannot be resumed, a bad trainer.initial_policy, a map that
+        # cannot be built: the command line asked for something impossible.
         raise UsageError(str(e)) from None
     return 0

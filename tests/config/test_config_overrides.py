@@ -77,6 +77,13 @@ def test_cross_field_rules_only_apply_to_the_final_state():
         ("game.obs_width=10", "observation size must be odd"),
         ("game.agent.rewards.ore_redd=1", "unknown item(s) ['ore_redd']"),
         ("system.device=tpu", "system.device must be auto, cpu, cuda or cuda:N"),
+        ("policy.name=fastt", "unknown policy 'fastt'; use one of ['fast'"),
+        ("game.map.room.objects.wall=700", "a 25x25 room has 625 cells but game.map.room places 6 agents and 740 objects"),
+        ("game.agent.rewards.ore_red=NaN", "Input should be a finite number"),
+        (
+            'trainer.schedules={"learning_rate": {"type": "exponential", "initial": 0.001, "final": 0}}',
+            "an exponential schedule needs initial and final > 0",
+        ),
     ],
 )
 def test_validation_errors_say_what_to_change(override, message):
@@ -162,3 +169,24 @@ def test_null_sets_none_and_none_stays_a_word():
     cfg = build_config("arena", ["trainer.target_kl=0.02", "logging.console=none"], default_device="cpu")
     assert cfg.trainer.target_kl == 0.02 and cfg.logging.console == "none"
     assert apply_overrides(cfg, ["trainer.target_kl=null"]).trainer.target_kl is None
+
+
+def test_minibatch_suggestion_is_itself_valid():
+    with pytest.raises(OverrideError) as e:
+        build_config("arena", ["system.device=cuda", "trainer.minibatch_size=100"])
+    suggested = int(str(e.value).rsplit("trainer.minibatch_size=", 1)[1].split()[0])
+    cfg = build_config("arena", ["system.device=cuda", f"trainer.minibatch_size={suggested}"])
+    assert cfg.trainer.minibatch_size == suggested
+
+
+def test_numbers_are_taken_as_text_by_string_fields():
+    assert build_config("arena", ["run=123"], default_device="cpu").run == "123"
+
+
+def test_cli_python_m_entry_point_maps_usage_errors_to_2():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "heartgrid.tools.cli", "config", "nope"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown recipe 'nope'" in done.stderr
