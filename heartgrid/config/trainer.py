@@ -15,6 +15,9 @@ from heartgrid.config.base import Config
 
 class OptimizerConfig(Config):
     type: Literal["adam", "muon"] = "adam"
+    """`adam`, or `muon`: torch.optim.Muon (PyTorch >= 2.9) for the weights of linear,
+    convolution and recurrent layers, Adam for biases, norms, embedding tables and learned
+    queries; both use learning_rate."""
     learning_rate: float = Field(0.000457, gt=0)
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
@@ -52,7 +55,8 @@ class PrioritizedSamplingConfig(Config):
 
 class TrainerConfig(Config):
     total_timesteps: int = Field(10_000_000_000, ge=1)
-    """Agent steps to train for."""
+    """Agent steps to train for. May change when a run is resumed only if trainer.schedules is
+    empty and minibatch_sampling=shuffled: both follow progress = agent_step / total_timesteps."""
     num_envs: int = Field(512, ge=1)
     """Environments stepped together by the batched engine."""
     batch_size: int = Field(786_432, ge=1)
@@ -86,8 +90,11 @@ class TrainerConfig(Config):
 
     # ---- behaviour switches (SPEC §2.1) ------------------------------------------------
     value_target: Literal["rollout", "refreshed"] = "rollout"
-    """Returns = advantages + values recorded at rollout (`rollout`, reference behaviour), or
-    + values recomputed by the current network during the update (`refreshed`)."""
+    """The values a minibatch's advantages, returns (= advantages + values) and value clipping
+    are built on: those recorded at rollout (`rollout`, reference behaviour), or, as in
+    PufferLib, those the network computed for the segment the last time it was trained on in
+    this update, the rollout's the first time (`refreshed`). Only matters with update_epochs > 1
+    or minibatch_sampling=prioritized, where a segment is trained on more than once per update."""
     grad_accumulation: Literal["accumulate", "legacy"] = "accumulate"
     """With micro_batch_size < minibatch_size: `accumulate` sums scaled micro-batch gradients
     into one optimizer step; `legacy` zeroes the gradient before every micro-batch, so only the

@@ -39,7 +39,10 @@ class Experience:
         self.logprobs = torch.zeros(shape, device=device)
         self.values = torch.zeros(shape, device=device)
         self.rewards = torch.zeros(shape, device=device)
-        """Reward of the step, plus γ·V(final observation) where the step truncated the episode."""
+        """Reward of the step; once the rollout is complete, plus `bootstraps` (what GAE uses)."""
+        self.bootstraps = torch.zeros(shape, device=device)
+        """γ·V(final observation) where the step truncated the episode (with
+        game.time_limit=truncate), else 0."""
         self.dones = torch.zeros(shape, dtype=torch.bool, device=device)
         """The episode ended with this step (terminal or truncated)."""
         self.truncateds = torch.zeros(shape, dtype=torch.bool, device=device)
@@ -50,9 +53,9 @@ class Experience:
             torch.zeros(segments, *s.shape[1:], dtype=s.dtype, device=device) for s in state_template
         )
         self.target_values = torch.zeros(shape, device=device)
-        """Values the returns are built on: the rollout values, or, with
-        `trainer.value_target=refreshed`, those the network computed for the segment during
-        the update (overwritten after each minibatch)."""
+        """With `trainer.value_target=refreshed`, the values a minibatch's advantages, returns
+        and value clipping are built on: the rollout values at the start of the update, then
+        those the network computed for the segment the last time it was trained on."""
 
     def rows(self, rollout_pass: int, slots: int) -> slice:
         return slice(rollout_pass * slots, (rollout_pass + 1) * slots)
@@ -65,7 +68,8 @@ class Experience:
         return tuple(s[segments] for s in self.start_state)
 
     def summary(self) -> dict[str, Tensor]:
-        """Means logged as `experience/*` (the per-step tensors of this rollout)."""
+        """Means logged as `experience/*` (the per-step tensors of this rollout); taken before
+        the bootstraps are added, so that `rewards` is the environment's reward."""
         return {
             "rewards": self.rewards.mean(),
             "values": self.values.mean(),

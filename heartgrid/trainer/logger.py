@@ -5,7 +5,8 @@
 non-finite one (an explained variance of constant returns) is left out of the record rather
 than written as non-standard JSON. On resume, records after the checkpoint's epoch (logged by
 the interrupted run but not covered by its last checkpoint) are removed, so each epoch appears
-once.
+once; a half-written last line (the run was killed while writing it) is dropped with a note in
+`log.txt`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.run import RunConfig
 from heartgrid.trainer.metric_contract import EPOCH_KEY, STEP_KEY
 
@@ -40,13 +42,16 @@ class RunLogger:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = run_dir / METRICS_FILE
-        resume_step = 0
+        resume_step, dropped = 0, None
         if resume_epoch is None:
             self.metrics_path.write_text("")
         else:
-            resume_step = truncate_metrics(self.metrics_path, resume_epoch)
+            resume_step, dropped = truncate_metrics(self.metrics_path, resume_epoch)
         self.metrics_file = open(self.metrics_path, "a")
         self.text_log = open(run_dir / LOG_FILE, "a")
+        if dropped is not None:
+            self.info(f"warning: {METRICS_FILE} ended in a half-written line (the run was killed "
+                      f"while writing it); dropped it: {dropped[:80]!r}")
         self.tensorboard = None
         if config.logging.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -87,18 +92,36 @@ class RunLogger:
 
 
 def read_metrics(run_dir: Path | str) -> list[dict[str, float]]:
-    path = Path(run_dir) / METRICS_FILE
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The records of a run's metrics.jsonl (a half-written last line is left out)."""
+    return read_metrics_file(Path(run_dir) / METRICS_FILE)[0]
 
 
-def truncate_metrics(path: Path, last_epoch: int) -> int:
-    """Keep the records up to `last_epoch`; returns the agent step of the last kept record."""
+def read_metrics_file(path: Path) -> tuple[list[dict[str, float]], str | None]:
+    """(records, the undecodable last line or None). Only the last line may be cut short: a
+    run killed while writing it, or one still writing. A bad line before it is an error."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if number == len(lines):
+                return records, line
+            raise ValueError(f"{path}, line {number}: not a JSON record ({e}); the file is corrupt") from None
+    return records, None
+
+
+def truncate_metrics(path: Path, last_epoch: int) -> tuple[int, str | None]:
+    """Keep the records up to `last_epoch`, rewriting the file atomically (a crash now leaves
+    the old file). Returns the agent step of the last kept record and the half-written last
+    line that was dropped, if any."""
     if not path.exists():
         path.write_text("")
-        return 0
-    kept = [r for r in read_metrics(path.parent) if r[EPOCH_KEY] <= last_epoch]
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-    return int(kept[-1][STEP_KEY]) if kept else 0
+        return 0, None
+    records, dropped = read_metrics_file(path)
+    kept = [r for r in records if r[EPOCH_KEY] <= last_epoch]
+    replace_file_atomically(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
+    return (int(kept[-1][STEP_KEY]) if kept else 0), dropped
 
 
 def start_wandb(run_dir: Path, config: RunConfig) -> Any:

@@ -1,12 +1,14 @@
 """The optimizers of `trainer.optimizer.type` (SPEC §2): `adam` and `muon`.
 
 Muon (Keller Jordan, 2024) replaces the update of a weight matrix by its orthogonalised
-momentum, computed with a Newton–Schulz iteration; it is meant for hidden weight matrices only.
-PyTorch ships it (`torch.optim.Muon`, 2-D parameters only), so `muon` here means: Muon for the
-2-D weights of the network and Adam for everything else (biases, convolution kernels,
-embeddings), all driven by the one `learning_rate`. Muon's step is scaled to the RMS of an
-AdamW step (`adjust_lr_fn="match_rms_adamw"`) so that the same learning rate (and its
-schedule) suits both halves.
+momentum, computed with a Newton–Schulz iteration; it is meant for the weights of the linear
+maps between hidden layers only. PyTorch ships it (`torch.optim.Muon`, PyTorch >= 2.9, 2-D
+parameters only), so `muon` here means: Muon for the weights of linear, convolution and
+recurrent layers (a convolution kernel [out, in, k, k] stepped as the matrix [out, in·k·k]),
+and Adam for everything else (biases, norms, embedding tables, learned queries and tokens),
+all driven by the one `learning_rate`. Muon's step is scaled to the RMS of an AdamW step
+(`adjust_lr_fn="match_rms_adamw"`) so that the same learning rate (and its schedule) suits
+both halves.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from torch import nn
 from heartgrid.config.trainer import OptimizerConfig
 
 MUON_MOMENTUM = 0.95  # the Muon paper's value; not exposed in the config
+
+# Layers whose weights are linear maps: their `weight` (convolutions: the flattened kernel)
+# goes to Muon. Recurrent layers hold several such matrices, named weight_ih*, weight_hh*, ...
+_LINEAR_MAPS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_RECURRENT = (nn.RNNBase, nn.RNNCellBase)
 
 
 def build_optimizer(policy: nn.Module, config: OptimizerConfig) -> Optimizer:
@@ -34,17 +41,21 @@ def build_optimizer(policy: nn.Module, config: OptimizerConfig) -> Optimizer:
 
 
 def muon_parameters(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(2-D weight matrices for Muon, the rest for Adam). Embedding tables are lookups, not
-    linear maps, so they go to Adam with the biases and convolution kernels."""
-    embeddings = {id(m.weight) for m in policy.modules() if isinstance(m, nn.Embedding)}
+    """(weights of linear maps for Muon, the rest for Adam), chosen by the layer that owns a
+    parameter, not by its shape: an embedding table or a set of attention queries is 2-D too,
+    but a lookup, not a map between hidden layers."""
+    linear_maps = set()
+    for module in policy.modules():
+        if isinstance(module, _LINEAR_MAPS):
+            linear_maps.add(id(module.weight))
+        elif isinstance(module, _RECURRENT):
+            linear_maps.update(
+                id(p) for name, p in module.named_parameters(recurse=False) if name.startswith("weight_")
+            )
     matrices, others = [], []
     for param in policy.parameters():
-        if not param.requires_grad:
-            continue
-        if param.ndim == 2 and id(param) not in embeddings:
-            matrices.append(param)
-        else:
-            others.append(param)
+        if param.requires_grad:
+            (matrices if id(param) in linear_maps else others).append(param)
     return matrices, others
 
 
@@ -53,7 +64,23 @@ class MuonWithAdam:
     `step`, `state_dict`, `load_state_dict`."""
 
     def __init__(self, policy: nn.Module, config: OptimizerConfig):
-        matrices, others = muon_parameters(policy)
+        if not hasattr(torch.optim, "Muon"):
+            raise RuntimeError(
+                f"trainer.optimizer.type=muon needs torch.optim.Muon (PyTorch 2.9 or newer); this "
+                f"is torch {torch.__version__}. Upgrade torch or set trainer.optimizer.type=adam"
+            )
+        weights, others = muon_parameters(policy)
+        # torch's Muon takes 2-D parameters only: a convolution kernel is given as a 2-D
+        # Parameter sharing its storage, whose gradient is the kernel's, viewed the same way.
+        self.kernels: list[tuple[nn.Parameter, nn.Parameter]] = []
+        matrices = []
+        for weight in weights:
+            if weight.ndim == 2:
+                matrices.append(weight)
+            else:
+                matrix = nn.Parameter(weight.detach().view(weight.shape[0], -1))
+                self.kernels.append((weight, matrix))
+                matrices.append(matrix)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         if matrices:
             self.optimizers["muon"] = torch.optim.Muon(
@@ -81,8 +108,13 @@ class MuonWithAdam:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=set_to_none)
+        for kernel, _ in self.kernels:
+            if kernel.grad is not None:
+                kernel.grad = None if set_to_none else kernel.grad.zero_()
 
     def step(self) -> None:
+        for kernel, matrix in self.kernels:
+            matrix.grad = None if kernel.grad is None else kernel.grad.view_as(matrix)
         for opt in self.optimizers.values():
             opt.step()
 
@@ -96,6 +128,14 @@ class MuonWithAdam:
                 f"{sorted(self.optimizers)}; was the checkpoint written with another policy?"
             )
         for name, opt in self.optimizers.items():
+            saved = [len(group["params"]) for group in state[name]["param_groups"]]
+            ours = [len(group["params"]) for group in opt.param_groups]
+            if saved != ours:
+                raise ValueError(
+                    f"optimizer state of {name} covers {sum(saved)} parameters but this policy gives "
+                    f"it {sum(ours)}; was the checkpoint written with another policy, or by a version "
+                    "that split the parameters between Muon and Adam differently?"
+                )
             opt.load_state_dict(state[name])
 
 

@@ -4,8 +4,9 @@
     for each epoch, for each minibatch of segments:
         for each micro-batch (the whole minibatch unless trainer.micro_batch_size is set):
             forward_sequence → new log-probs, entropy, values
-            ratio = π_new / π_old; advantages recomputed with V-trace clipping at this ratio
-            returns = advantages + target values          (switch: value_target)
+            values = the rollout's, or the network's latest for these segments (switch: value_target)
+            ratio = π_new / π_old; advantages from those values, V-trace clipped at this ratio
+            returns = advantages + values; value clipping around the same values
             normalise advantages                          (switch: advantage_norm)
             × importance weights of prioritized sampling  (switch: minibatch_sampling)
             loss = clipped policy loss + vf_coef · clipped value loss − ent_coef · entropy
@@ -29,9 +30,13 @@ from heartgrid.trainer.sampling import MinibatchSampler
 from heartgrid.trainer.stats import StatsAccumulator
 
 
-def compute_advantages(experience: Experience, segments: Tensor | slice, ratios: Tensor, config: TrainerConfig) -> Tensor:
+def compute_advantages(
+    experience: Experience, segments: Tensor | slice, values: Tensor, ratios: Tensor, config: TrainerConfig
+) -> Tensor:
+    """V-trace GAE of `segments` built on `values` [segments, T] (the bootstrap after each
+    segment is always the rollout's `next_values`)."""
     return vtrace_gae(
-        experience.values[segments],
+        values,
         experience.rewards[segments],
         experience.dones[segments],
         experience.next_values[segments],
@@ -58,10 +63,13 @@ def ppo_update(
     ent_coef and vf_clip_coef."""
     all_segments = slice(None)
     with torch.no_grad():
-        advantages = compute_advantages(experience, all_segments, torch.ones_like(experience.values), config)
+        advantages = compute_advantages(
+            experience, all_segments, experience.values, torch.ones_like(experience.values), config
+        )
         returns = advantages + experience.values
         global_mean, global_std = advantages.mean(), advantages.std()
-    experience.target_values.copy_(experience.values)
+    if config.value_target == "refreshed":
+        experience.target_values.copy_(experience.values)
     stats.add("losses/explained_variance", explained_variance(experience.values, returns))
     stats.add("experience/advantages", advantages.mean())
     stats.add("experience/returns", returns.mean())
@@ -129,12 +137,20 @@ def minibatch_loss(
     new_logprobs, entropy = logprobs_and_entropy(logits, experience.actions[segments])
     old_logprobs = experience.logprobs[segments]
 
+    # The values advantages, returns and value clipping are all built on. `refreshed` (as in
+    # PufferLib): those the network computed the last time these segments were trained on
+    # (the rollout's the first time), so a segment seen again in a later epoch, or drawn twice
+    # by prioritized sampling, is judged against the network's newer estimate.
+    if config.value_target == "refreshed":
+        values = experience.target_values[segments]  # a copy: the write below leaves it as is
+        experience.target_values[segments] = new_values.detach()
+    else:
+        values = experience.values[segments]
+
     # V-trace: advantages of this minibatch with the current policy's ratios.
     ratios = (new_logprobs - old_logprobs).exp().detach()
-    advantages = compute_advantages(experience, segments, ratios, config)
-    returns = advantages + experience.target_values[segments]
-    if config.value_target == "refreshed":
-        experience.target_values[segments] = new_values.detach()
+    advantages = compute_advantages(experience, segments, values, ratios, config)
+    returns = advantages + values
 
     if config.advantage_norm == "minibatch":
         advantages = normalize(advantages, advantages.mean(), advantages.std())
@@ -148,7 +164,7 @@ def minibatch_loss(
         old_logprobs=old_logprobs,
         entropy=entropy,
         new_values=new_values,
-        old_values=experience.values[segments],
+        old_values=values,
         advantages=advantages,
         returns=returns,
         clip_coef=hyper["clip_coef"],

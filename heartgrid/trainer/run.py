@@ -21,6 +21,7 @@ from heartgrid.checkpoint import CheckpointManager
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.diff import diff_configs, format_diff
 from heartgrid.config.run import RunConfig
+from heartgrid.config.trainer import TrainerConfig
 from heartgrid.trainer.display import make_display
 from heartgrid.trainer.logger import RunLogger
 from heartgrid.trainer.trainer import Trainer
@@ -28,7 +29,8 @@ from heartgrid.trainer.trainer import Trainer
 CONFIG_FILE = "config.json"
 
 # Settings a resumed run may change: its name and place (a copied run directory resumes as a
-# branch), how long to train, and where the numbers are shown. A trailing "." covers a section.
+# branch), how long to train (only where nothing follows training progress: see
+# `progress_dependents`), and where the numbers are shown. A trailing "." covers a section.
 RESUMABLE_CHANGES = ("run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "logging.", "wandb.")
 
 
@@ -46,7 +48,9 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
 
     resume: None = resume when the directory has a checkpoint, else start fresh; True = must
     resume; False = must start fresh. overwrite: delete the directory first (a fresh run).
-    Ctrl-C finishes the current epoch, writes a checkpoint and returns normally.
+    Ctrl-C finishes the current epoch, writes a checkpoint and returns normally; a second
+    Ctrl-C aborts: KeyboardInterrupt propagates once the log and display are closed. When
+    every checkpoint is corrupt, CheckpointError propagates and the directory is left as it was.
     """
     run_dir = config.run_dir
     resuming = prepare_run_dir(config, resume=resume, overwrite=overwrite)
@@ -54,12 +58,15 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     # Built before anything is written, so that a config the engine or policy refuses leaves
     # no directory behind to block the corrected command.
     trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())
+    saved_total = None
     if resuming:
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
         trainer.load_state_dict(checkpoint.trainer_state)
+        saved_total = RunConfig.load(run_dir / CONFIG_FILE).trainer.total_timesteps
+    # Only now: a resume that failed above leaves the config.json its checkpoints were trained with.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())
 
     logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None)
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps)
@@ -77,6 +84,8 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     logger.info(f"{where}: run {config.run!r}, recipe {config.recipe!r}, device {trainer.device}")
+    if saved_total is not None and saved_total != config.trainer.total_timesteps:
+        logger.info(f"total_timesteps changed from {saved_total} to {config.trainer.total_timesteps}")
     if resuming:
         display.message(f"{where} from {run_dir / 'checkpoints'}")
     try:
@@ -90,6 +99,7 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
             f"aborted during epoch {trainer.epoch + 1}; resume continues from the last checkpoint "
             f"(epoch {trainer.saved_epoch})"
         )
+        raise
     finally:
         display.close()
         logger.close()
@@ -135,3 +145,22 @@ def check_resumable(config: RunConfig, run_dir: Path) -> None:
             f"may change); differences, saved -> requested:\n{format_diff(changed)}\n"
             "Use the saved settings, choose a new run name (run=NAME) or overwrite the run."
         )
+    old_total, new_total = saved.trainer.total_timesteps, config.trainer.total_timesteps
+    dependents = progress_dependents(config.trainer)
+    if old_total != new_total and dependents:
+        raise RunDirectoryError(
+            f"cannot resume {run_dir} with trainer.total_timesteps changed ({old_total} -> {new_total}): "
+            f"training progress (agent_step / total_timesteps) drives {' and '.join(dependents)}, "
+            f"which would jump to another point of their course. Keep trainer.total_timesteps={old_total}, "
+            "choose a new run name (run=NAME) or overwrite the run."
+        )
+
+
+def progress_dependents(trainer: TrainerConfig) -> list[str]:
+    """What follows training progress p = agent_step / total_timesteps, in words (empty: none)."""
+    dependents = []
+    if trainer.schedules:
+        dependents.append(f"the schedules of {', '.join(sorted(trainer.schedules))}")
+    if trainer.minibatch_sampling == "prioritized":
+        dependents.append("the annealing of prioritized sampling's beta")
+    return dependents

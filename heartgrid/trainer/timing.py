@@ -4,8 +4,11 @@ Time is measured in windows (the epochs between two metric records). Phases are 
 steps), `forward` (policy forward passes of the rollout), `update` (the PPO update), `stats`
 (episode statistics, logging) and `other` (the rest of the window: buffer writes, Python).
 
-CUDA kernels run asynchronously, so on a GPU the timer synchronises at phase boundaries;
-otherwise the time of a launched kernel would be charged to whichever phase waits for it.
+CUDA kernels run asynchronously: the host's clock at a phase boundary says when the kernels
+were launched, not when they ran. On a GPU each phase therefore records a pair of CUDA events
+in the stream and its time is the GPU's time between them, read when the window closes (one
+synchronisation per window rather than one per phase boundary, which would stall the host
+several times per step). On a CPU the host's clock is the truth.
 """
 
 from __future__ import annotations
@@ -21,39 +24,55 @@ from heartgrid.trainer.metric_contract import TIMING_PHASES
 
 class PhaseTimer:
     def __init__(self, device: torch.device):
-        self.sync = device.type == "cuda"
+        self.cuda = device.type == "cuda"
         self.total_seconds = 0.0
         """Training time over the whole run, resumed runs included (checkpointed)."""
         self.restart_window()
 
     def _now(self) -> float:
-        if self.sync:
+        """The host's clock; on a GPU after the queued work is done (window boundaries only)."""
+        if self.cuda:
             torch.cuda.synchronize()
         return time.perf_counter()
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        start = self._now()
+        start = self._mark()
         try:
             yield
         finally:
-            self.seconds[name] += self._now() - start
+            end = self._mark()
+            if self.cuda:
+                self.events.append((name, start, end))
+            else:
+                self.seconds[name] += end - start
+
+    def _mark(self) -> torch.cuda.Event | float:
+        """A phase boundary: a CUDA event recorded in the stream, or the host's clock."""
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
 
     def restart_window(self) -> None:
         """Start a window now (also used to forget setup time before training starts)."""
         self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
+        self.events: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
         self.window_start = self._now()
-        self.window_seconds = 0.0
 
     def close_window(self) -> float:
         """End the current window; returns its wall time in seconds and starts the next one.
         `window_metrics` then describes the closed window."""
         wall = max(self._now() - self.window_start, 1e-9)
+        for name, start, end in self.events:  # all complete after the synchronisation in _now
+            self.seconds[name] += start.elapsed_time(end) / 1000.0
         self.total_seconds += wall
         named = sum(v for k, v in self.seconds.items() if k != "other")
         self.closed = dict(self.seconds, other=max(wall - named, 0.0))
         self.closed_wall = wall
         self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
+        self.events = []
         self.window_start = self._now()
         return wall
 

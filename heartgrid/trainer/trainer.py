@@ -7,7 +7,8 @@
 
 An epoch collects `batch_size` agent steps straight from the engine's device buffers into the
 `[segments, bptt_horizon]` experience buffer, runs the PPO update (ppo.py) and, every
-`log_interval` epochs, logs one record of the metric contract (metric_contract.py).
+`log_interval` epochs and at the last one (done or stopped by Ctrl-C), logs one record of the
+metric contract (metric_contract.py).
 
 Checkpoints: every `checkpoint_interval` epochs, at the end and when stopped by Ctrl-C,
 `save_checkpoint()` hands the policy and `state_dict()` (everything needed to continue exactly:
@@ -119,6 +120,9 @@ class Trainer:
         with self.stop.on_sigint():
             while self.agent_step < self.config.trainer.total_timesteps and not self.stop.requested:
                 self.train_epoch()
+            # Normally logged by the last epoch itself; here if Ctrl-C came after it decided not to.
+            if self.epochs_since_log and self.epoch != self.saved_epoch:
+                self.log()
         # Only here, between epochs, is the state consistent; an exception (or a second Ctrl-C)
         # in the middle of an epoch leaves the last periodic checkpoint as the one to resume.
         if self.epoch != self.saved_epoch:
@@ -135,8 +139,10 @@ class Trainer:
             )
         self.epoch += 1
         self.epochs_since_log += 1
+        # The last epoch (training done, or stopped by Ctrl-C) also logs a partial window.
+        last = self.agent_step >= self.config.trainer.total_timesteps or self.stop.requested
         record = None
-        if self.epoch % self.config.logging.log_interval == 0:
+        if self.epoch % self.config.logging.log_interval == 0 or last:
             record = self.log()
         if self.checkpoints is not None and self.epoch % self.config.trainer.checkpoint_interval == 0:
             self.save_checkpoint()
@@ -149,6 +155,8 @@ class Trainer:
         slots = engine.num_slots
         if t.recurrent_state == "reset":
             self.state = self.policy.initial_state(slots, self.device)
+        if self.bootstrap_truncations:
+            experience.bootstraps.zero_()
         for rollout_pass in range(self.passes):
             rows = experience.rows(rollout_pass, slots)
             experience.store_start_state(rows, self.state)
@@ -160,15 +168,14 @@ class Trainer:
                     actions, logprobs = sample_actions(logits, self.action_generator)
                 with timer.phase("env"):
                     engine.step(actions)
-                rewards = engine.rewards.clone()
-                dones = engine.terminals | engine.truncations
                 if self.bootstrap_truncations:
                     with timer.phase("forward"):
-                        self.add_truncation_bootstrap(rewards, engine.truncations)
+                        self.store_truncation_bootstrap(experience.bootstraps[rows, step])
+                dones = engine.terminals | engine.truncations
                 experience.actions[rows, step] = actions
                 experience.logprobs[rows, step] = logprobs
                 experience.values[rows, step] = values
-                experience.rewards[rows, step] = rewards
+                experience.rewards[rows, step] = engine.rewards
                 experience.dones[rows, step] = dones
                 experience.truncateds[rows, step] = engine.truncations
                 # The next observation of a done slot is the first of a new episode.
@@ -180,18 +187,25 @@ class Trainer:
         self.agent_step += self.segments * t.bptt_horizon
         self.steps_since_log += self.segments * t.bptt_horizon
         with timer.phase("stats"):
+            # Before the bootstraps join the rewards: experience/rewards is the environment's.
             self.stats.add_dict(experience.summary(), prefix="experience/")
             self.record_episodes(engine.drain_episodes())
+        if self.bootstrap_truncations:
+            experience.rewards += experience.bootstraps
 
-    def add_truncation_bootstrap(self, rewards: torch.Tensor, truncations: torch.Tensor) -> None:
-        """A truncated episode would have gone on: its last reward gets γ·V(final observation),
-        evaluated with the slot's recurrent state after this step (before it is reset)."""
-        truncated = truncations.nonzero().squeeze(1)
+    def store_truncation_bootstrap(self, bootstraps: torch.Tensor) -> None:
+        """A truncated episode would have gone on: γ·V(final observation) of each slot that
+        truncated this step goes to `bootstraps` [slots], evaluated with the slot's recurrent
+        state after this step (before it is reset). It joins the step's reward after the rollout.
+
+        `nonzero` makes the host wait for the device each step; the engine knows on the host
+        which envs ended, but does not expose it (see the trainer README)."""
+        truncated = self.engine.truncations.nonzero().squeeze(1)
         if truncated.numel() == 0:
             return
         state = tuple(s[truncated] for s in self.state)
         _, final_values, _ = self.policy(self.engine.final_obs[truncated], state)
-        rewards.index_add_(0, truncated, self.config.trainer.gamma * final_values)
+        bootstraps.index_copy_(0, truncated, self.config.trainer.gamma * final_values)
 
     def record_episodes(self, episodes: Any) -> None:
         """Episode statistics of the finished episodes. `overview/reward` comes from the episodes

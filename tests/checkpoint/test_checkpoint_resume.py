@@ -15,7 +15,7 @@ from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.config.overrides import apply_overrides
 from heartgrid.config.resolve import build_config
 from heartgrid.config.run import RunConfig
-from heartgrid.trainer.logger import read_metrics
+from heartgrid.trainer.logger import RunLogger, read_metrics
 from heartgrid.trainer.run import train
 from heartgrid.trainer.trainer import Trainer
 
@@ -137,9 +137,16 @@ def test_abort_between_checkpoints_resumes_from_the_last_and_rewrites_later_metr
     uninterrupted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tiny_config(tmp_path, "aborted", **{"logging.tensorboard": True})
+    closed, close = [], RunLogger.close
     with monkeypatch.context() as patch:
         stop_after(patch, 3, "abort")  # epoch 3 logged, its checkpoint would have come at 4
-        run_dir = train(config)
+        patch.setattr(RunLogger, "close", lambda self: (closed.append("log"), close(self)))
+        with pytest.raises(KeyboardInterrupt):  # the CLI exits 130 on it
+            train(config)
+    run_dir = config.run_dir
+    assert closed == ["log"]
+    assert "aborted during epoch 4; resume continues from the last checkpoint (epoch 2)" in (
+        run_dir / "log.txt").read_text()
     assert [p.name for p in CheckpointManager(run_dir).checkpoints()] == ["epoch_000002"]
     assert [r["metric/epoch"] for r in read_metrics(run_dir)] == [1, 2, 3]
 
@@ -167,6 +174,22 @@ def test_a_corrupt_latest_checkpoint_resumes_from_the_previous(
     assert "resuming at epoch 1, agent step 64" in (run_dir / "log.txt").read_text()
     assert without_timing(read_metrics(run_dir)) == without_timing(read_metrics(uninterrupted))
     assert_same_tensors(final_state(run_dir)[0], final_state(uninterrupted)[0], "policy")
+
+
+def test_a_resume_that_fails_leaves_config_json_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every checkpoint corrupt: CheckpointError (the CLI exits 2) and config.json still says
+    how the checkpoints were trained, not what the failed command asked for."""
+    config = tiny_config(tmp_path, "broken")
+    with monkeypatch.context() as patch:
+        stop_after(patch, 1, "ctrl_c")
+        run_dir = train(config)
+    saved = (run_dir / "config.json").read_text()
+    (run_dir / "checkpoints" / "epoch_000001" / "trainer_state.pt").write_bytes(b"garbage")
+
+    longer = tiny_config(tmp_path, "broken", **{"trainer.total_timesteps": EPOCH_STEPS * 8})
+    with pytest.warns(UserWarning, match="refusing checkpoint"), pytest.raises(CheckpointError):
+        train(longer)
+    assert (run_dir / "config.json").read_text() == saved
 
 
 def test_initial_policy_starts_from_its_weights_with_a_fresh_optimizer(uninterrupted: Path, tmp_path: Path) -> None:

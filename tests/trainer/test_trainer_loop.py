@@ -108,3 +108,47 @@ def test_same_seed_same_run_other_seed_other_run(device):
     assert records_a == records_b
     assert all(torch.equal(a, b) for a, b in zip(weights_a, weights_b))
     assert records_a != records_c
+
+
+class StateCheckpoints(RecordingCheckpoints):
+    """Also keeps the log window each checkpoint was written with."""
+
+    def __init__(self):
+        super().__init__()
+        self.log_windows: list[dict[str, int]] = []
+
+    def save(self, epoch, agent_step, policy, trainer_state):
+        super().save(epoch, agent_step, policy, trainer_state)
+        self.log_windows.append(trainer_state["log_window"])
+
+
+def test_the_last_partial_log_window_is_logged_before_the_final_checkpoint():
+    """log_interval=2 over 3 epochs: records at epochs 2 and 3, the last covering one epoch."""
+    config = tiny_config(checkpoint_interval=100)
+    config.trainer.total_timesteps = 3 * config.trainer.batch_size
+    config.logging.log_interval = 2
+    checkpoints, records = StateCheckpoints(), []
+    trainer = make_trainer(config, checkpoints=checkpoints, on_log=records.append)
+    trainer.train()
+    assert [(r["metric/epoch"], r["metric/agent_step"]) for r in records] == [(2, 64), (3, 96)]
+    assert checkpoints.saved == [(3, 96)]
+    assert checkpoints.log_windows == [{"epochs": 0, "steps": 0}]  # nothing left to log on resume
+
+
+def test_ctrl_c_logs_the_partial_window_before_its_checkpoint():
+    config = tiny_config(checkpoint_interval=100)
+    config.logging.log_interval = 2
+    checkpoints, records = StateCheckpoints(), []
+    trainer = make_trainer(config, checkpoints=checkpoints, on_log=records.append)
+    original = trainer.rollout
+
+    def rollout():
+        original()
+        if trainer.epoch == 2:  # during epoch 3, after the record of epochs 1-2
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.rollout = rollout
+    trainer.train()
+    assert [r["metric/epoch"] for r in records] == [2, 3]
+    assert checkpoints.saved == [(3, 96)]
+    assert checkpoints.log_windows == [{"epochs": 0, "steps": 0}]

@@ -1,4 +1,5 @@
-"""`adam` and `muon` (Muon for 2-D weights, Adam for the rest)."""
+"""`adam` and `muon` (Muon for the weights of linear, convolution and recurrent layers, Adam for
+the rest)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from heartgrid.config.run import PolicyConfig
 from heartgrid.config.trainer import OptimizerConfig
+from heartgrid.engine.features import FeatureRegistry
+from heartgrid.policies import make_policy
 from heartgrid.trainer.optimizer import MuonWithAdam, build_optimizer, muon_parameters
 
 
@@ -20,14 +24,64 @@ class Net(nn.Module):
         self.conv = nn.Conv2d(2, 4, 3)
         self.hidden = nn.Linear(8, 16)
         self.out = nn.Linear(16, 3)
+        self.queries = nn.Parameter(torch.randn(4, 8))  # 2-D, but not a layer's weight
+        self.cell = nn.GRUCell(8, 8)
 
 
-def test_muon_takes_2d_weights_and_adam_the_rest():
+def test_muon_takes_weights_of_linear_maps_and_adam_the_rest():
     net = Net()
     matrices, others = muon_parameters(net)
-    assert {id(p) for p in matrices} == {id(net.hidden.weight), id(net.out.weight)}
-    assert {id(p) for p in others} == {id(net.embedding.weight), id(net.conv.weight), id(net.conv.bias),
-                                        id(net.hidden.bias), id(net.out.bias)}
+    assert {id(p) for p in matrices} == {id(p) for p in (
+        net.conv.weight, net.hidden.weight, net.out.weight, net.cell.weight_ih, net.cell.weight_hh)}
+    assert {id(p) for p in others} == {id(p) for p in (
+        net.embedding.weight, net.queries, net.conv.bias, net.hidden.bias, net.out.bias,
+        net.cell.bias_ih, net.cell.bias_hh)}
+
+
+@pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
+def test_muon_leaves_embeddings_queries_and_norms_of_the_policies_to_adam(name):
+    features = FeatureRegistry.default()
+    policy = make_policy(PolicyConfig(name=name, hidden_size=16, lstm_layers=1), features,
+                         ["noop_0", "move_0", "move_1"], (len(features), 7, 7))
+    matrices, _ = muon_parameters(policy)
+    muon = {n for n, p in policy.named_parameters() if any(p is m for m in matrices)}
+    adam = {n for n, _ in policy.named_parameters()} - muon
+    assert {"action_head.embeddings", "action_head.bias", "lstm.bias_ih_l0"} <= adam
+    assert {"lstm.weight_ih_l0", "lstm.weight_hh_l0", "actor.0.weight", "critic.0.weight"} <= muon
+    if name == "fast":
+        assert {"conv1.weight", "conv2.weight", "fc1.weight"} <= muon
+    else:
+        assert {"tokenizer.feature_embeddings", "cross_attention.queries",
+                "cross_attention.final_norm.weight"} <= adam
+        assert {"cross_attention.key.weight", "output.weight"} <= muon
+    assert all(n.endswith("weight") or "weight_" in n for n in muon)
+
+
+def test_muon_steps_a_convolution_kernel_as_a_matrix():
+    """A [4, 2, 3, 3] kernel takes exactly the Muon step of the [4, 18] matrix it flattens to
+    (the orthogonalised gradient, see above), and the network's kernel is what moves."""
+    conv = nn.Conv2d(2, 4, 3, bias=False)
+    linear = nn.Linear(18, 4, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(conv.weight.view(4, 18))
+    config = OptimizerConfig(type="muon", learning_rate=0.01)
+    conv_opt, linear_opt = build_optimizer(conv, config), build_optimizer(linear, config)
+    gradient = torch.randn(4, 18, generator=torch.Generator().manual_seed(0))
+    conv.weight.grad = gradient.view(4, 2, 3, 3).clone()
+    linear.weight.grad = gradient.clone()
+    before = conv.weight.detach().clone()
+    conv_opt.step()
+    linear_opt.step()
+    assert not torch.equal(conv.weight, before)
+    assert torch.equal(conv.weight.detach().view(4, 18), linear.weight.detach())
+    conv_opt.zero_grad()
+    assert conv.weight.grad is None
+
+
+def test_muon_without_torch_muon_names_the_torch_version_needed(monkeypatch):
+    monkeypatch.delattr(torch.optim, "Muon")
+    with pytest.raises(RuntimeError, match=r"PyTorch 2\.9 or newer.*optimizer\.type=adam"):
+        build_optimizer(Net(), OptimizerConfig(type="muon"))
 
 
 def test_muon_update_of_a_matrix_is_orthogonalised():
@@ -83,3 +137,6 @@ def test_muon_state_of_another_layout_is_refused():
     opt = build_optimizer(Net(), OptimizerConfig(type="muon"))
     with pytest.raises(ValueError, match="optimizer state holds"):
         opt.load_state_dict({"adam": {}})
+    other = build_optimizer(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), OptimizerConfig(type="muon"))
+    with pytest.raises(ValueError, match="covers 2 parameters but this policy gives it 5"):
+        opt.load_state_dict(other.state_dict())

@@ -115,3 +115,15 @@ def test_finished_episodes_become_episode_stats_and_reach_the_curriculum():
     assert record["env_agent/heart.get"] == pytest.approx(episodes.agent_stats["heart.get"].double().mean().item())
     assert record["env_game/episode.length"] == 3.0
     assert record["experience/ep_lengths"] == 3.0
+
+
+def test_experience_rewards_metric_is_the_environment_reward_without_bootstraps():
+    """The buffer holds reward + γ·V(final observation) for GAE; `experience/rewards` is the
+    mean reward the environment paid."""
+    config = tiny_config(num_envs=2, num_agents=2, bptt=4, passes=1, gamma=0.9)
+    trainer = make_trainer(config, episode_length=3, value_from_obs=True)
+    trainer.rollout()
+    exp = trainer.experience
+    bare = (exp.actions == 1).double()
+    assert exp.truncateds.any() and not torch.equal(exp.rewards.double(), bare)
+    assert trainer.stats.values("experience/rewards") == [bare.mean().item()]

@@ -12,12 +12,12 @@ import torch
 from test_trainer_loop import without_clock
 from trainer_fakes import restore_torch_threads  # noqa: F401 (fixture)
 
-from heartgrid.checkpoint import CheckpointManager
+from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.config.resolve import build_config
 from heartgrid.trainer import bench
 from heartgrid.trainer.logger import read_metrics
 from heartgrid.trainer.metric_contract import STEP_KEY, missing_metrics, required_metrics
-from heartgrid.trainer.run import RunDirectoryError, prepare_run_dir, train
+from heartgrid.trainer.run import RunDirectoryError, check_resumable, prepare_run_dir, train
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
@@ -93,13 +93,34 @@ def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
     train(short_config(tmp_path, "branch", "trainer.total_timesteps=1280"))
     records = read_metrics(copy)
     assert [r["metric/epoch"] for r in records] == [1, 2, 3, 4, 5]
-    assert "resuming at epoch 3, agent step 768" in (copy / "log.txt").read_text()
+    log = (copy / "log.txt").read_text()
+    assert "resuming at epoch 3, agent step 768" in log
+    assert "total_timesteps changed from 768 to 1280" in log
 
 
 def test_resume_with_another_config_is_refused(trained):
     config = short_config(trained.parent, "first", "trainer.gamma=0.9")
     with pytest.raises(RunDirectoryError, match=r"trainer\.gamma: 0\.977 -> 0\.9"):
         prepare_run_dir(config, resume=None, overwrite=False)
+
+
+@pytest.mark.parametrize("follower", [
+    None,
+    "trainer.minibatch_sampling=prioritized",
+    'trainer.schedules={"learning_rate": {"type": "linear", "initial": 0.001, "final": 0.0}}',
+])
+def test_total_timesteps_may_change_on_resume_only_when_nothing_follows_progress(tmp_path, follower):
+    extra = [follower] if follower else []
+    saved = short_config(tmp_path, "run", *extra)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(saved.to_json())
+    longer = short_config(tmp_path, "run", *extra, "trainer.total_timesteps=1536")
+    if follower is None:
+        check_resumable(longer, tmp_path / "run")
+        return
+    why = "prioritized sampling's beta" if "prioritized" in follower else "schedules of learning_rate"
+    with pytest.raises(RunDirectoryError, match=rf"total_timesteps changed \(768 -> 1536\).*{why}"):
+        check_resumable(longer, tmp_path / "run")
 
 
 def test_run_directory_rules(tmp_path, trained):
@@ -124,8 +145,9 @@ def test_run_directory_rules(tmp_path, trained):
 
 
 def test_a_config_that_cannot_be_built_leaves_no_run_directory(tmp_path):
-    config = short_config(tmp_path, "bad", "policy.name=no_such_policy")
-    with pytest.raises(ValueError, match="no_such_policy"):
+    """A valid config whose trainer cannot be built (its initial policy does not exist)."""
+    config = short_config(tmp_path, "bad", f"trainer.initial_policy={tmp_path / 'no_such_run'}")
+    with pytest.raises(CheckpointError, match="no_such_run"):
         train(config)
     assert not (tmp_path / "bad").exists()
 

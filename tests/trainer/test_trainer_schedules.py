@@ -51,9 +51,11 @@ def test_a_schedule_changes_only_the_value_it_names():
 
 
 def test_exponential_schedule_to_zero_is_refused():
-    trainer = TrainerConfig(schedules={"learning_rate": ScheduleConfig(type="exponential", initial=1e-3, final=0.0)})
     with pytest.raises(ValueError, match="exponential schedule needs initial and final > 0"):
-        Schedules(trainer)
+        ScheduleConfig(type="exponential", initial=1e-3, final=0.0)
+    unchecked = ScheduleConfig.model_construct(type="exponential", initial=1e-3, final=0.0)
+    with pytest.raises(ValueError, match="exponential schedule needs initial and final > 0"):
+        schedule_value(unchecked, 0.5)
 
 
 def test_trainer_applies_the_learning_rate_schedule_and_logs_it():

@@ -10,6 +10,7 @@ import torch
 from trainer_fakes import DEVICES, make_trainer, tiny_config
 
 from heartgrid.trainer import ppo
+from heartgrid.trainer.distribution import logprobs_and_entropy
 from heartgrid.trainer.losses import normalize
 from heartgrid.trainer.stats import StatsAccumulator
 
@@ -94,9 +95,10 @@ def test_gradient_accumulation(monkeypatch, mode, device):
 
 @pytest.mark.parametrize("mode", ["rollout", "refreshed"])
 def test_value_target(monkeypatch, mode):
-    """Returns = advantages + target values. The first time a segment is used the target is its
-    rollout value in both modes; in the second epoch, `refreshed` uses the values the network
-    computed for the segment in the first epoch, `rollout` still the rollout values."""
+    """Advantages, returns (= advantages + values) and value clipping are all built on the same
+    values. The first time a segment is used these are its rollout values in both modes; in
+    the second epoch, `refreshed` uses the values the network computed for the segment in the
+    first epoch, `rollout` still the rollout values."""
     trainer = filled_trainer(passes=1, minibatch_segments=1, update_epochs=2, value_target=mode,
                              optimizer={"learning_rate": 0.01})
     advantages_calls = record_calls(monkeypatch, "compute_advantages")
@@ -109,16 +111,52 @@ def test_value_target(monkeypatch, mode):
     seen: dict[int, torch.Tensor] = {}
     first_segment = int(per_minibatch[0][0][1][0])  # trained on before any optimizer step
     for (adv_args, _, advantages), (_, loss_kwargs, _) in zip(per_minibatch, loss_calls):
-        segment = int(adv_args[1][0])
-        target = loss_kwargs["returns"] - advantages
-        if segment not in seen or mode == "rollout":
-            torch.testing.assert_close(target, rollout_values[[segment]])
-        else:
-            torch.testing.assert_close(target, seen[segment])
-            if segment != first_segment:
-                assert not torch.allclose(target, rollout_values[[segment]])
+        segment, values = int(adv_args[1][0]), adv_args[2]
+        expected = rollout_values[[segment]] if segment not in seen or mode == "rollout" else seen[segment]
+        assert torch.equal(values, expected)
+        assert torch.equal(loss_kwargs["returns"], advantages + expected)
+        assert torch.equal(loss_kwargs["old_values"], expected)
+        if mode == "refreshed" and segment in seen and segment != first_segment:
+            assert not torch.allclose(values, rollout_values[[segment]])
         seen[segment] = loss_kwargs["new_values"].detach()
     assert len(seen) == trainer.segments
+
+
+@pytest.mark.parametrize("mode", ["rollout", "refreshed"])
+def test_value_target_numbers(monkeypatch, mode):
+    """One segment of two steps, γ = 0.5, λ = 1, ratio 1, rewards 1 and 1, bootstrap value 4;
+    rollout values (0, 0), values refreshed by an earlier minibatch (1, 2).
+
+        rollout:    δ = (1 + 0.5·0 − 0, 1 + 0.5·4 − 0) = (1, 3)  A = (1 + 0.5·3, 3) = (2.5, 3)
+        refreshed:  δ = (1 + 0.5·2 − 1, 1 + 0.5·4 − 2) = (1, 1)  A = (1 + 0.5·1, 1) = (1.5, 1)
+
+    With λ = 1 the returns A + V are the discounted rewards plus bootstrap, (2.5, 3), whichever
+    values; returns of rollout advantages + refreshed values would be (3.5, 5)."""
+    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1, gamma=0.5,
+                         gae_lambda=1.0, advantage_norm="off", value_target=mode)
+    trainer = make_trainer(config)
+    trainer.rollout()
+    exp, segments = trainer.experience, torch.tensor([0])
+    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
+    exp.dones.zero_()
+    exp.values.copy_(torch.tensor([[0.0, 0.0]]))
+    exp.target_values.copy_(torch.tensor([[1.0, 2.0]]))
+    exp.next_values.copy_(torch.tensor([4.0]))
+    with torch.no_grad():  # the rollout policy is the current one: every ratio is exactly 1
+        logits, _ = trainer.policy.forward_sequence(exp.obs, exp.start_state, exp.episode_starts)
+        exp.logprobs.copy_(logprobs_and_entropy(logits, exp.actions)[0])
+    loss_calls = record_calls(monkeypatch, "ppo_loss")
+    ppo.minibatch_loss(trainer.policy, exp, segments, None, (0.0, 1.0), trainer.config.trainer, trainer.hyper)
+
+    kwargs = loss_calls[0][1]
+    values = [[0.0, 0.0]] if mode == "rollout" else [[1.0, 2.0]]
+    advantages = [[2.5, 3.0]] if mode == "rollout" else [[1.5, 1.0]]
+    assert kwargs["old_values"].tolist() == values
+    assert kwargs["advantages"].tolist() == advantages
+    assert kwargs["returns"].tolist() == [[2.5, 3.0]]
+    # `refreshed` remembers the values just computed for the next use of the segment.
+    remembered = kwargs["new_values"].detach() if mode == "refreshed" else torch.tensor([[1.0, 2.0]])
+    assert torch.equal(exp.target_values, remembered)
 
 
 # ---- advantage normalisation and prioritized weights ------------------------------------
