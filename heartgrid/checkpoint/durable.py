@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
+
+OLD_PREFIX = ".old-"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -50,3 +53,20 @@ def replace_file_atomically(path: Path, data: bytes) -> None:
     write_synced(tmp, data)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def replace_directory(staged: Path, final: Path) -> None:
+    """Rename the finished directory `staged` to `final`, replacing the directory there.
+
+    A rename cannot overwrite a non-empty directory, so the old one is first renamed aside to
+    `.old-<name>` and deleted only once the new one is in place: a crash in between leaves the
+    old one on disk under that name, never a partial new one at `final`."""
+    old = final.with_name(f"{OLD_PREFIX}{final.name}")
+    if final.exists():
+        if old.exists():  # left by an earlier crash after its second rename; `final` is current
+            shutil.rmtree(old)
+        os.rename(final, old)
+    os.rename(staged, final)
+    fsync_dir(final.parent)
+    if old.exists():
+        shutil.rmtree(old)

@@ -19,7 +19,6 @@ that would fail to load at resume time.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -29,10 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from heartgrid.checkpoint.durable import fsync_dir, write_synced
+from heartgrid.checkpoint.durable import OLD_PREFIX, fsync_dir, replace_directory, write_synced
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.checkpoint.manifest import (
-    CHECKPOINTS_DIR,
     MANIFEST,
     TRAINER_STATE,
     Manifest,
@@ -43,9 +41,9 @@ from heartgrid.checkpoint.manifest import (
     valid_checkpoints,
 )
 from heartgrid.checkpoint.policy_io import encode_policy, load_weights, read_policy_files
+from heartgrid.rundir import CHECKPOINTS_DIR
 
 _TMP_PREFIX = ".tmp-"
-_OLD_PREFIX = ".old-"
 _PLAIN_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
@@ -100,27 +98,15 @@ class CheckpointManager:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        final = self._publish(tmp, self.directory / name)
+        # Replaces a checkpoint of the same epoch; a crash mid-way leaves the older epochs.
+        final = self.directory / name
+        replace_directory(tmp, final)
         self._prune(final)
-        return final
-
-    def _publish(self, tmp: Path, final: Path) -> Path:
-        """Rename the finished directory into place (replacing a checkpoint of the same epoch)."""
-        if final.exists():
-            # A directory rename cannot overwrite a non-empty one: move the old one aside first.
-            # A crash between the two renames leaves the older epochs, never a partial one.
-            old = final.with_name(f"{_OLD_PREFIX}{final.name}")
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, final)
-        fsync_dir(self.directory)
         return final
 
     def _remove_leftovers(self) -> None:
         for path in self.directory.iterdir():
-            if path.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
+            if path.name.startswith((_TMP_PREFIX, OLD_PREFIX)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     def _prune(self, newest: Path) -> None:

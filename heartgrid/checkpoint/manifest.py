@@ -24,12 +24,12 @@ from heartgrid.checkpoint.durable import sha256_bytes, sha256_file
 from heartgrid.checkpoint.errors import CheckpointError, CheckpointWarning
 
 FORMAT_VERSION = 1
-CHECKPOINTS_DIR = "checkpoints"
 MANIFEST = "manifest.json"
 POLICY_WEIGHTS = "policy.safetensors"
 POLICY_SPEC = "policy.json"
 TRAINER_STATE = "trainer_state.pt"
-REQUIRED_FILES = (POLICY_WEIGHTS, POLICY_SPEC, TRAINER_STATE)
+POLICY_FILES = (POLICY_WEIGHTS, POLICY_SPEC)
+REQUIRED_FILES = (*POLICY_FILES, TRAINER_STATE)
 
 _NAME = re.compile(r"epoch_(\d+)")
 
@@ -91,13 +91,18 @@ def read_manifest(path: Path) -> Manifest:
     return manifest
 
 
-def verify_checkpoint(path: Path, required: tuple[str, ...] = REQUIRED_FILES) -> Manifest:
-    """Check every file against the manifest (presence, size, sha256); returns the manifest."""
+def verify_checkpoint(path: Path, files: tuple[str, ...] | None = None) -> Manifest:
+    """Check files against the manifest (presence, size, sha256); returns the manifest.
+
+    files: None checks every file the manifest lists, which must include REQUIRED_FILES (what
+    a resume reads); a tuple checks only those, e.g. POLICY_FILES for loading a policy, which
+    then does not hash the (larger) trainer state it never reads."""
     manifest = read_manifest(path)
-    for name in required:
+    for name in REQUIRED_FILES if files is None else files:
         if name not in manifest.files:
             raise CheckpointError(path, f"{MANIFEST} does not list {name}")
-    for name, entry in manifest.files.items():
+    for name in manifest.files if files is None else files:
+        entry = manifest.files[name]
         file = path / name
         if not file.is_file():
             raise CheckpointError(path, f"missing file {name}")
@@ -125,13 +130,13 @@ def refuse(error: CheckpointError) -> None:
 
 
 def valid_checkpoints(
-    checkpoints_dir: Path, refused: list[CheckpointError]
+    checkpoints_dir: Path, refused: list[CheckpointError], files: tuple[str, ...] | None = None
 ) -> Iterator[tuple[Path, Manifest]]:
-    """Verified checkpoints, newest first; each refused one is warned about and appended to
-    `refused`."""
+    """Checkpoints whose `files` (see verify_checkpoint) verify, newest first; each refused one
+    is warned about and appended to `refused`."""
     for path in reversed(list_checkpoints(checkpoints_dir)):
         try:
-            manifest = verify_checkpoint(path)
+            manifest = verify_checkpoint(path, files)
         except CheckpointError as e:
             refuse(e)
             refused.append(e)

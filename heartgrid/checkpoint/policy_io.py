@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.checkpoint.errors import CheckpointError
-from heartgrid.checkpoint.manifest import MANIFEST, POLICY_SPEC, POLICY_WEIGHTS, verify_checkpoint
+from heartgrid.checkpoint.manifest import POLICY_SPEC, POLICY_WEIGHTS
 from heartgrid.checkpoint.uri import resolve_policy_uri
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies import policy_from_spec
@@ -57,11 +58,10 @@ def save_policy(directory: str | Path, policy: nn.Module) -> Path:
     return directory
 
 
-def read_policy_files(directory: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """(spec, CPU state dict) of a policy directory, refusing unreadable or unknown files."""
-    for name in (POLICY_SPEC, POLICY_WEIGHTS):
-        if not (directory / name).is_file():
-            raise CheckpointError(directory, f"missing file {name}")
+def read_policy_spec(directory: Path) -> dict[str, Any]:
+    """The spec in a policy directory's policy.json, refusing an unreadable or unknown file."""
+    if not (directory / POLICY_SPEC).is_file():
+        raise CheckpointError(directory, f"missing file {POLICY_SPEC}")
     try:
         body = json.loads((directory / POLICY_SPEC).read_text())
         version, spec = body["format_version"], body["spec"]
@@ -73,6 +73,15 @@ def read_policy_files(directory: Path) -> tuple[dict[str, Any], dict[str, Tensor
             f"{POLICY_SPEC} has format version {version}; "
             f"this HeartGrid reads version {POLICY_FORMAT_VERSION}",
         )
+    return spec
+
+
+def read_policy_files(directory: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """(spec, CPU state dict) of a policy directory, refusing unreadable or unknown files."""
+    for name in (POLICY_SPEC, POLICY_WEIGHTS):
+        if not (directory / name).is_file():
+            raise CheckpointError(directory, f"missing file {name}")
+    spec = read_policy_spec(directory)
     try:
         weights = safetensors_load((directory / POLICY_WEIGHTS).read_bytes())
     except (OSError, SafetensorError) as e:
@@ -112,6 +121,18 @@ def _describe_difference(saved: Any, target: Any) -> str:
     return f"{saved!r} vs policy {target!r}"
 
 
+def _config_errors(error: ValidationError) -> str:
+    """The reasons a spec's policy config fails PolicyConfig: a validator's own message as it
+    wrote it (without pydantic's "Value error, " and type footer), else `field: message`."""
+    reasons = []
+    for item in error.errors():
+        if "error" in item.get("ctx", {}):
+            reasons.append(str(item["ctx"]["error"]))
+        else:
+            reasons.append(f"{'.'.join(map(str, item['loc']))}: {item['msg']}")
+    return "; ".join(reasons)
+
+
 def load_weights(
     policy: nn.Module, spec: dict[str, Any], weights: dict[str, Tensor], source: Path
 ) -> None:
@@ -142,17 +163,28 @@ def load_policy(
     actions get fresh embeddings. Without them the policy reads observations laid out like its
     own feature vocabulary and scores its whole action vocabulary (both recorded in the spec).
     """
-    directory = resolve_policy_uri(uri)
-    if (directory / MANIFEST).exists():  # a trainer checkpoint: check the files are intact
-        verify_checkpoint(directory, required=(POLICY_WEIGHTS, POLICY_SPEC))
+    return load_policy_with_source(uri, device, features, action_names)[0]
+
+
+def load_policy_with_source(
+    uri: str | Path,
+    device: str | torch.device = "cpu",
+    features: FeatureRegistry | None = None,
+    action_names: list[str] | None = None,
+) -> tuple[nn.Module, Path]:
+    """(policy, the directory it was loaded from), as `load_policy`: for callers that also
+    need the checkpoint (its manifest, its run's config) without resolving the URI again (a
+    run directory's newest intact checkpoint can change between two resolutions)."""
+    directory = resolve_policy_uri(uri)  # checks a trainer checkpoint's policy files
     spec, weights = read_policy_files(directory)
     try:
         policy = policy_from_spec(spec)
     except (ValueError, TypeError) as e:
-        raise CheckpointError(directory, f"cannot rebuild policy {spec.get('name')!r}: {e}") from None
+        reason = _config_errors(e) if isinstance(e, ValidationError) else str(e)
+        raise CheckpointError(directory, f"cannot rebuild policy {spec.get('name')!r}: {reason}") from None
     load_weights(policy, spec, weights, directory)
     if features is not None or action_names is not None:
         if features is None:
             features = FeatureRegistry.from_list(spec["features"])
         policy.adapt(features, list(action_names if action_names is not None else spec["action_names"]))
-    return policy.to(device)
+    return policy.to(device), directory

@@ -6,6 +6,9 @@ Accepted forms (SPEC §5):
 - a run directory (`runs/x`) or its `checkpoints/` directory: the newest *valid* checkpoint;
 - a `policy.safetensors` (or `policy.json`) file: the directory that holds it;
 - any of the above behind `file://` (`file:///abs/path`, `file://relative/path`).
+
+Resolving checks the policy files of a trainer checkpoint against its manifest (its trainer
+state is not read, so not hashed either): the directory returned holds an intact policy.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from urllib.parse import unquote, urlsplit
 
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.checkpoint.manifest import (
-    CHECKPOINTS_DIR,
+    MANIFEST,
+    POLICY_FILES,
     POLICY_SPEC,
     POLICY_WEIGHTS,
     list_checkpoints,
     no_valid_checkpoint,
     valid_checkpoints,
+    verify_checkpoint,
 )
+from heartgrid.rundir import CHECKPOINTS_DIR
 
 SUPPORTED = "a checkpoint directory, a run directory, a policy.safetensors file, or file://<path>"
 
@@ -40,7 +46,8 @@ def uri_to_path(uri: str | Path) -> Path:
 
 
 def resolve_policy_uri(uri: str | Path) -> Path:
-    """The checkpoint directory a policy URI names; a run directory gives its newest valid one."""
+    """The directory of the policy a URI names; a run directory gives its newest checkpoint
+    whose policy files are intact. A named trainer checkpoint that is not intact is refused."""
     path = uri_to_path(uri)
     if not path.exists():
         raise CheckpointError(
@@ -49,8 +56,10 @@ def resolve_policy_uri(uri: str | Path) -> Path:
     if path.is_file():
         if path.name not in (POLICY_WEIGHTS, POLICY_SPEC):
             raise CheckpointError(path, f"not a policy file; expected {POLICY_WEIGHTS} or {SUPPORTED}")
-        return path.parent
+        path = path.parent
     if (path / POLICY_WEIGHTS).exists() or (path / POLICY_SPEC).exists():
+        if (path / MANIFEST).exists():  # a trainer checkpoint (save_policy writes no manifest)
+            verify_checkpoint(path, POLICY_FILES)
         return path
     checkpoints_dir = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR
     if checkpoints_dir.is_dir():
@@ -61,11 +70,12 @@ def resolve_policy_uri(uri: str | Path) -> Path:
 
 
 def latest_valid_checkpoint(checkpoints_dir: Path) -> Path:
-    """The newest checkpoint whose files match its manifest (corrupt ones are warned about)."""
+    """The newest checkpoint whose policy files match its manifest (corrupt ones are warned
+    about)."""
     if not list_checkpoints(checkpoints_dir):
         raise CheckpointError(checkpoints_dir, "contains no checkpoint yet")
     refused: list[CheckpointError] = []
-    for path, _ in valid_checkpoints(checkpoints_dir, refused):
+    for path, _ in valid_checkpoints(checkpoints_dir, refused, POLICY_FILES):
         return path
     raise no_valid_checkpoint(checkpoints_dir, refused)
 

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heartgrid.compare.runs import CompareError
+from heartgrid.config.diff import RUN_IDENTITY_PATHS
 from heartgrid.config.overrides import split_override
 from heartgrid.config.resolve import build_config
 from heartgrid.config.run import RunConfig
 
-# ab names, places and seeds the runs itself.
-RESERVED_KEYS = ("run", "data_dir", "system.seed")
+# ab names, places and seeds the runs itself: the run identity, except the recipe, which each
+# side names as its first word (a `recipe=` override only relabels the run, as in `train`).
+RESERVED_KEYS = tuple(path for path in RUN_IDENTITY_PATHS if path != "recipe")
 LOG_TAIL_LINES = 30
 
 

@@ -4,7 +4,8 @@ A baseline is a directory `<store>/<name>/` holding
 - `baseline.json`: name, creation time, the source runs (label, path, seed, last agent step),
   the guarded metric specs with their statistics, the set of metric names every run logged,
   and every run's final value of every metric;
-- `config.json`: the resolved config the runs share (they must agree beyond run identity);
+- `config.json` (as in a run directory): the resolved config the runs share (they must agree
+  beyond run identity);
 - `curves.parquet`: all metric points of all runs (run, step, metric, value), so that any
   metric can be reduced and tested later exactly as for fresh runs.
 The store is `--store DIR`, else `$HEARTGRID_BASELINES`, else `~/.heartgrid/baselines`.
@@ -24,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from heartgrid.checkpoint.durable import replace_directory
 from heartgrid.compare.comparison import side_config_notes
 from heartgrid.compare.metric_spec import MetricSpec
 from heartgrid.compare.runs import CompareError, Run, RunSet
 from heartgrid.compare.stats import summarize
+from heartgrid.rundir import CONFIG_FILE
 
 STORE_ENV = "HEARTGRID_BASELINES"
 MIN_BASELINE_RUNS = 2
@@ -123,16 +126,15 @@ def save_baseline(
         "metric_names": common,
         "final": runs.final_values(),
     }
-    # Write next to the target and rename, so a failure never leaves half a baseline.
+    # Write next to the target and rename, so a failure never leaves half a baseline and a
+    # replaced one (--force) stays on disk until the new one is in place.
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        (staging / "config.json").write_text(json.dumps(runs.runs[0].config, indent=2, sort_keys=True) + "\n")
+        (staging / CONFIG_FILE).write_text(json.dumps(runs.runs[0].config, indent=2, sort_keys=True) + "\n")
         (staging / "baseline.json").write_text(json.dumps(info, indent=2) + "\n")
         runs.to_parquet(staging / "curves.parquet")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        replace_directory(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -150,7 +152,7 @@ def load_baseline(name: str, *, store: str | Path | None = None) -> Baseline:
             "create one with `heartgrid baseline save NAME RUN_DIR ...`"
         )
     info = json.loads((path / "baseline.json").read_text())
-    config = json.loads((path / "config.json").read_text())
+    config = json.loads((path / CONFIG_FILE).read_text())
     return Baseline(name=name, path=path, info=info, config=config)
 
 
@@ -174,7 +176,7 @@ def describe(baseline: Baseline) -> str:
         f"  created:   {info['created']}",
         f"  recipe:    {baseline.config.get('recipe', '?')}  "
         f"total_timesteps={trainer.get('total_timesteps', '?')}",
-        f"  runs:      " + ", ".join(f"{r['label']} (seed {r['seed']})" for r in info["runs"]),
+        "  runs:      " + ", ".join(f"{r['label']} (seed {r['seed']})" for r in info["runs"]),
         f"  metrics:   {len(info['metric_names'])} logged by every run",
         "  guarded:",
     ]

@@ -24,8 +24,8 @@ import duckdb
 import numpy as np
 
 from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.rundir import CONFIG_FILE, METRICS_FILE, STEP_KEY
 
-STEP_METRIC = "metric/agent_step"
 GRID_POINTS = 100
 
 
@@ -59,16 +59,18 @@ def read_run_dirs(run_dirs: list[str | Path]) -> list[tuple[Path, dict[str, Any]
         path = Path(raw).resolve()
         if not path.is_dir():
             raise CompareError(f"{raw}: not a directory; give run directories (<data_dir>/<run>)")
-        for needed in ("config.json", "metrics.jsonl"):
+        for needed in (CONFIG_FILE, METRICS_FILE):
             if not (path / needed).is_file():
                 raise CompareError(
                     f"{raw}: no {needed}; a run directory written by `heartgrid train` has "
-                    "config.json and metrics.jsonl"
+                    f"{CONFIG_FILE} and {METRICS_FILE}"
                 )
+        # The config is kept as plain JSON, not validated into a RunConfig: runs written by an
+        # older HeartGrid still compare, and their config differences show up in the diff.
         try:
-            config = json.loads((path / "config.json").read_text())
+            config = json.loads((path / CONFIG_FILE).read_text())
         except json.JSONDecodeError as e:
-            raise CompareError(f"{path / 'config.json'}: not valid JSON ({e})") from None
+            raise CompareError(f"{path / CONFIG_FILE}: not valid JSON ({e})") from None
         found.append((path, config))
     if len({p for p, _ in found}) != len(found):
         raise CompareError("the same run directory is given twice")
@@ -89,7 +91,7 @@ class RunSet:
         found = read_run_dirs(run_dirs)
         paths = [p for p, _ in found]
         runs = [Run(label, str(p), config) for label, (p, config) in zip(_labels(paths), found)]
-        files = [str(p / "metrics.jsonl") for p in paths]
+        files = [str(p / METRICS_FILE) for p in paths]
         db = duckdb.connect()
         db.execute("CREATE TABLE files(file VARCHAR, run VARCHAR)")
         db.executemany("INSERT INTO files VALUES (?, ?)", [[f, r.label] for f, r in zip(files, runs)])
@@ -106,7 +108,7 @@ class RunSet:
                 ),
                 entries AS (
                     SELECT r.run, r.line,
-                           TRY_CAST(r.record->>'$."{STEP_METRIC}"' AS DOUBLE) AS step,
+                           TRY_CAST(r.record->>'$."{STEP_KEY}"' AS DOUBLE) AS step,
                            e.key AS metric,
                            TRY_CAST(e.value AS DOUBLE) AS value
                     FROM records r, json_each(r.record) e

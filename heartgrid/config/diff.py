@@ -66,10 +66,9 @@ def resolve_side(spec: str, device: str = "cpu") -> RunConfig:
     """A diff/ab side: a run directory, a config JSON file, or `RECIPE [key=value ...]`."""
     path = Path(spec)
     if path.is_dir():
-        cfg = path / "config.json"
-        if not cfg.exists():
-            raise FileNotFoundError(f"{path} is a directory without config.json (not a run directory)")
-        return RunConfig.load(cfg)
+        from heartgrid.rundir import read_run_config
+
+        return read_run_config(path)
     if path.suffix == ".json" and path.is_file():
         return RunConfig.load(path)
     from heartgrid.config.resolve import build_config

@@ -78,7 +78,7 @@ class Dims:
 
 # name -> (shape as a function of Dims, dtype, fill).
 def _specs(d: Dims) -> dict[str, tuple[tuple[int, ...], torch.dtype, float]]:
-    N, A, S, C, M = d.num_envs, d.num_agents, d.slots, d.converters, d.cells
+    N, S, C, M = d.num_envs, d.slots, d.converters, d.cells
     T, R, I10 = d.num_types, d.room_cells, NUM_ITEMS
     u8, i16, i32, i64 = torch.uint8, torch.int16, torch.int32, torch.int64
     f32, b = torch.float32, torch.bool

@@ -1,7 +1,13 @@
 """Evaluation: play a saved policy for whole episodes and report hearts, reward and lengths."""
 
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
-from heartgrid.evaluation.run import NoGameError, PolicySource, eval_config, evaluate_checkpoint
+from heartgrid.evaluation.run import (
+    NoGameError,
+    PolicySource,
+    eval_config,
+    evaluate_on_game,
+    load_evaluated_policy,
+)
 
 __all__ = [
     "EvalResult",
@@ -9,6 +15,7 @@ __all__ = [
     "PolicySource",
     "eval_config",
     "evaluate",
-    "evaluate_checkpoint",
+    "evaluate_on_game",
     "evaluation_game",
+    "load_evaluated_policy",
 ]

@@ -1,4 +1,8 @@
-"""Evaluate a policy URI: choose the game, build the engine, load the policy onto it, play.
+"""Evaluate a policy URI: load the policy, choose the game, build the engine, bind, play.
+
+    policy, source = load_evaluated_policy(uri)              # resolves and verifies the URI once
+    config, game_source = eval_config(source.checkpoint, recipe, overrides, device)
+    result = evaluate_on_game(policy, config.game, episodes=16, num_envs=8, device=device)
 
 The game comes from a recipe when one is named, else from the `config.json` of the run the
 checkpoint belongs to (so `heartgrid eval runs/x` plays the game run x trained on); overrides
@@ -7,20 +11,21 @@ apply on top in both cases.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from heartgrid.checkpoint.manifest import MANIFEST, POLICY_SPEC
-from heartgrid.checkpoint.policy_io import load_policy
+from torch import nn
+
+from heartgrid.checkpoint.manifest import MANIFEST, read_manifest
+from heartgrid.checkpoint.policy_io import load_policy_with_source, read_policy_spec
 from heartgrid.checkpoint.uri import run_dir_of
+from heartgrid.config.game import GameConfig
 from heartgrid.config.overrides import apply_overrides
 from heartgrid.config.resolve import build_config, resolve_device
 from heartgrid.config.run import RunConfig
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
-
-RUN_CONFIG = "config.json"
+from heartgrid.rundir import CONFIG_FILE, read_run_config
 
 
 class NoGameError(ValueError):
@@ -36,12 +41,17 @@ class PolicySource:
 
 
 def describe_checkpoint(checkpoint: Path) -> PolicySource:
-    spec = json.loads((checkpoint / POLICY_SPEC).read_text())["spec"]
-    epoch = agent_step = None
-    if (checkpoint / MANIFEST).exists():
-        manifest = json.loads((checkpoint / MANIFEST).read_text())
-        epoch, agent_step = manifest["epoch"], manifest["agent_step"]
-    return PolicySource(checkpoint, spec["name"], epoch, agent_step)
+    spec = read_policy_spec(checkpoint)
+    if not (checkpoint / MANIFEST).exists():  # written by save_policy, outside a run
+        return PolicySource(checkpoint, spec["name"], None, None)
+    manifest = read_manifest(checkpoint)
+    return PolicySource(checkpoint, spec["name"], manifest.epoch, manifest.agent_step)
+
+
+def load_evaluated_policy(uri: str | Path) -> tuple[nn.Module, PolicySource]:
+    """The policy a URI names (on the CPU, bound to its own vocabularies) and where it is from."""
+    policy, checkpoint = load_policy_with_source(uri)
+    return policy, describe_checkpoint(checkpoint)
 
 
 def eval_config(
@@ -51,33 +61,32 @@ def eval_config(
     if recipe is not None:
         return build_config(recipe, overrides, default_device=device), f"recipe {recipe}"
     run_dir = run_dir_of(checkpoint)
-    if run_dir is None or not (run_dir / RUN_CONFIG).is_file():
+    if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
         raise NoGameError(
-            f"{checkpoint} is not inside a run directory with a {RUN_CONFIG}; "
+            f"{checkpoint} is not inside a run directory with a {CONFIG_FILE}; "
             "name the recipe to evaluate on: heartgrid eval URI RECIPE [key=value ...]"
         )
-    config = RunConfig.load(run_dir / RUN_CONFIG)
-    return apply_overrides(config, overrides), str(run_dir / RUN_CONFIG)  # type: ignore[return-value]
+    config = apply_overrides(read_run_config(run_dir), overrides)
+    return config, str(run_dir / CONFIG_FILE)  # type: ignore[return-value]
 
 
-def evaluate_checkpoint(
-    checkpoint: Path,
-    config: RunConfig,
+def evaluate_on_game(
+    policy: nn.Module,
+    game: GameConfig,
     *,
     episodes: int,
     num_envs: int,
     device: str = "auto",
     seed: int = 0,
     greedy: bool = False,
-) -> tuple[EvalResult, PolicySource]:
-    """Play `episodes` episodes of the policy in `checkpoint` (see `resolve_policy_uri`) on
-    `config.game`, with `min(num_envs, episodes)` envs."""
+) -> EvalResult:
+    """Play `episodes` episodes of `policy` (as loaded by `load_evaluated_policy`) on `game`,
+    with `min(num_envs, episodes)` envs."""
     device = resolve_device(device)
-    game = evaluation_game(config.game)
+    game = evaluation_game(game)
     engine = BatchedEngine(game, min(num_envs, episodes), device=device, seed=seed)
-    policy = load_policy(checkpoint, device, engine.features, engine.action_space.names)
-    result = evaluate(
-        policy, engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed
+    # Bind by name to this engine's features and actions, as `load_policy` does when given them.
+    policy.adapt(engine.features, engine.action_space.names)
+    return evaluate(
+        policy.to(device), engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed
     )
-    return result, describe_checkpoint(checkpoint)
-

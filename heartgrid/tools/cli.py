@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.recipes import UnknownRecipeError
+from heartgrid.rundir import RunConfigError
 from heartgrid.tools.errors import UsageError
 
 # Modules that add verbs; each defines `register(subparsers)`.
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (OverrideError, UnknownRecipeError, UsageError) as e:
+    except (OverrideError, UnknownRecipeError, UsageError, RunConfigError) as e:
         print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ValidationError as e:

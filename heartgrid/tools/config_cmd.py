@@ -8,7 +8,6 @@ from pathlib import Path
 from heartgrid.config.diff import diff_configs, format_diff, resolve_side
 from heartgrid.config.resolve import build_config
 from heartgrid.recipes import all_recipes
-from heartgrid.tools.errors import UsageError
 
 GOLDEN_DIR = Path("tests/golden")
 GOLDEN_DEVICE = "cpu"  # golden configs are resolved for the CPU so they are machine-independent
@@ -53,10 +52,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    try:
-        a, b = resolve_side(args.a, args.device), resolve_side(args.b, args.device)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
+    # A directory that is not a run raises RunConfigError, which the CLI maps to exit 2.
+    a, b = resolve_side(args.a, args.device), resolve_side(args.b, args.device)
     rows = diff_configs(a, b)
     if rows:
         print(format_diff(rows))

@@ -13,9 +13,15 @@ import json
 from typing import Any
 
 from heartgrid.checkpoint.errors import CheckpointError
-from heartgrid.checkpoint.uri import resolve_policy_uri
 from heartgrid.evaluation.evaluate import EvalResult
-from heartgrid.evaluation.run import NoGameError, PolicySource, eval_config, evaluate_checkpoint
+from heartgrid.evaluation.run import (
+    NoGameError,
+    PolicySource,
+    eval_config,
+    evaluate_on_game,
+    load_evaluated_policy,
+)
+from heartgrid.rundir import RunConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,19 +59,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
     try:
-        checkpoint = resolve_policy_uri(args.uri)
-        config, game_source = eval_config(checkpoint, recipe, overrides, args.device)
+        policy, source = load_evaluated_policy(args.uri)
+        config, game_source = eval_config(source.checkpoint, recipe, overrides, args.device)
         seed = config.system.seed if args.seed is None else args.seed
-        result, source = evaluate_checkpoint(
-            checkpoint,
-            config,
+        result = evaluate_on_game(
+            policy,
+            config.game,
             episodes=args.episodes or config.evaluation.episodes,
             num_envs=args.num_envs or config.evaluation.num_envs,
             device=args.device,
             seed=seed,
             greedy=args.greedy,
         )
-    except (CheckpointError, NoGameError) as e:
+    except (CheckpointError, NoGameError, RunConfigError) as e:
         raise UsageError(str(e)) from None
 
     summary = report(result, source, game_source, greedy=args.greedy, seed=seed)

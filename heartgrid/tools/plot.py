@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from heartgrid.rundir import METRICS_FILE, STEP_KEY
+
 CURVES = (
     ("env_agent/heart.get", "hearts per agent per episode"),
     ("overview/reward", "reward per agent per episode"),
 )
-STEP = "metric/agent_step"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     """metric -> (agent steps, values) for the plotted metrics, from metrics.jsonl."""
-    from heartgrid.trainer.logger import METRICS_FILE, read_metrics
+    from heartgrid.trainer.logger import read_metrics
 
     if not (run_dir / METRICS_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} has no {METRICS_FILE}; is it a run directory (runs/<run>)?")
@@ -37,7 +38,7 @@ def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     for record in read_metrics(run_dir):
         for name, _ in CURVES:
             if name in record:
-                curves[name][0].append(record[STEP])
+                curves[name][0].append(record[STEP_KEY])
                 curves[name][1].append(record[name])
     return curves
 

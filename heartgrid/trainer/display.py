@@ -15,6 +15,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from heartgrid.rundir import STEP_KEY
+
 _ROWS = (
     ("reward / episode", "overview/reward"),
     ("hearts / agent / episode", "env_agent/heart.get"),
@@ -44,7 +46,7 @@ def format_duration(seconds: float) -> str:
 
 def time_left(record: dict[str, float], total_timesteps: int) -> float:
     sps = record.get("overview/sps", 0.0)
-    remaining = total_timesteps - record["metric/agent_step"]
+    remaining = total_timesteps - record[STEP_KEY]
     return remaining / sps if sps > 0 else float("inf")
 
 
@@ -58,7 +60,7 @@ class RichDisplay:
 
     def render(self) -> Group:
         r = self.record
-        step = int(r.get("metric/agent_step", 0))
+        step = int(r.get(STEP_KEY, 0))
         header = Text.assemble(
             (f"HeartGrid · {self.run}", "bold"),
             f"   epoch {int(r.get('metric/epoch', 0))}   agent steps {step:,} / {self.total:,}",
@@ -100,7 +102,7 @@ class PlainDisplay:
 
     def update(self, record: dict[str, float]) -> None:
         parts = [f"epoch {int(record['metric/epoch'])}",
-                 f"steps {int(record['metric/agent_step']):,}/{self.total:,}",
+                 f"steps {int(record[STEP_KEY]):,}/{self.total:,}",
                  f"sps {record.get('overview/sps', 0):,.0f}"]
         for label, key in _ROWS[:6]:
             if key in record:

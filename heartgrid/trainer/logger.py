@@ -20,11 +20,8 @@ from typing import Any
 
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.run import RunConfig
-from heartgrid.trainer.metric_contract import EPOCH_KEY, STEP_KEY
-
-METRICS_FILE = "metrics.jsonl"
-LOG_FILE = "log.txt"
-TENSORBOARD_DIR = "tb"
+from heartgrid.rundir import LOG_FILE, METRICS_FILE, STEP_KEY, TENSORBOARD_DIR
+from heartgrid.trainer.metric_contract import EPOCH_KEY
 
 # Shown in each log.txt line, when present in the record.
 _SUMMARY = (

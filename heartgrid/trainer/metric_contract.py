@@ -15,8 +15,8 @@ from heartgrid.config.game import ASCII_SYMBOLS, AsciiRoomConfig, ConverterConfi
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum.metrics import required_curriculum_metrics
 from heartgrid.engine.action_space import ActionSpace
+from heartgrid.rundir import STEP_KEY  # re-exported: every record is logged against it
 
-STEP_KEY = "metric/agent_step"
 EPOCH_KEY = "metric/epoch"
 
 OVERVIEW = ("overview/reward", "overview/sps", "overview/epoch_time_s")

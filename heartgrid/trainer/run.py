@@ -21,12 +21,12 @@ from heartgrid.checkpoint import CheckpointManager
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.diff import diff_configs, format_diff
 from heartgrid.config.run import RunConfig
+from heartgrid.rundir import CONFIG_FILE, read_run_config
 from heartgrid.config.trainer import TrainerConfig
 from heartgrid.trainer.display import make_display
 from heartgrid.trainer.logger import RunLogger
 from heartgrid.trainer.trainer import Trainer
 
-CONFIG_FILE = "config.json"
 
 # Settings a resumed run may change: its name and place (a copied run directory resumes as a
 # branch), how long to train (only where nothing follows training progress: see
@@ -63,7 +63,7 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
         trainer.load_state_dict(checkpoint.trainer_state)
-        saved_total = RunConfig.load(run_dir / CONFIG_FILE).trainer.total_timesteps
+        saved_total = read_run_config(run_dir).trainer.total_timesteps
     # Only now: a resume that failed above leaves the config.json its checkpoints were trained with.
     run_dir.mkdir(parents=True, exist_ok=True)
     replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())

@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from heartgrid.checkpoint import CheckpointManager, load_policy
+from heartgrid.checkpoint import CheckpointManager, load_policy_with_source
 from heartgrid.checkpoint.policy_io import check_architecture
-from heartgrid.checkpoint.uri import resolve_policy_uri
 from heartgrid.config.resolve import resolve_device
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum import CurriculumDriver
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
+from heartgrid.rundir import STEP_KEY
 from heartgrid.trainer.distribution import sample_actions
 from heartgrid.trainer.experience import Experience
 from heartgrid.trainer.interrupt import StopRequest
@@ -229,7 +229,7 @@ class Trainer:
         record.update(self.timer.window_metrics(self.epochs_since_log))
         record.update({f"parameters/{name}": value for name, value in self.hyper.items()})
         record.update({
-            "metric/agent_step": self.agent_step,
+            STEP_KEY: self.agent_step,
             "metric/epoch": self.epoch,
             "metric/total_time": self.timer.total_seconds,
             "overview/sps": self.steps_since_log / wall,
@@ -306,9 +306,9 @@ def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.M
     names = engine.action_space.names
     if config.trainer.initial_policy is None or resuming:
         return make_policy(config.policy, engine.features, names, engine.obs_shape)
-    policy = load_policy(config.trainer.initial_policy)
+    policy, source = load_policy_with_source(config.trainer.initial_policy)
     wanted = {"name": config.policy.name, "config": config.policy.model_dump(mode="json")}
-    check_architecture(policy.spec(), wanted, resolve_policy_uri(config.trainer.initial_policy))
+    check_architecture(policy.spec(), wanted, source)
     policy.adapt(engine.features, names, learn_new_features=True)
     return policy
 

@@ -164,3 +164,12 @@ def test_eval_without_a_game_or_policy_is_a_usage_error(
     assert "nothing: no such file or directory" in capsys.readouterr().err
     assert heartgrid(monkeypatch, "eval", str(tmp_path / "exported"), "--episodes", "0") == 2
     assert "--episodes must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_eval_of_a_run_with_an_invalid_config_names_the_file(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    (run_dir / "config.json").write_text('{"game": {"max_steps": -1}}')
+    assert heartgrid(monkeypatch, "eval", str(run_dir), "--device", "cpu") == 2
+    err = capsys.readouterr().err
+    assert f"error: {run_dir.resolve()}/config.json: invalid config:\n  game.max_steps: " in err

@@ -16,7 +16,8 @@ import torch
 from checkpoint_testing import outputs, random_obs, small_policy, trainer_state
 
 from heartgrid.checkpoint import CheckpointError, CheckpointManager, CheckpointWarning
-from heartgrid.checkpoint.durable import sha256_bytes
+from heartgrid.checkpoint import durable
+from heartgrid.checkpoint.durable import replace_directory, sha256_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = {"manifest.json", "policy.json", "policy.safetensors", "trainer_state.pt"}
@@ -221,6 +222,34 @@ def test_saving_an_epoch_again_replaces_it(tmp_path: Path) -> None:
     manager.save(3, 300, policy, state)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["epoch_000003"]
     assert manager.load_latest().trainer_state["timer"] == {"total_seconds": 99.0}
+
+
+def test_replacing_a_directory_keeps_the_old_one_until_the_new_one_is_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    final, staged, old = tmp_path / "name", tmp_path / ".staged", tmp_path / ".old-name"
+    for directory, text in ((final, "old"), (staged, "new"), (old, "stale leftover")):
+        directory.mkdir()
+        (directory / "file").write_text(text)
+    renames: list[tuple[Path, Path]] = []
+    real_rename = os.rename
+
+    def rename_then_crash(src: Path, dst: Path) -> None:
+        if renames:  # the second rename, staged -> final, never happens
+            raise OSError("simulated crash")
+        renames.append((src, dst))
+        real_rename(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(durable.os, "rename", rename_then_crash)
+        with pytest.raises(OSError, match="simulated crash"):
+            replace_directory(staged, final)
+    assert renames == [(final, old)] and not final.exists()
+    assert (old / "file").read_text() == "old" and (staged / "file").read_text() == "new"
+
+    replace_directory(staged, final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["name"]
+    assert (final / "file").read_text() == "new"
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from checkpoint_testing import ACTIONS, FEATURES, outputs, random_obs, small_policy, trainer_state
 
-from heartgrid.checkpoint import CheckpointError, CheckpointManager, CheckpointWarning, load_policy, save_policy
+from heartgrid.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    CheckpointWarning,
+    load_policy,
+    load_policy_with_source,
+    save_policy,
+)
 from heartgrid.checkpoint.uri import resolve_policy_uri
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.features import Feature, FeatureRegistry
@@ -77,6 +85,19 @@ def test_a_run_directory_skips_a_corrupt_newest_checkpoint(run: Path) -> None:
     # Named directly, the corrupt checkpoint is refused, not replaced by another one.
     with pytest.raises(CheckpointError, match=r"epoch_000002: policy.safetensors is 64 bytes but the manifest says"):
         load_policy(newest)
+
+
+def test_loading_a_policy_checks_only_the_policy_files_and_names_its_checkpoint(run: Path) -> None:
+    """A policy load reads (and hashes) the policy files only; resuming checks every file."""
+    newest = run / "checkpoints" / "epoch_000002"
+    (newest / "trainer_state.pt").write_bytes(b"garbage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no checkpoint is refused
+        policy, source = load_policy_with_source(run)
+        assert load_policy_with_source(newest / "policy.json")[1] == newest
+    assert source == newest and same_weights(policy, small_policy(seed=2))
+    with pytest.warns(CheckpointWarning, match=rf"refusing checkpoint {newest}: trainer_state.pt is 7 bytes"):
+        assert CheckpointManager(run).load_latest().epoch == 1
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from compare_synth import write_side
 
+from heartgrid.checkpoint import durable
 from heartgrid.compare.baseline import load_baseline, store_dir
 from heartgrid.tools import compare_cmd
 
@@ -144,3 +145,25 @@ def test_store_location_and_bad_input(store: Path, tmp_path: Path, monkeypatch, 
     assert heartgrid("regress", "small", *runs, "--metric", "env_agent/heart.gett") == 2
     assert "baseline 'small' has no metric 'env_agent/heart.gett' logged by all its runs; did you mean " \
         "env_agent/heart.get?" in capsys.readouterr().err
+
+
+def test_a_crash_while_replacing_a_baseline_leaves_the_old_one_on_disk(store: Path, tmp_path: Path, monkeypatch):
+    runs = [tmp_path / "base" / f"seed{i}" for i in range(3)]
+    real_rename, calls = durable.os.rename, []
+
+    def crash_on_second_rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the new baseline moving into place
+            raise OSError("simulated crash")
+        real_rename(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(durable.os, "rename", crash_on_second_rename)
+        with pytest.raises(OSError, match="simulated crash"):
+            heartgrid("baseline", "save", "small", *runs[:2], "--store", store, "--force")
+    assert sorted(p.name for p in store.iterdir()) == [".old-small"]  # the staging copy is cleaned
+    assert len(json.loads((store / ".old-small" / "baseline.json").read_text())["runs"]) == 3
+
+    assert heartgrid("baseline", "save", "small", *runs[:2], "--store", store, "--force") == 0
+    assert sorted(p.name for p in store.iterdir()) == ["small"]
+    assert len(load_baseline("small", store=store).info["runs"]) == 2

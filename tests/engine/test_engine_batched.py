@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 
@@ -279,15 +278,13 @@ def test_cuda_matches_cpu():
 
 
 def test_bench_reports_json(capsys):
-    from heartgrid.engine import bench
+    from heartgrid.tools.cli import main
 
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    args = parser.parse_args(["small_easy_shaped", "--envs", "4", "--seconds", "0.1", "--rounds", "2",
-                              "--warmup", "0.05", "--json"])
-    assert bench.run(args) == 0
+    assert main(["bench", "env", "small_easy_shaped", "--envs", "4", "--seconds", "0.1", "--rounds", "2",
+                 "--warmup", "0.05", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["envs"] == 4 and result["agents_per_env"] == 2 and result["device"] == "cpu"
     assert result["rounds"] == 2 and len(result["round_agent_steps_per_s"]) == 2
     assert result["agent_steps_per_s"] > 0 and result["torch_threads"] == torch.get_num_threads()
-    assert bench.run(parser.parse_args(["no_such_recipe"])) == 2
+    assert main(["bench", "env", "no_such_recipe"]) == 2
+    assert main(["bench", "env", "small_easy_shaped", "--seconds", "0"]) == 2

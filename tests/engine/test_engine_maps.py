@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 import torch
 
 from heartgrid.config.game import AsciiRoomConfig, GameConfig, MapConfig, RandomRoomConfig
@@ -73,8 +74,12 @@ def test_ascii_room_numbers_agents_in_reading_order_per_instance():
     assert layout.type_ids(game)[2, 3] == game.objects["wall"].type_id
 
 
-def test_room_too_small_raises_map_error_naming_the_counts():
-    game = random_game(instances=1, width=3, height=2, agents=2, objects={"mine_red": 3, "wall": 2})
+def test_room_too_small_is_refused_by_the_config_and_by_the_map_builder():
+    with pytest.raises(ValidationError, match="a 3x2 room has 6 cells but game.map.room places 2 agents and 5 objects"):
+        random_game(instances=1, width=3, height=2, agents=2, objects={"mine_red": 3, "wall": 2})
+    # A config changed after validation (assignment checks the room alone) still fails clearly.
+    game = random_game(instances=1, width=3, height=2, agents=2, objects={})
+    game.map.room.objects = {"mine_red": 3, "wall": 2}
     with pytest.raises(MapError, match=r"3x2 has 6 cells .* 2 agents \+ 3 mine_red, 2 wall = 7"):
         build_layout(game, 0, 0)
 
