@@ -2,6 +2,8 @@
 
 Two panels against agent steps: hearts per agent per episode (`env_agent/heart.get`) and the
 mean episode reward per agent (`overview/reward`). Several runs share the axes, one line each.
+A log record holds only the few episodes that ended in its epoch, so the raw values are drawn
+faintly and a trailing mean over `--smooth` records on top: that is where a trend shows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (runs/<run>)")
     p.add_argument("--out", type=Path, default=None,
                    help="PNG to write (default: RUN_DIR/learning_curves.png of the first run)")
+    p.add_argument("--smooth", type=int, default=20,
+                   help="records in the trailing mean drawn over the raw values (default 20; 1 = off)")
     p.set_defaults(func=cmd_plot)
 
 
@@ -43,7 +47,18 @@ def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     return curves
 
 
-def plot_runs(run_dirs: list[Path], out: Path) -> Path:
+def trailing_mean(values: list[float], window: int) -> list[float]:
+    """Mean of each value and the window - 1 before it (fewer at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_runs(run_dirs: list[Path], out: Path, smooth: int = 20) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
@@ -54,7 +69,12 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
         curves = read_curves(run_dir)
         for ax, (name, _) in zip(axes[0], CURVES):
             steps, values = curves[name]
-            ax.plot(steps, values, label=run_dir.name)
+            if smooth > 1:
+                raw = ax.plot(steps, values, alpha=0.25, linewidth=0.8)[0]
+                ax.plot(steps, trailing_mean(values, smooth), color=raw.get_color(),
+                        label=f"{run_dir.name} (mean of {smooth} records)")
+            else:
+                ax.plot(steps, values, label=run_dir.name)
     for ax, (name, title) in zip(axes[0], CURVES):
         ax.set_title(title)
         ax.set_xlabel("agent steps")
@@ -71,10 +91,12 @@ def plot_runs(run_dirs: list[Path], out: Path) -> Path:
 def cmd_plot(args: argparse.Namespace) -> int:
     from heartgrid.tools.errors import UsageError
 
+    if args.smooth < 1:
+        raise UsageError(f"--smooth must be at least 1, got {args.smooth}")
     run_dirs = [Path(p) for p in args.run_dirs]
     out = args.out or run_dirs[0] / "learning_curves.png"
     try:
-        path = plot_runs(run_dirs, out)
+        path = plot_runs(run_dirs, out, args.smooth)
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
     print(path)

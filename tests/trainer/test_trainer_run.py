@@ -193,3 +193,16 @@ def test_bench_train_json(capsys):
     assert result["agent_steps_per_s"] > 0 and result["epochs"] >= 1
     shares = [result[f"{p}_share"] for p in ("env", "forward", "update", "rest")]
     assert all(s >= 0 for s in shares) and sum(shares) == pytest.approx(1.0)
+
+
+def test_plot_trailing_mean_and_smooth_option(trained, tmp_path, capsys):
+    from heartgrid.tools.cli import main
+    from heartgrid.tools.plot import trailing_mean
+
+    assert trailing_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert trailing_mean([2.0, 4.0], 1) == [2.0, 4.0]
+    out = tmp_path / "smooth.png"
+    assert main(["plot", str(trained), "--smooth", "3", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(trained), "--smooth", "0"]) == 2
+    assert "--smooth must be at least 1" in capsys.readouterr().err
