@@ -121,6 +121,9 @@ class BatchedEngine:
         self._length = np.ones(num_envs, dtype=np.int64)
         self._flags_set = False
         self._started = False
+        self.truncated_envs = np.empty(0, dtype=np.int64)
+        """Env ids (host) whose episode the last step truncated; empty on most steps. Lets the
+        trainer skip the truncation bootstrap without reading `truncations` back from the device."""
         self.log = EpisodeLog(layout.names)
         self.log.add_game_stat_objects(_converter_names(game))
         self._all_envs = torch.arange(num_envs, device=self.device)
@@ -282,6 +285,7 @@ class BatchedEngine:
             self.terminals.zero_()
             self.truncations.zero_()
             self._flags_set = False
+            self.truncated_envs = np.empty(0, dtype=np.int64)
         ended = np.flatnonzero(self._step >= self._length)
         if ended.size:
             self._end(ended.tolist())
@@ -358,6 +362,7 @@ class BatchedEngine:
         self.terminals[slots] = terminal
         self.truncations[slots] = ~terminal
         self._flags_set = True
+        self.truncated_envs = np.array([e for e in envs if not self._tables[e].terminal], dtype=np.int64)
         self._final_store[slots] = self._obs_store[slots]
         d = self.world.dims
         self.log.record(

@@ -198,11 +198,14 @@ class Trainer:
         truncated this step goes to `bootstraps` [slots], evaluated with the slot's recurrent
         state after this step (before it is reset). It joins the step's reward after the rollout.
 
-        `nonzero` makes the host wait for the device each step; the engine knows on the host
-        which envs ended, but does not expose it (see the trainer README)."""
-        truncated = self.engine.truncations.nonzero().squeeze(1)
-        if truncated.numel() == 0:
+        The engine says on the host which envs truncated, so the common step (none did) never
+        waits for the device."""
+        envs = self.engine.truncated_envs
+        if len(envs) == 0:
             return
+        agents = self.engine.num_agents
+        truncated = (torch.as_tensor(envs)[:, None] * agents + torch.arange(agents)).flatten()
+        truncated = truncated.to(self.device, non_blocking=True)
         state = tuple(s[truncated] for s in self.state)
         _, final_values, _ = self.policy(self.engine.final_obs[truncated], state)
         bootstraps.index_copy_(0, truncated, self.config.trainer.gamma * final_values)

@@ -288,3 +288,19 @@ def test_bench_reports_json(capsys):
     assert result["agent_steps_per_s"] > 0 and result["torch_threads"] == torch.get_num_threads()
     assert main(["bench", "env", "no_such_recipe"]) == 2
     assert main(["bench", "env", "small_easy_shaped", "--seconds", "0"]) == 2
+
+
+@pytest.mark.parametrize("time_limit", ["truncate", "terminal"])
+def test_truncated_envs_on_the_host_match_the_device_flags(time_limit):
+    game = get_recipe("small_easy_shaped").fn("cpu").game
+    game.max_steps, game.time_limit = 12, time_limit
+    engine = BatchedEngine(game, num_envs=6, seed=3)
+    engine.reset()
+    gen = torch.Generator().manual_seed(0)
+    seen = 0
+    for _ in range(30):
+        engine.step(torch.randint(0, len(engine.action_names), (engine.num_slots,), generator=gen))
+        flagged = sorted({s // engine.num_agents for s in engine.truncations.nonzero().flatten().tolist()})
+        assert engine.truncated_envs.tolist() == flagged
+        seen += len(flagged)
+    assert (seen > 0) == (time_limit == "truncate")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -69,6 +70,7 @@ class FakeEngine:
         self.rewards = torch.zeros(slots, device=self.device)
         self.terminals = torch.zeros(slots, dtype=torch.bool, device=self.device)
         self.truncations = torch.zeros(slots, dtype=torch.bool, device=self.device)
+        self.truncated_envs = np.empty(0, dtype=np.int64)  # host copy, as BatchedEngine keeps it
         self.env_of_slot = torch.arange(slots, device=self.device) // num_agents
         self.agent_of_slot = torch.arange(slots, device=self.device) % num_agents
         self.t = torch.arange(num_envs, device=self.device) % episode_length
@@ -101,6 +103,8 @@ class FakeEngine:
         self.final_obs.copy_(torch.where(ended[:, None, None, None], self.make_obs(self.t), 0))
         self.terminals.copy_(ended & (self.time_limit == "terminal"))
         self.truncations.copy_(ended & (self.time_limit == "truncate"))
+        truncated_envs = ended_env.nonzero().flatten().cpu().numpy()
+        self.truncated_envs = truncated_envs if self.time_limit == "truncate" else truncated_envs[:0]
         for env in ended_env.nonzero().flatten().tolist():
             rows = self.env_of_slot == env
             self.finished.append((env, self.current_task[env], self.episode_reward[rows].mean().item(),
