@@ -77,6 +77,15 @@ class CurriculumConfig(Config):
     )
 
 
+def bucketed_paths(tasks: TaskGeneratorConfig) -> set[str]:
+    """Every game path (relative to the game) that some generator sets per task."""
+    if isinstance(tasks, BucketedTaskConfig):
+        return set(tasks.buckets) | bucketed_paths(tasks.child)
+    if isinstance(tasks, TaskSetConfig):
+        return set().union(*(bucketed_paths(c.generator) for c in tasks.children))
+    return set()
+
+
 BucketedTaskConfig.model_rebuild()
 WeightedTaskConfig.model_rebuild()
 TaskSetConfig.model_rebuild()

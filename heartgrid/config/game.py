@@ -6,6 +6,7 @@ gives one. Recipes (heartgrid/recipes) build complete GameConfigs from these mod
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Annotated, Literal
 
@@ -20,7 +21,9 @@ ItemCounts = dict[str, int]
 def _check_items(value: dict, what: str) -> dict:
     unknown = sorted(set(value) - set(ITEMS))
     if unknown:
-        raise ValueError(f"{what}: unknown item(s) {unknown}; valid items are {list(ITEMS)}")
+        close = difflib.get_close_matches(unknown[0], ITEMS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{what}: unknown item(s) {unknown}; valid items are {list(ITEMS)}{hint}")
     return value
 
 

@@ -7,7 +7,8 @@ the same config on the same kind of machine.
 
 from __future__ import annotations
 
-from heartgrid.config.overrides import apply_overrides, split_override
+from heartgrid.config.curriculum import bucketed_paths
+from heartgrid.config.overrides import OverrideError, apply_overrides, split_override
 from heartgrid.config.run import RunConfig
 from heartgrid.recipes import get_recipe
 
@@ -32,4 +33,25 @@ def build_config(recipe: str, overrides: list[str], *, default_device: str = "au
     config = apply_overrides(config, overrides)
     if config.system.device == "auto":  # an explicit system.device=auto override
         config = apply_overrides(config, {"system.device": device})
+    _refuse_overrides_the_curriculum_replaces(config, [key for key, _ in pairs])
     return config  # type: ignore[return-value]
+
+
+def _refuse_overrides_the_curriculum_replaces(config: RunConfig, keys: list[str]) -> None:
+    """An override of a game value that every curriculum task sets from its bucket would be
+    written into config.json and shown by `diff`, yet never played: the silent change the
+    reference investigation was about. Refuse it and say what to change instead."""
+    bucketed = bucketed_paths(config.curriculum.tasks)
+    for key in keys:
+        if not key.startswith("game."):
+            continue
+        path = key.removeprefix("game.")
+        hit = next((b for b in sorted(bucketed) if path == b or path.startswith(b + ".")
+                    or b.startswith(path + ".")), None)
+        if hit is not None:
+            raise OverrideError(
+                f"{key} is set per task by the curriculum (curriculum.tasks bucket {hit!r}), so "
+                "this override would never be played; change the bucket instead, e.g. "
+                f"'curriculum.tasks.buckets={{\"{hit}\": [VALUE], ...}}' (JSON, all buckets), "
+                "or train without the curriculum: 'curriculum.tasks={\"kind\": \"single\"}'"
+            )

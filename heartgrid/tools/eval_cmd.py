@@ -62,6 +62,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         policy, source = load_evaluated_policy(args.uri)
         config, game_source = eval_config(source.checkpoint, recipe, overrides, args.device)
         seed = config.system.seed if args.seed is None else args.seed
+    except (CheckpointError, NoGameError, RunConfigError) as e:
+        raise UsageError(str(e)) from None
+    try:
         result = evaluate_on_game(
             policy,
             config.game,
@@ -71,8 +74,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             seed=seed,
             greedy=args.greedy,
         )
-    except (CheckpointError, NoGameError, RunConfigError) as e:
-        raise UsageError(str(e)) from None
+    except ValueError as e:
+        # The policy cannot play this game (e.g. `fast` trained on another window size); the
+        # policy's message says why and what to do.
+        raise UsageError(f"{source.checkpoint}: {e}") from None
 
     summary = report(result, source, game_source, greedy=args.greedy, seed=seed)
     print(format_report(summary))

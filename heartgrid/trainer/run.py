@@ -83,17 +83,21 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     trainer.on_log = on_log
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
-    logger.info(f"{where}: run {config.run!r}, recipe {config.recipe!r}, device {trainer.device}")
+
+    def say(message: str) -> None:  # the text log, and the console too
+        logger.info(message)
+        display.message(message)
+
+    say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
     if saved_total is not None and saved_total != config.trainer.total_timesteps:
-        logger.info(f"total_timesteps changed from {saved_total} to {config.trainer.total_timesteps}")
-    if resuming:
-        display.message(f"{where} from {run_dir / 'checkpoints'}")
+        say(f"total_timesteps changed from {saved_total} to {config.trainer.total_timesteps}")
     try:
         trainer.train()
         if trainer.stop.requested:
-            logger.info(f"stopped at epoch {trainer.epoch}, agent step {trainer.agent_step}; checkpoint written")
+            say(f"stopped at epoch {trainer.epoch}, agent step {trainer.agent_step}; checkpoint "
+                f"written; run the same command again to resume")
         else:
-            logger.info(f"finished at agent step {trainer.agent_step}")
+            say(f"finished at agent step {trainer.agent_step}")
     except KeyboardInterrupt:
         logger.info(
             f"aborted during epoch {trainer.epoch + 1}; resume continues from the last checkpoint "

@@ -173,3 +173,14 @@ def test_eval_of_a_run_with_an_invalid_config_names_the_file(
     assert heartgrid(monkeypatch, "eval", str(run_dir), "--device", "cpu") == 2
     err = capsys.readouterr().err
     assert f"error: {run_dir.resolve()}/config.json: invalid config:\n  game.max_steps: " in err
+
+
+def test_eval_on_a_game_the_policy_cannot_play_is_a_usage_error(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # `fast` was trained on 7x7 windows; the arena observes 11x11.
+    code = heartgrid(monkeypatch, "eval", str(run_dir), "small_easy_shaped", "game.obs_width=11",
+                     "game.obs_height=11", "--episodes", "1", "--device", "cpu")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "built for 7x7 observations, got 11x11" in err and "epoch_000003" in err

@@ -190,3 +190,22 @@ def test_cli_python_m_entry_point_maps_usage_errors_to_2():
     done = subprocess.run([sys.executable, "-m", "heartgrid.tools.cli", "config", "nope"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "unknown recipe 'nope'" in done.stderr
+
+
+def test_overriding_a_game_value_the_curriculum_sets_per_task_is_refused():
+    with pytest.raises(OverrideError) as e:
+        build_config("arena_basic_easy_shaped", ["game.agent.rewards.ore_red=0.2"], default_device="cpu")
+    msg = str(e.value)
+    assert "set per task by the curriculum" in msg and "'agent.rewards.ore_red'" in msg
+    assert 'curriculum.tasks={"kind": "single"}' in msg
+    # Following the advice works, and values the curriculum does not touch stay overridable.
+    cfg = build_config("arena_basic_easy_shaped", [
+        "game.agent.rewards.ore_red=0.2", 'curriculum.tasks={"kind": "single"}'], default_device="cpu")
+    assert cfg.game.agent.rewards["ore_red"] == 0.2
+    assert build_config("arena_basic_easy_shaped", ["game.agent.rewards.heart=2"],
+                        default_device="cpu").game.agent.rewards["heart"] == 2
+
+
+def test_an_unknown_item_suggests_the_closest():
+    with pytest.raises(OverrideError, match="did you mean 'ore_red'"):
+        build_config("small_cardinal", ["game.agent.rewards.ore_redd=0.2"], default_device="cpu")
