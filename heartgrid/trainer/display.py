@@ -75,7 +75,10 @@ class RichDisplay:
             table.add_row("elapsed", format_duration(r.get("metric/total_time", 0.0)))
             left = time_left(r, self.total)
             table.add_row("time left", format_duration(left) if left != float("inf") else "–")
-        bar = ProgressBar(total=self.total, completed=min(step, self.total), width=60)
+        # A ProgressBar ends without a line break; in a grid row it gets its own line (else the
+        # next row is drawn on the bar's line and cut off on an 80-column terminal).
+        bar = Table.grid()
+        bar.add_row(ProgressBar(total=self.total, completed=min(step, self.total), width=60))
         return Group(header, bar, table, Text(self.note, style="dim"))
 
     def update(self, record: dict[str, float]) -> None:

@@ -43,3 +43,15 @@ def test_rich_display_shows_progress_and_keeps_the_last_episode_metrics():
     assert "HeartGrid · myrun" in text and "agent steps 6,144 / 8,192" in text
     final = text[text.rindex("epoch 3"):]
     assert "hearts / agent / episode" in final and "0.5" in final and "1.25" in final
+
+
+def test_rich_display_puts_the_progress_bar_on_its_own_line_at_80_columns():
+    console = Console(file=io.StringIO(), width=80, force_terminal=False, record=True)
+    display = RichDisplay("myrun", 8192, console=console)
+    display.update(RECORD)
+    lines = display.render()
+    console.print(lines)
+    text = console.export_text()
+    sps_lines = [line for line in text.splitlines() if line.startswith("SPS")]
+    assert sps_lines and all(any(ch.isdigit() for ch in line) for line in sps_lines)
+    display.close()
