@@ -84,7 +84,3 @@ class FeatureRegistry:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
-
-    @property
-    def normalizations(self) -> list[float]:
-        return [f.normalization for f in self.features]

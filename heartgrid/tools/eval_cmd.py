@@ -22,6 +22,7 @@ from heartgrid.evaluation.run import (
     load_evaluated_policy,
 )
 from heartgrid.rundir import RunConfigError
+from heartgrid.tools.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,8 +53,6 @@ def split_recipe(args: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from heartgrid.tools.errors import UsageError
-
     recipe, overrides = split_recipe(args.args)
     for name, value in (("--episodes", args.episodes), ("--num-envs", args.num_envs)):
         if value is not None and value < 1:

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from heartgrid.rundir import METRICS_FILE, STEP_KEY
+from heartgrid.tools.errors import UsageError
 
 CURVES = (
     ("env_agent/heart.get", "hearts per agent per episode"),
@@ -89,8 +90,6 @@ def plot_runs(run_dirs: list[Path], out: Path, smooth: int = 20) -> Path:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from heartgrid.tools.errors import UsageError
-
     if args.smooth < 1:
         raise UsageError(f"--smooth must be at least 1, got {args.smooth}")
     run_dirs = [Path(p) for p in args.run_dirs]

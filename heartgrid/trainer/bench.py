@@ -14,6 +14,7 @@ import json
 import time
 
 from heartgrid.config.resolve import build_config
+from heartgrid.tools.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +57,6 @@ def measure(config, seconds: float) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heartgrid.tools.errors import UsageError
-
     if args.seconds <= 0:
         raise UsageError(f"--seconds must be positive, got {args.seconds}")
     overrides = [f"system.device={args.device}", *args.overrides]

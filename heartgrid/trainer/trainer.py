@@ -259,6 +259,8 @@ class Trainer:
             "epoch": self.epoch,
             "agent_step": self.agent_step,
             "optimizer": self.optimizer.state_dict(),
+            # Recomputed from agent_step on load (schedules are pure functions of progress);
+            # stored so a checkpoint shows the values that were in effect.
             "schedules": dict(self.hyper),
             "rng": {
                 "torch": torch.get_rng_state(),
