@@ -13,8 +13,11 @@ the rollout computes, so every step of a segment gets an advantage (the referenc
 one). A truncated episode's value beyond its end is already in `rewards` (the rollout adds
 γ·V(final_obs)), so here a truncation is a done like any other.
 
-The scan runs over the T steps of a segment; each step is one tensor operation over all
-segments, so the cost is T small kernels however many segments there are.
+The recursion is a linear scan, A_t = f_t(A_{t+1}) with f_t(x) = δ_t + a_t·x and a_t the carry
+γλc_t(1 − d_{t+1}), computed by doubling (Hillis–Steele) rather than a loop over t: after the
+round with span k, (a_t, b_t) describes f_t ∘ … ∘ f_{t+2k−1}, and composing two such maps is
+(a, b) ∘ (a', b') = (a·a', b + a·b'). log2(T) rounds of a few whole-tensor operations replace T
+rounds of Python; on a GPU that is ~20 kernel launches instead of ~200 per minibatch.
 """
 
 from __future__ import annotations
@@ -43,12 +46,21 @@ def vtrace_gae(
     deltas = rho * (rewards + gamma * following_values * not_done - values)
     carry = gamma * gae_lambda * c * not_done
 
-    advantages = torch.empty_like(values)
-    running = torch.zeros_like(next_values)
-    for t in reversed(range(values.shape[1])):
-        running = deltas[:, t] + carry[:, t] * running
-        advantages[:, t] = running
-    return advantages
+    return reverse_linear_scan(carry, deltas)
+
+
+def reverse_linear_scan(a: Tensor, b: Tensor) -> Tensor:
+    """x_t = b_t + a_t·x_{t+1} along dim 1, with x_T = 0 (see the module docstring)."""
+    horizon, span = a.shape[1], 1
+    while span < horizon:
+        # Each t absorbs the map starting `span` steps later (which covers the rest when it
+        # reaches past the end); maps near the end are already complete and stay as they are.
+        a, b = (
+            torch.cat([a[:, :-span] * a[:, span:], a[:, -span:]], dim=1),
+            torch.cat([torch.addcmul(b[:, :-span], a[:, :-span], b[:, span:]), b[:, -span:]], dim=1),
+        )
+        span *= 2
+    return b
 
 
 def explained_variance(predictions: Tensor, targets: Tensor) -> float:

@@ -89,3 +89,31 @@ def test_start_at_step_zero_ignores_the_carried_state() -> None:
         carried = policy.forward_sequence(obs, nonzero_state(policy, SEGMENTS, seed=18), starts)
         zero = policy.forward_sequence(obs, policy.initial_state(SEGMENTS, "cpu"), starts)
     assert torch.equal(carried[0], zero[0]) and torch.equal(carried[1], zero[1])
+
+
+@pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
+def test_update_gradients_match_stepwise_rollout(name: str) -> None:
+    """The packed LSTM pass over episode pieces back-propagates like the step loop: several
+    starts in one segment, a start at the last step, a segment without starts, and a start at
+    step 0 all give the weight gradients of stepping `forward` with resets."""
+    policy = build(name, 7)
+    obs = random_obs((4, HORIZON), 7, seed=19)
+    state = nonzero_state(policy, 4, seed=20)
+    starts = torch.zeros(4, HORIZON, dtype=torch.bool)
+    starts[0, 1] = starts[0, 3] = starts[0, HORIZON - 1] = True
+    starts[2, 0] = starts[2, 2] = True
+    starts[3, HORIZON - 1] = True
+    mix = torch.randn(policy.action_head(torch.zeros(1, 512)).shape[-1],
+                      generator=torch.Generator().manual_seed(21))
+
+    def gradients(run) -> dict[str, torch.Tensor]:
+        policy.zero_grad()
+        logits, values = run()
+        ((logits * mix).sum() + (values ** 2).sum()).backward()
+        return {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+
+    expected = gradients(lambda: rollout(policy, obs, state, starts))
+    got = gradients(lambda: policy.forward_sequence(obs, state, starts))
+    assert expected.keys() == got.keys() and len(got) > 0
+    for n in expected:
+        torch.testing.assert_close(got[n], expected[n], atol=1e-4, rtol=1e-4, msg=n)

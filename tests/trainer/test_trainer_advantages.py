@@ -35,9 +35,12 @@ def random_batch(segments=5, horizon=7, seed=0):
     return values, rewards, dones, next_values, ratios
 
 
+@pytest.mark.parametrize("horizon", [1, 2, 7, 64])
 @pytest.mark.parametrize("rho_clip, c_clip", [(1.0, 1.0), (0.8, 1.3), (2.0, 0.5)])
-def test_matches_plain_loop(rho_clip, c_clip):
-    values, rewards, dones, next_values, ratios = random_batch()
+def test_matches_plain_loop(rho_clip, c_clip, horizon):
+    values, rewards, dones, next_values, ratios = random_batch(horizon=horizon, seed=horizon)
+    if horizon == 1:
+        dones[0, 0], ratios[0, 0], ratios[1, 0] = True, 1.5, 0.5
     assert dones.any() and (ratios > 1).any() and (ratios < 1).any()
     got = vtrace_gae(values, rewards, dones, next_values, ratios,
                      gamma=0.97, gae_lambda=0.9, rho_clip=rho_clip, c_clip=c_clip)
