@@ -90,12 +90,12 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
 
     A segment with episode starts inside it is a run of independent pieces: its first piece
     continues from the stored state, each later piece begins at an episode start from zeros.
-    Every piece becomes a row of its own, left-aligned and padded to T steps, and all rows go
-    through the LSTM in one fused call: the LSTM is causal, so a row's outputs up to the
-    piece's end do not see the padding after it, and the padding's outputs are dropped. One
-    call per minibatch instead of one per distinct start time (with hundreds of envs, a
-    minibatch of 256 segments × 64 steps holds starts at ~16 times), for ~6% more rows.
-    (Not `pack_padded_sequence`: on a CPU the packed LSTM was 7x slower than this.)
+    Every piece becomes a row of T steps of its own, starting at the piece's first step, and
+    all rows go through the LSTM in one fused call. What follows a piece in its row is never
+    seen by the piece's outputs (the LSTM is causal) and its outputs are dropped. One call per
+    minibatch instead of one per distinct start time (with hundreds of envs, a minibatch of
+    256 segments × 64 steps holds starts at ~16 times), for ~6% more rows, and one host read
+    (how many pieces). Not `pack_padded_sequence`: on a CPU its LSTM was 7x slower than this.
     """
     segments, horizon, size = hidden.shape
     begins = episode_starts.clone()
@@ -107,18 +107,18 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
         h, c = (s.transpose(0, 1) * keep for s in state)  # nn.LSTM wants [layers, B, H]
         return lstm(hidden, (h.contiguous(), c.contiguous()))[0]
 
-    next_begin = torch.cat([piece_begin[1:], piece_begin.new_full((1,), horizon)])
-    last_in_segment = torch.cat([piece_segment[1:] != piece_segment[:-1],
-                                 piece_segment.new_ones(1, dtype=torch.bool)])
-    piece_end = torch.where(last_in_segment, horizon, next_begin)
-    steps = piece_begin[:, None] + torch.arange(horizon, device=hidden.device)  # [P, T]
-    valid = steps < piece_end[:, None]
-    rows = hidden.reshape(-1, size)[piece_segment[:, None] * horizon + steps.clamp(max=horizon - 1)]
+    # Row p: the segment's steps from the piece's first on (past the end, the last repeated).
+    steps = (piece_begin[:, None] + torch.arange(horizon, device=hidden.device)).clamp_(max=horizon - 1)
+    rows = hidden.reshape(-1, size)[piece_segment[:, None] * horizon + steps]
 
     # A piece that begins at time 0 without an episode start continues the stored state; every
     # other piece begins at an episode start, from zeros.
     keep = (~episode_starts[piece_segment, piece_begin]).to(hidden.dtype).view(1, -1, 1)
     h, c = (s[piece_segment].transpose(0, 1) * keep for s in state)
     out, _ = lstm(rows, (h.contiguous(), c.contiguous()))
-    # The valid entries, read row-major over (piece, step), are exactly (segment, time) in order.
-    return out[valid].view(segments, horizon, -1)
+
+    # Back to [S, T]: (s, t) is step t − begin of its piece, the last piece of s begun by t
+    # (pieces are numbered row-major, so that is the running count of begins, minus 1).
+    piece = begins.flatten().cumsum(0) - 1
+    offset = torch.arange(segments * horizon, device=hidden.device) % horizon - piece_begin[piece]
+    return out.reshape(-1, out.shape[-1]).index_select(0, piece * horizon + offset).view(segments, horizon, -1)
