@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from heartgrid.config.game import GameConfig
+from heartgrid.devices import to_device
 from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.actions import ActionKinds, Intent, move_offset
 from heartgrid.engine.converters import advance_converters
@@ -36,7 +37,7 @@ from heartgrid.engine.rng import STREAM_DESYNC, env_seed, hash32
 from heartgrid.engine.state import PRIORITY_BLOCK, Dims, World, all_stats
 from heartgrid.engine.stats import AgentStatLayout, EpisodeBatch
 from heartgrid.engine.tables import TaskTables, compatibility_error, compile_game
-from heartgrid.engine.tasks import slot_names, to_device, write_task
+from heartgrid.engine.tasks import slot_names, write_task
 
 STATE_VERSION = 1
 

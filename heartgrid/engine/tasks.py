@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from heartgrid.devices import to_device
 from heartgrid.engine.state import UNLIMITED, World
 from heartgrid.engine.tables import TaskTables
 
@@ -75,14 +76,6 @@ def write_task(w: World, env_ids: torch.Tensor, tables: TaskTables) -> None:
     rows(w.conv_input[:C], per_slot(tables.conv_input, 0), per_env)
     rows(w.conv_output[:C], per_slot(tables.conv_output, 0), per_env)
     rows(w.conv_output_mask[:C], per_slot((tables.conv_output > 0).astype(np.int16), 0), per_env)
-
-
-def to_device(values: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A host tensor on `device`, without making the host wait for the device's queue: on a
-    GPU through pinned memory (a copy from ordinary memory waits for every queued kernel)."""
-    if device.type == "cuda":
-        return values.pin_memory().to(device, non_blocking=True)
-    return values.to(device)
 
 
 def slot_names(tables: TaskTables, conv_per_room: int, instances: int) -> tuple[str | None, ...]:

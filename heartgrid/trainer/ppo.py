@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from heartgrid.config.trainer import TrainerConfig
+from heartgrid.devices import to_device
 from heartgrid.trainer.advantages import explained_variance, vtrace_gae
 from heartgrid.trainer.distribution import logprobs_and_entropy
 from heartgrid.trainer.experience import Experience
@@ -88,8 +89,8 @@ def ppo_update(
         for minibatch in sampler.epoch(advantages, progress)
     )
     for epoch, minibatch in minibatches:
-        segments = minibatch.segments.to(device)
-        weights = None if minibatch.weights is None else minibatch.weights.to(device)
+        segments = to_device(minibatch.segments, device)
+        weights = None if minibatch.weights is None else to_device(minibatch.weights, device)
         optimizer.zero_grad()
         minibatch_kl = torch.zeros((), device=device)
         for start in range(0, len(segments), micro_segments):

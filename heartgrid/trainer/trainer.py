@@ -31,6 +31,7 @@ from heartgrid.checkpoint.policy_io import check_architecture
 from heartgrid.config.resolve import resolve_device
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum import CurriculumDriver
+from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
 from heartgrid.rundir import STEP_KEY
@@ -205,7 +206,7 @@ class Trainer:
             return
         agents = self.engine.num_agents
         truncated = (torch.as_tensor(envs)[:, None] * agents + torch.arange(agents)).flatten()
-        truncated = truncated.to(self.device, non_blocking=True)
+        truncated = to_device(truncated, self.device)
         state = tuple(s[truncated] for s in self.state)
         _, final_values, _ = self.policy(self.engine.final_obs[truncated], state)
         bootstraps.index_copy_(0, truncated, self.config.trainer.gamma * final_values)

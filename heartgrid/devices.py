@@ -1,0 +1,19 @@
+"""Host-to-device copies that do not make the host wait.
+
+A copy from ordinary (pageable) host memory to a GPU is synchronous in PyTorch: the host waits
+until the device has run every kernel queued before it, so it cannot queue the next ones
+ahead. From pinned memory the copy is queued like a kernel. Every per-step or per-minibatch
+transfer of host data (env ids, segment indices) goes through `to_device`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def to_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A host tensor on `device`, queued without waiting: through pinned memory on a GPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return values.pin_memory().to(device, non_blocking=True)
+    return values.to(device)
