@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import abc
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from heartgrid.config.run import PolicyConfig
+from heartgrid.devices import to_device
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.actions import ActionEmbeddingHead
 from heartgrid.policies.base import Policy, State, check_sequence
@@ -84,6 +86,12 @@ class LSTMActorCritic(Policy):
         return logits.view(segments, horizon, -1), values.view(segments, horizon)
 
 
+# The one-call path runs P rows for S segments, P/S times the arithmetic of a plain call: ~1.06
+# at the GPU recipe (episodes of 1,000 steps, T = 64). Past this ratio (episodes shorter than
+# about 2T) the loop over start times is used instead.
+MAX_PIECE_ROWS_PER_SEGMENT = 1.5
+
+
 def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_starts: Tensor) -> Tensor:
     """The LSTM's outputs `[S, T, H]` over segments `hidden` `[S, T, H]` that start from the
     batch-major `state` and forget everything where `episode_starts` `[S, T]` is True.
@@ -92,20 +100,29 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
     continues from the stored state, each later piece begins at an episode start from zeros.
     Every piece becomes a row of T steps of its own, starting at the piece's first step, and
     all rows go through the LSTM in one fused call. What follows a piece in its row is never
-    seen by the piece's outputs (the LSTM is causal) and its outputs are dropped. One call per
-    minibatch instead of one per distinct start time (with hundreds of envs, a minibatch of
-    256 segments × 64 steps holds starts at ~16 times), for ~6% more rows, and one host read
-    (how many pieces). Not `pack_padded_sequence`: on a CPU its LSTM was 7x slower than this.
+    seen by the piece's outputs (the LSTM is causal) and its outputs are dropped. On a GPU that
+    is one call per minibatch instead of one per distinct start time (with hundreds of envs, a
+    minibatch of 256 segments × 64 steps holds starts at ~16 times), for ~6% more rows; on a
+    CPU both cost the same. One host read: the number of pieces. (`pack_padded_sequence` does
+    the same with less arithmetic, but its LSTM was 7x slower on a CPU; not measured on a GPU.)
     """
+    if lstm.bidirectional or not lstm.batch_first:
+        raise ValueError("lstm_over_episodes needs a unidirectional, batch_first nn.LSTM")
     segments, horizon, size = hidden.shape
     begins = episode_starts.clone()
     begins[:, 0] = True
-    # Pieces in row-major order: by segment, then by time (one host sync to count them).
-    piece_segment, piece_begin = begins.nonzero(as_tuple=True)
-    if len(piece_segment) == segments:  # no start inside a segment: the rows are the segments
+    # Pieces in row-major order (by segment, then by time), found on the host: the one read.
+    host_segment, host_begin = np.nonzero(begins.numpy(force=True))
+    pieces = len(host_segment)
+    if pieces == segments:  # no start inside a segment: the rows are the segments
         keep = (~episode_starts[:, 0]).to(hidden.dtype).view(1, -1, 1)
         h, c = (s.transpose(0, 1) * keep for s in state)  # nn.LSTM wants [layers, B, H]
         return lstm(hidden, (h.contiguous(), c.contiguous()))[0]
+    if pieces > MAX_PIECE_ROWS_PER_SEGMENT * segments:
+        start_times = sorted(set(host_begin.tolist()))
+        return _lstm_between_start_times(lstm, hidden, state, episode_starts, start_times)
+    piece_segment, piece_begin = (to_device(torch.from_numpy(x), hidden.device)
+                                  for x in (host_segment, host_begin))
 
     # Row p: the segment's steps from the piece's first on (past the end, the last repeated).
     steps = (piece_begin[:, None] + torch.arange(horizon, device=hidden.device)).clamp_(max=horizon - 1)
@@ -121,4 +138,21 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
     # (pieces are numbered row-major, so that is the running count of begins, minus 1).
     piece = begins.flatten().cumsum(0) - 1
     offset = torch.arange(segments * horizon, device=hidden.device) % horizon - piece_begin[piece]
-    return out.reshape(-1, out.shape[-1]).index_select(0, piece * horizon + offset).view(segments, horizon, -1)
+    out = out.reshape(-1, out.shape[-1]).index_select(0, piece * horizon + offset)
+    return out.view(segments, horizon, -1)
+
+
+def _lstm_between_start_times(lstm: nn.LSTM, hidden: Tensor, state: State, episode_starts: Tensor,
+                              start_times: list[int]) -> Tensor:
+    """The same outputs with one LSTM call over all segments per span between the times at
+    which some segment starts an episode (`start_times`, sorted, 0 first), zeroing the
+    starting segments' state at each."""
+    bounds = start_times + [hidden.shape[1]]
+    keep = (~episode_starts).to(hidden.dtype).t().unsqueeze(-1)  # [T, S, 1]
+    h, c = (s.transpose(0, 1) for s in state)
+    outputs = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        h, c = h * keep[start], c * keep[start]
+        out, (h, c) = lstm(hidden[:, start:end], (h.contiguous(), c.contiguous()))
+        outputs.append(out)
+    return torch.cat(outputs, dim=1)

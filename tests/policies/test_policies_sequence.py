@@ -7,9 +7,18 @@ import pytest
 import torch
 from policy_testing import POLICY_NAMES, build, random_obs
 
-from heartgrid.policies import reset_state
+from heartgrid.policies import recurrent, reset_state
 
 SEGMENTS, HORIZON = 3, 6
+
+
+@pytest.fixture(params=["one_call", "per_start_time"])
+def lstm_path(request, monkeypatch) -> str:
+    """Both ways the built-in policies run the LSTM over segments with episode starts inside
+    (recurrent.lstm_over_episodes), forced regardless of how many pieces there are."""
+    limit = float("inf") if request.param == "one_call" else 0.0
+    monkeypatch.setattr(recurrent, "MAX_PIECE_ROWS_PER_SEGMENT", limit)
+    return request.param
 
 
 def rollout(policy, obs: torch.Tensor, state, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -29,6 +38,7 @@ def nonzero_state(policy, batch: int, seed: int):
     return tuple(torch.randn(s.shape, generator=generator) for s in zeros)
 
 
+@pytest.mark.usefixtures("lstm_path")
 @pytest.mark.parametrize("name", POLICY_NAMES)
 def test_sequence_matches_stepwise_rollout_with_resets(name: str) -> None:
     policy = build(name, 7)
@@ -56,6 +66,7 @@ def test_fused_path_without_starts_matches_rollout(name: str) -> None:
     torch.testing.assert_close(got[1], expected[1], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.usefixtures("lstm_path")
 @pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
 def test_episode_start_forgets_everything_before_it(name: str) -> None:
     policy = build(name, 7)
@@ -91,29 +102,61 @@ def test_start_at_step_zero_ignores_the_carried_state() -> None:
     assert torch.equal(carried[0], zero[0]) and torch.equal(carried[1], zero[1])
 
 
-@pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
-def test_update_gradients_match_stepwise_rollout(name: str) -> None:
-    """The packed LSTM pass over episode pieces back-propagates like the step loop: several
-    starts in one segment, a start at the last step, a segment without starts, and a start at
-    step 0 all give the weight gradients of stepping `forward` with resets."""
-    policy = build(name, 7)
-    obs = random_obs((4, HORIZON), 7, seed=19)
-    state = nonzero_state(policy, 4, seed=20)
+def gradients(policy, run, mix: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Weight gradients of a fixed function of the logits and values that `run()` returns."""
+    policy.zero_grad()
+    logits, values = run()
+    ((logits * mix).sum() + (values ** 2).sum()).backward()
+    return {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+
+
+def many_starts() -> torch.Tensor:
+    """Several starts in one segment, a start at the last step, one at step 0, a segment
+    without any."""
     starts = torch.zeros(4, HORIZON, dtype=torch.bool)
     starts[0, 1] = starts[0, 3] = starts[0, HORIZON - 1] = True
     starts[2, 0] = starts[2, 2] = True
     starts[3, HORIZON - 1] = True
-    mix = torch.randn(policy.action_head(torch.zeros(1, 512)).shape[-1],
-                      generator=torch.Generator().manual_seed(21))
+    return starts
 
-    def gradients(run) -> dict[str, torch.Tensor]:
-        policy.zero_grad()
-        logits, values = run()
-        ((logits * mix).sum() + (values ** 2).sum()).backward()
-        return {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
 
-    expected = gradients(lambda: rollout(policy, obs, state, starts))
-    got = gradients(lambda: policy.forward_sequence(obs, state, starts))
+@pytest.mark.usefixtures("lstm_path")
+@pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
+def test_update_gradients_match_stepwise_rollout(name: str) -> None:
+    """The update pass back-propagates like the step loop."""
+    policy = build(name, 7)
+    obs = random_obs((4, HORIZON), 7, seed=19)
+    state = nonzero_state(policy, 4, seed=20)
+    starts = many_starts()
+    mix = torch.randn(len(policy.action_names), generator=torch.Generator().manual_seed(21))
+    expected = gradients(policy, lambda: rollout(policy, obs, state, starts), mix)
+    got = gradients(policy, lambda: policy.forward_sequence(obs, state, starts), mix)
     assert expected.keys() == got.keys() and len(got) > 0
     for n in expected:
         torch.testing.assert_close(got[n], expected[n], atol=1e-4, rtol=1e-4, msg=n)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.usefixtures("lstm_path")
+def test_cuda_update_pass_matches_cpu(monkeypatch) -> None:
+    """cuDNN's LSTM over the same pieces gives the CPU's outputs and gradients (TF32 off, so
+    that the comparison is of the algorithm, not of reduced-precision matmuls)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    policy = build("fast", 7)
+    obs = random_obs((4, HORIZON), 7, seed=22)
+    state = nonzero_state(policy, 4, seed=23)
+    starts = many_starts()
+    mix = torch.randn(len(policy.action_names), generator=torch.Generator().manual_seed(24))
+    expected = gradients(policy, lambda: policy.forward_sequence(obs, state, starts), mix)
+    with torch.no_grad():
+        cpu_out = policy.forward_sequence(obs, state, starts)
+    policy.cuda()
+    cuda = [tensor.cuda() for tensor in (obs, *state, starts, mix)]
+    with torch.no_grad():
+        cuda_out = policy.forward_sequence(cuda[0], tuple(cuda[1:3]), cuda[3])
+    got = gradients(policy, lambda: policy.forward_sequence(cuda[0], tuple(cuda[1:3]), cuda[3]), cuda[4])
+    for a, b in zip(cuda_out, cpu_out):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-4, rtol=1e-4)
+    for n in expected:
+        torch.testing.assert_close(got[n].cpu(), expected[n], atol=1e-4, rtol=1e-4, msg=n)
