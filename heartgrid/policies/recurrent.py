@@ -9,7 +9,8 @@
 State is `(h, c)`, each `[batch, lstm_layers, hidden_size]` (batch-major, see base.py).
 
 `forward_sequence` runs the encoder once over all segments × steps, then the LSTM in one fused
-call (cuDNN on GPU) however many episodes start inside the segments: see `lstm_over_episodes`.
+call (cuDNN on GPU) however many episodes start inside the segments, unless episodes are
+shorter than about two segments: see `lstm_over_episodes`.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
     seen by the piece's outputs (the LSTM is causal) and its outputs are dropped. On a GPU that
     is one call per minibatch instead of one per distinct start time (with hundreds of envs, a
     minibatch of 256 segments × 64 steps holds starts at ~16 times), for ~6% more rows; on a
-    CPU both cost the same. One host read: the number of pieces. (`pack_padded_sequence` does
+    CPU both cost the same. One host read: where the pieces begin. (`pack_padded_sequence` does
     the same with less arithmetic, but its LSTM was 7x slower on a CPU; not measured on a GPU.)
     """
     if lstm.bidirectional or not lstm.batch_first:
