@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from heartgrid.config.game import GameConfig
 from heartgrid.policies.base import reset_state
+from heartgrid.policies.distribution import sample_actions
 
 
 def evaluation_game(game: GameConfig) -> GameConfig:
@@ -100,8 +101,7 @@ def evaluate(
         if greedy:
             actions = logits.argmax(dim=-1)
         else:
-            probs = torch.softmax(logits, dim=-1)
-            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            actions, _ = sample_actions(logits, generator)
         engine.step(actions)
         dones = engine.terminals | engine.truncations
         state = reset_state(state, dones)

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from heartgrid.config.trainer import TrainerConfig
 from heartgrid.devices import to_device
+from heartgrid.policies.distribution import logprobs_and_entropy
 from heartgrid.trainer.advantages import explained_variance, vtrace_gae
-from heartgrid.trainer.distribution import logprobs_and_entropy
 from heartgrid.trainer.experience import Experience
 from heartgrid.trainer.losses import PPOLoss, normalize, ppo_loss
 from heartgrid.trainer.optimizer import Optimizer

@@ -34,8 +34,8 @@ from heartgrid.curriculum import CurriculumDriver
 from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
+from heartgrid.policies.distribution import sample_actions
 from heartgrid.rundir import STEP_KEY
-from heartgrid.trainer.distribution import sample_actions
 from heartgrid.trainer.experience import Experience
 from heartgrid.trainer.interrupt import StopRequest
 from heartgrid.trainer.optimizer import build_optimizer

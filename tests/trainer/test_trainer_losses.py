@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from heartgrid.trainer.distribution import logprobs_and_entropy, sample_actions
+from heartgrid.policies.distribution import logprobs_and_entropy, sample_actions
 from heartgrid.trainer.losses import clipped_policy_loss, clipped_value_loss, normalize, ppo_loss
 
 
@@ -78,3 +78,10 @@ def test_sample_actions_is_seeded_and_follows_the_probabilities():
     freq = torch.bincount(a1, minlength=3).float() / len(a1)
     assert freq.tolist() == pytest.approx([0.7, 0.2, 0.1], abs=0.015)
     torch.testing.assert_close(lp1, torch.log(torch.tensor([0.7, 0.2, 0.1]))[a1])
+
+
+def test_sample_actions_never_draws_an_impossible_action():
+    logits = torch.tensor([[0.0, float("-inf"), 2.0, float("-inf")]]).expand(5_000, 4)
+    actions, logprobs = sample_actions(logits, torch.Generator().manual_seed(4))
+    assert set(actions.tolist()) == {0, 2}
+    assert torch.isfinite(logprobs).all()

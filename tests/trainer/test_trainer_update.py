@@ -9,8 +9,8 @@ import pytest
 import torch
 from trainer_fakes import DEVICES, make_trainer, tiny_config
 
+from heartgrid.policies.distribution import logprobs_and_entropy
 from heartgrid.trainer import ppo
-from heartgrid.trainer.distribution import logprobs_and_entropy
 from heartgrid.trainer.losses import normalize
 from heartgrid.trainer.stats import StatsAccumulator
 
