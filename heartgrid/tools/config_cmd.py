@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("config", help="print the fully resolved config of a recipe as JSON")
     p.add_argument("recipe")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser(

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "their ASCII map symbols; a legend lists the symbols and each agent's inventory.",
     )
     p.add_argument("recipe")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value", help="config overrides")
     p.add_argument("--steps", type=int, default=20, help="steps to play (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the map and the actions (default 0)")
     p.add_argument("--delay", type=float, default=0.0,

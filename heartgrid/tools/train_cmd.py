@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Re-running with the same run name resumes from its latest valid checkpoint.",
     )
     p.add_argument("recipe")
-    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=value")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run directory first")
     p.add_argument("--no-resume", action="store_true", help="refuse to resume an existing run")
     p.set_defaults(func=cmd_train)

@@ -149,6 +149,16 @@ def test_cli_unknown_recipe_exits_2_and_lists_recipes(capsys):
     assert "unknown recipe 'arenna'" in err and "arena_basic_easy_shaped" in err
 
 
+@pytest.mark.parametrize("verb", [["config"], ["train"], ["render"], ["bench", "train"]])
+def test_cli_missing_recipe_asks_for_the_recipe_only(verb, capsys):
+    """Overrides are optional: the usage error names the recipe alone."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(verb)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "required: recipe" in err and "key=value" not in err.splitlines()[-1]
+
+
 def test_cli_recipes_lists_one_line_each(capsys):
     assert main(["recipes"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
