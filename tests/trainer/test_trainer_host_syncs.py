@@ -4,8 +4,8 @@ every queued kernel, and so does a copy to the device from ordinary host memory:
 cannot queue the next kernels ahead. The rollout is built to do neither while it steps: the
 engine knows on the host which envs end (by time), host data goes to the device through pinned
 memory (`heartgrid.devices.to_device`), and the device is read only at the end of a rollout
-(statistics). The update reads it once per minibatch (how many LSTM pieces, policies/
-recurrent.py).
+(statistics). The update reads it once per minibatch (where the LSTM's episode pieces begin,
+policies/recurrent.py).
 
 These tests hold that design on the GPU code path (the engine's host-side skips off, as on a
 GPU) by recording, on a CPU run, every operator and tensor method that would make the host
@@ -184,8 +184,8 @@ def test_rollout_never_waits_for_the_device(tmp_path, time_limit: str) -> None:
 
 @pytest.mark.usefixtures("restore_torch_threads")
 def test_update_waits_once_per_minibatch(tmp_path) -> None:
-    """One wait per minibatch: the number of LSTM pieces. Every other site waits at most
-    once per update (explained variance)."""
+    """One wait per minibatch: where the LSTM pieces begin. Every other site waits once per
+    update (explained variance)."""
     trainer = gpu_path_trainer(tmp_path, "truncate", "trainer.update_epochs=2")
     trainer.rollout()
     t = trainer.config.trainer
