@@ -12,8 +12,9 @@ import torch
 
 
 def to_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """A host tensor on `device`, queued without waiting: through pinned memory on a GPU."""
+    """`values` on `device`, queued without waiting: a host tensor goes to a GPU through pinned
+    memory. Like `Tensor.to`, it returns `values` itself when it is already there."""
     device = torch.device(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and values.device.type == "cpu":
         return values.pin_memory().to(device, non_blocking=True)
     return values.to(device)

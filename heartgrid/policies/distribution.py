@@ -18,7 +18,7 @@ def sample_actions(logits: Tensor, generator: torch.Generator) -> tuple[Tensor, 
     (−log E is Gumbel-distributed). `torch.multinomial` does the same, but several torch
     versions first check its input with two host reads, a wait for the GPU at every rollout step.
     """
-    logprobs = torch.log_softmax(logits, dim=-1)
+    logprobs = torch.log_softmax(logits.float(), dim=-1)  # float32 noise even for half logits
     noise = torch.empty_like(logprobs).exponential_(generator=generator).clamp_(min=_TINY)
     actions = (logprobs - noise.log()).argmax(dim=-1)
     return actions, logprobs.gather(-1, actions[:, None]).squeeze(-1)
