@@ -80,8 +80,9 @@ def test_sample_actions_is_seeded_and_follows_the_probabilities():
     torch.testing.assert_close(lp1, torch.log(torch.tensor([0.7, 0.2, 0.1]))[a1])
 
 
-def test_sample_actions_never_draws_an_impossible_action():
-    logits = torch.tensor([[0.0, float("-inf"), 2.0, float("-inf")]]).expand(5_000, 4)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_sample_actions_never_draws_an_impossible_action(dtype):
+    logits = torch.tensor([[0.0, float("-inf"), 2.0, float("-inf")]], dtype=dtype).expand(5_000, 4)
     actions, logprobs = sample_actions(logits, torch.Generator().manual_seed(4))
     assert set(actions.tolist()) == {0, 2}
-    assert torch.isfinite(logprobs).all()
+    assert torch.isfinite(logprobs).all() and logprobs.dtype == torch.float32
