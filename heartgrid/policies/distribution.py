@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+_TINY = torch.finfo(torch.float32).tiny  # Exp(1) draws of exactly 0 would pick their action surely
+
 
 def sample_actions(logits: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """(actions [B], their log-probabilities [B]) for logits [B, A].
@@ -22,9 +24,6 @@ def sample_actions(logits: Tensor, generator: torch.Generator) -> tuple[Tensor, 
     noise = torch.empty_like(logprobs).exponential_(generator=generator).clamp_(min=_TINY)
     actions = (logprobs - noise.log()).argmax(dim=-1)
     return actions, logprobs.gather(-1, actions[:, None]).squeeze(-1)
-
-
-_TINY = torch.finfo(torch.float32).tiny  # Exp(1) draws of exactly 0 would pick their action surely
 
 
 def logprobs_and_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
