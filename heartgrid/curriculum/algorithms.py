@@ -51,7 +51,7 @@ class CurriculumAlgorithm(ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """Nothing to restore for an algorithm without state (the default)."""
 
 
 class RandomAlgorithm(CurriculumAlgorithm):

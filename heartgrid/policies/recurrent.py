@@ -115,11 +115,9 @@ def lstm_over_episodes(lstm: nn.LSTM, hidden: Tensor, state: State, episode_star
     # Pieces in row-major order (by segment, then by time), found on the host: the one read.
     host_segment, host_begin = np.nonzero(begins.numpy(force=True))
     pieces = len(host_segment)
-    if pieces == segments:  # no start inside a segment: the rows are the segments
-        keep = (~episode_starts[:, 0]).to(hidden.dtype).view(1, -1, 1)
-        h, c = (s.transpose(0, 1) * keep for s in state)  # nn.LSTM wants [layers, B, H]
-        return lstm(hidden, (h.contiguous(), c.contiguous()))[0]
-    if pieces > MAX_PIECE_ROWS_PER_SEGMENT * segments:
+    # No start inside a segment (one call over the segments themselves), or so many that the
+    # rows would cost more than a call per start time.
+    if pieces == segments or pieces > MAX_PIECE_ROWS_PER_SEGMENT * segments:
         start_times = sorted(set(host_begin.tolist()))
         return _lstm_between_start_times(lstm, hidden, state, episode_starts, start_times)
     piece_segment, piece_begin = (to_device(torch.from_numpy(x), hidden.device)
@@ -150,7 +148,7 @@ def _lstm_between_start_times(lstm: nn.LSTM, hidden: Tensor, state: State, episo
     starting segments' state at each."""
     bounds = start_times + [hidden.shape[1]]
     keep = (~episode_starts).to(hidden.dtype).t().unsqueeze(-1)  # [T, S, 1]
-    h, c = (s.transpose(0, 1) for s in state)
+    h, c = (s.transpose(0, 1) for s in state)  # nn.LSTM wants [layers, B, H]
     outputs = []
     for start, end in zip(bounds[:-1], bounds[1:]):
         h, c = h * keep[start], c * keep[start]

@@ -1,13 +1,16 @@
-"""Synthetic run directories for the compare tests: a real resolved config + made-up curves."""
+"""Synthetic run directories for the compare tests: a real resolved config + made-up curves;
+and the compare verbs of the CLI, called in-process."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
 from heartgrid.config.resolve import build_config
+from heartgrid.tools import compare_cmd
 
 RECIPE = "small_easy_shaped"
 
@@ -58,3 +61,11 @@ def write_side(
     return [
         write_run(root, f"{prefix}{i}", seed=first_seed + i, plateau=p, **kwargs) for i, p in enumerate(plateaus)
     ]
+
+
+def heartgrid(*argv: object) -> int:
+    """`heartgrid <compare verb> ...` in this process; errors propagate as exceptions."""
+    parser = argparse.ArgumentParser(prog="heartgrid")
+    compare_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)

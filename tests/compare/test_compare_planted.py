@@ -17,17 +17,16 @@ run it alone with
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from compare_synth import heartgrid
 
 from heartgrid.compare import ab
 from heartgrid.recipes.arena import SHAPED_REWARDS
-from heartgrid.tools import compare_cmd
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +43,6 @@ PLANTED: dict[str, tuple[list[str], list[int]]] = {
     "altar_3": (["game.objects.altar.input_resources.battery_red=3"], [4, 5]),
     "move_8way": (["game.actions.move_8way.enabled=true"], [4, 5]),
 }
-
-
-def heartgrid(*argv: object) -> int:
-    parser = argparse.ArgumentParser(prog="heartgrid")
-    sub = parser.add_subparsers(dest="command")
-    compare_cmd.register(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
-from compare_synth import write_side
+from compare_synth import heartgrid, write_side
 
 from heartgrid.checkpoint import durable
 from heartgrid.compare.baseline import load_baseline, store_dir
-from heartgrid.tools import compare_cmd
 
 BASE_PLATEAUS = [1.0, 1.05, 0.95]
-
-
-def heartgrid(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="heartgrid")
-    sub = parser.add_subparsers(dest="command")
-    compare_cmd.register(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -12,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from compare_synth import write_run, write_side
+from compare_synth import heartgrid, write_run, write_side
 
 from heartgrid.compare import ab
 from heartgrid.compare.runs import CompareError
@@ -20,14 +19,6 @@ from heartgrid.compare.stats import TESTS
 from heartgrid.tools import compare_cmd
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def heartgrid(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="heartgrid")
-    sub = parser.add_subparsers(dest="command")
-    compare_cmd.register(sub)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.func(args)
 
 
 def _strict_json(path: Path) -> dict:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from policy_testing import POLICY_NAMES, build, random_obs
 
-from heartgrid.policies import recurrent, reset_state
+from heartgrid.policies import Policy, recurrent
 
 SEGMENTS, HORIZON = 3, 6
 
@@ -22,14 +22,9 @@ def lstm_path(request, monkeypatch) -> str:
 
 
 def rollout(policy, obs: torch.Tensor, state, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """What the trainer does at rollout time: one step at a time, zeroing finished slots."""
-    logits, values = [], []
-    for t in range(obs.shape[1]):
-        state = reset_state(state, starts[:, t])
-        step_logits, step_values, state = policy(obs[:, t], state)
-        logits.append(step_logits)
-        values.append(step_values)
-    return torch.stack(logits, 1), torch.stack(values, 1)
+    """What the trainer does at rollout time: one step at a time, zeroing finished slots (the
+    base class's reference loop, which the built-ins override with fused LSTM calls)."""
+    return Policy.forward_sequence(policy, obs, state, starts)
 
 
 def nonzero_state(policy, batch: int, seed: int):

@@ -29,7 +29,6 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from trainer_fakes import restore_torch_threads  # noqa: F401  (fixture)
 
 import heartgrid
 from heartgrid.config.resolve import build_config
@@ -197,7 +196,6 @@ def test_device_work_is_not_a_host_wait() -> None:
     assert not host_waits_of(device_work, torch.arange(4)).calls
 
 
-@pytest.mark.usefixtures("restore_torch_threads")
 @pytest.mark.parametrize("time_limit", ["truncate", "terminal"])
 def test_rollout_never_waits_for_the_device(tmp_path, monkeypatch, time_limit: str) -> None:
     trainer = gpu_path_trainer(tmp_path, time_limit)
@@ -229,7 +227,6 @@ def update_waits(tmp_path, monkeypatch, update_epochs: int) -> tuple[HostWaits, 
     return waits, t.batch_size // t.minibatch_size * t.update_epochs
 
 
-@pytest.mark.usefixtures("restore_torch_threads")
 def test_update_waits_once_per_minibatch(tmp_path, monkeypatch) -> None:
     """One wait per minibatch: where the LSTM pieces begin. Every other site waits once per
     update (explained variance), and statistics are recorded once per update."""
@@ -257,7 +254,6 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @needs_cuda
-@pytest.mark.usefixtures("restore_torch_threads")
 def test_cuda_rollout_never_synchronises(tmp_path, monkeypatch) -> None:
     """CUDA's own detector (`set_sync_debug_mode("error")`) over a real rollout on the GPU,
     the end-of-rollout statistics exempt."""
@@ -286,7 +282,6 @@ def test_cuda_rollout_never_synchronises(tmp_path, monkeypatch) -> None:
 
 
 @needs_cuda
-@pytest.mark.usefixtures("restore_torch_threads")
 def test_cuda_update_synchronises_once_per_minibatch(tmp_path) -> None:
     """Each further update epoch adds exactly one synchronisation per minibatch (counted by
     CUDA's detector in warn mode; the per-update statistics cancel out)."""

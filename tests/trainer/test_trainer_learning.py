@@ -14,7 +14,6 @@ trainer variants, which is why the learning test uses this recipe.
 from __future__ import annotations
 
 import pytest
-from trainer_fakes import restore_torch_threads  # noqa: F401 (fixture)
 
 from heartgrid.config.resolve import build_config
 from heartgrid.trainer.logger import read_metrics
@@ -25,7 +24,6 @@ HEART_THRESHOLD = 0.5
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("restore_torch_threads")
 def test_small_cardinal_learns_to_make_hearts(tmp_path):
     config = build_config("small_cardinal", [
         "system.device=cpu", "system.seed=0", "system.torch_threads=1", 'logging.console="none"',

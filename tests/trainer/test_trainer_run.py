@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from test_trainer_loop import without_clock
-from trainer_fakes import restore_torch_threads  # noqa: F401 (fixture)
 
 from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.config.resolve import build_config
@@ -19,7 +18,6 @@ from heartgrid.trainer.logger import read_metrics
 from heartgrid.trainer.metric_contract import STEP_KEY, missing_metrics, required_metrics
 from heartgrid.trainer.run import RunDirectoryError, check_resumable, prepare_run_dir, train
 
-pytestmark = pytest.mark.usefixtures("restore_torch_threads")
 
 # small_easy_shaped, shrunk: 8 slots x 16 steps x 2 passes = 256 agent steps per epoch, 3 epochs;
 # episodes of at most 40 steps so that every epoch finishes some. One torch thread: on a small

@@ -10,10 +10,8 @@ the observation at t = episode_length.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import pytest
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -21,21 +19,12 @@ from torch import Tensor, nn
 from heartgrid.config.game import GameConfig, MapConfig, RandomRoomConfig
 from heartgrid.config.run import RunConfig
 from heartgrid.config.trainer import TrainerConfig
-from heartgrid.policies.base import reset_state
+from heartgrid.policies.base import Policy
 
 OBS_SHAPE = (3, 2, 2)
 
 # Devices the trainer's mechanics are tested on: CUDA too where the machine has it.
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.fixture
-def restore_torch_threads() -> Iterator[None]:
-    """A Trainer sets the process's torch thread count (system.torch_threads); put it back so
-    that other tests in the same process are unaffected."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @dataclass
@@ -177,14 +166,7 @@ class TinyPolicy(nn.Module):
         values = self.critic(x if self.value_from_obs else h).squeeze(-1)
         return self.actor(h), values, (h,)
 
-    def forward_sequence(self, obs: Tensor, state: tuple[Tensor], episode_starts: Tensor) -> tuple[Tensor, Tensor]:
-        logits, values = [], []
-        for t in range(obs.shape[1]):
-            state = reset_state(state, episode_starts[:, t])
-            step_logits, step_values, state = self(obs[:, t], state)
-            logits.append(step_logits)
-            values.append(step_values)
-        return torch.stack(logits, 1), torch.stack(values, 1)
+    forward_sequence = Policy.forward_sequence  # the reference step loop, with state resets
 
 
 def tiny_config(num_envs: int = 2, num_agents: int = 2, bptt: int = 4, passes: int = 2,
