@@ -155,3 +155,12 @@ def test_cuda_update_pass_matches_cpu(monkeypatch) -> None:
         torch.testing.assert_close(a.cpu(), b, atol=1e-4, rtol=1e-4)
     for n in expected:
         torch.testing.assert_close(got[n].cpu(), expected[n], atol=1e-4, rtol=1e-4, msg=n)
+
+
+@pytest.mark.parametrize("kwargs", [{"bidirectional": True, "batch_first": True}, {"batch_first": False}])
+def test_lstm_over_episodes_refuses_an_lstm_it_cannot_split(kwargs) -> None:
+    """The pieces rely on a causal, batch-first LSTM; any other is refused with what it needs."""
+    lstm = torch.nn.LSTM(4, 4, **kwargs)
+    state = (torch.zeros(2, 1, 4), torch.zeros(2, 1, 4))
+    with pytest.raises(ValueError, match="unidirectional, batch_first nn.LSTM"):
+        recurrent.lstm_over_episodes(lstm, torch.zeros(2, 3, 4), state, torch.zeros(2, 3, dtype=torch.bool))
