@@ -14,9 +14,12 @@ import pytest
 import torch
 
 
+# At import, so that fixtures of wider scope (runs trained once per module) use one thread too:
+# exact-resume tests compare runs bit for bit, and the thread count changes float reductions.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
