@@ -20,8 +20,8 @@ from pathlib import Path
 from heartgrid.compare.runs import CompareError
 from heartgrid.config.diff import RUN_IDENTITY_PATHS
 from heartgrid.config.overrides import split_override
-from heartgrid.config.resolve import build_config
 from heartgrid.config.run import RunConfig
+from heartgrid.recipes import build_config
 
 # ab names, places and seeds the runs itself: the run identity, except the recipe, which each
 # side names as its first word (a `recipe=` override only relabels the run, as in `train`).

@@ -1,19 +1,16 @@
 """Flatten resolved configs to dotted paths and diff them.
 
-A side of a diff is a recipe name with optional overrides (`"arena trainer.gamma=0.99"`),
-a saved config JSON, or a run directory (its `config.json`).
+(Reading a side of `heartgrid diff` — a recipe with overrides, a config JSON or a run
+directory — is the CLI's job: `heartgrid.tools.config_cmd.resolve_side`.)
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from heartgrid.config.run import RunConfig
 
 # Paths that name a run rather than describe its behaviour (pass as `ignore=` to diff_configs).
 RUN_IDENTITY_PATHS = ("run", "data_dir", "system.seed", "recipe")
@@ -60,18 +57,3 @@ def diff_configs(
 
 def format_diff(rows: list[tuple[str, Any, Any]]) -> str:
     return "\n".join(f"{path}: {json.dumps(va)} -> {json.dumps(vb)}" for path, va, vb in rows)
-
-
-def resolve_side(spec: str, device: str = "cpu") -> RunConfig:
-    """A diff/ab side: a run directory, a config JSON file, or `RECIPE [key=value ...]`."""
-    path = Path(spec)
-    if path.is_dir():
-        from heartgrid.rundir import read_run_config
-
-        return read_run_config(path)
-    if path.suffix == ".json" and path.is_file():
-        return RunConfig.load(path)
-    from heartgrid.config.resolve import build_config
-
-    words = shlex.split(spec)
-    return build_config(words[0], words[1:], default_device=device)

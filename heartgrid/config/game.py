@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from heartgrid.config.base import Config
-from heartgrid.engine.items import ITEMS, TYPE_IDS
+from heartgrid.config.items import ITEMS, TYPE_IDS
 
 ItemCounts = dict[str, int]
 

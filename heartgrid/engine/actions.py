@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from heartgrid.config.game import ACTION_ARGS
-from heartgrid.engine.items import ORIENTATION_DELTAS
+from heartgrid.config.items import ORIENTATION_DELTAS
 from heartgrid.engine.state import World, holds
 from heartgrid.engine.stats import AgentStatLayout
 from heartgrid.engine.tables import AGENT_CODE

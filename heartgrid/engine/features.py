@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from heartgrid.engine.items import ITEMS
+from heartgrid.config.items import ITEMS
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from heartgrid.config.game import (
     RandomRoomConfig,
     WallConfig,
 )
-from heartgrid.engine.items import TYPE_IDS
+from heartgrid.config.items import TYPE_IDS
 from heartgrid.engine.rng import STREAM_MAP, hash32
 
 AGENT = "agent"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from heartgrid.config.items import ITEMS
 from heartgrid.engine.features import FeatureRegistry
-from heartgrid.engine.items import ITEMS
 from heartgrid.engine.state import CONVERTER_CHANNELS, World
 from heartgrid.engine.tables import AGENT_CODE
 

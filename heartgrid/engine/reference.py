@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from heartgrid.config.game import ConverterConfig, GameConfig
+from heartgrid.config.items import ITEM_INDEX, ITEMS, TYPE_IDS
 from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.features import FeatureRegistry
-from heartgrid.engine.items import ITEM_INDEX, ITEMS, TYPE_IDS
 from heartgrid.engine.maps import AGENT, WALL, build_layout, object_config
 from heartgrid.engine.reference_rules import (
     IDLE,

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from heartgrid.config.game import ActionConfig, AgentConfig, ConverterConfig, GameConfig, WallConfig
-from heartgrid.engine.items import DOWN, ITEM_INDEX, ITEMS, LEFT, ORIENTATION_DELTAS, RIGHT, UP
+from heartgrid.config.items import DOWN, ITEM_INDEX, ITEMS, LEFT, ORIENTATION_DELTAS, RIGHT, UP
 
 NUM_ITEMS = len(ITEMS)
 

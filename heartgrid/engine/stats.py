@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from heartgrid.engine.items import ITEMS
+from heartgrid.config.items import ITEMS
 
 ITEM_STATS: tuple[str, ...] = ("gained", "lost", "get", "put", "stolen")
 GAME_STATS: tuple[str, ...] = ("conversions", "blocked")

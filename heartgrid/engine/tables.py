@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from heartgrid.config.game import ConverterConfig, GameConfig
+from heartgrid.config.items import ITEM_INDEX, ITEMS, TYPE_IDS
 from heartgrid.engine.action_space import ActionSpace
-from heartgrid.engine.items import ITEM_INDEX, ITEMS, TYPE_IDS
 from heartgrid.engine.maps import AGENT, WALL, object_config, room_plan, room_shape
 from heartgrid.engine.stats import AgentStatLayout
 

@@ -21,10 +21,11 @@ from heartgrid.checkpoint.policy_io import load_policy_with_source, read_policy_
 from heartgrid.checkpoint.uri import run_dir_of
 from heartgrid.config.game import GameConfig
 from heartgrid.config.overrides import apply_overrides
-from heartgrid.config.resolve import build_config, resolve_device
 from heartgrid.config.run import RunConfig
+from heartgrid.devices import resolve_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
+from heartgrid.recipes import build_config
 from heartgrid.rundir import CONFIG_FILE, read_run_config
 
 

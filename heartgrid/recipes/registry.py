@@ -49,17 +49,10 @@ def recipe(name: str) -> Callable[[RecipeFn], RecipeFn]:
 
 
 def all_recipes() -> dict[str, Recipe]:
-    _load_builtin()
     return dict(sorted(_RECIPES.items()))
 
 
 def get_recipe(name: str) -> Recipe:
-    _load_builtin()
     if name not in _RECIPES:
         raise UnknownRecipeError(name)
     return _RECIPES[name]
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their recipes.
-    from heartgrid.recipes import arena, navigation, small  # noqa: F401

@@ -6,8 +6,8 @@ import argparse
 import importlib
 
 BENCHES = {
-    "env": ("heartgrid.engine.bench", "engine alone: agent-steps/s with random valid actions"),
-    "train": ("heartgrid.trainer.bench", "end to end training: agent-steps/s and time shares"),
+    "env": ("heartgrid.tools.bench_env", "engine alone: agent-steps/s with random valid actions"),
+    "train": ("heartgrid.tools.bench_train", "end to end training: agent-steps/s and time shares"),
 }
 
 

@@ -15,9 +15,9 @@ import sys
 from pydantic import ValidationError
 
 from heartgrid.config.overrides import OverrideError, validation_message
+from heartgrid.errors import UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
-from heartgrid.tools.errors import UsageError
 
 # Modules that add verbs; each defines `register(subparsers)`.
 COMMAND_MODULES = [

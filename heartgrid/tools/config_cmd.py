@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
-from heartgrid.config.diff import diff_configs, format_diff, resolve_side
-from heartgrid.config.resolve import build_config
-from heartgrid.recipes import all_recipes
+from heartgrid.config.diff import diff_configs, format_diff
+from heartgrid.config.run import RunConfig
+from heartgrid.recipes import all_recipes, build_config
+from heartgrid.rundir import read_run_config
 
 GOLDEN_DIR = Path("tests/golden")
 GOLDEN_DEVICE = "cpu"  # golden configs are resolved for the CPU so they are machine-independent
@@ -72,3 +74,14 @@ def cmd_golden(args: argparse.Namespace) -> int:
         (out / f"{name}.json").write_text(text)
         print(f"wrote {out / f'{name}.json'}")
     return 0
+
+
+def resolve_side(spec: str, device: str = "cpu") -> RunConfig:
+    """A side of `diff`: a run directory, a config JSON file, or `RECIPE [key=value ...]`."""
+    path = Path(spec)
+    if path.is_dir():
+        return read_run_config(path)
+    if path.suffix == ".json" and path.is_file():
+        return RunConfig.load(path)
+    words = shlex.split(spec)
+    return build_config(words[0], words[1:], default_device=device)

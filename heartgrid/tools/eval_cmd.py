@@ -21,8 +21,8 @@ from heartgrid.evaluation.run import (
     evaluate_on_game,
     load_evaluated_policy,
 )
+from heartgrid.errors import UsageError
 from heartgrid.rundir import RunConfigError
-from heartgrid.tools.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

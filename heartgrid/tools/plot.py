@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from heartgrid.errors import UsageError
 from heartgrid.rundir import METRICS_FILE, STEP_KEY
-from heartgrid.tools.errors import UsageError
 
 CURVES = (
     ("env_agent/heart.get", "hearts per agent per episode"),

@@ -24,12 +24,12 @@ import time
 import numpy as np
 
 from heartgrid.config.game import ASCII_SYMBOLS, GameConfig
-from heartgrid.config.resolve import build_config
 from heartgrid.engine.maps import MapError
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.reference_rules import Agent, Converter, Wall
 from heartgrid.engine.rng import env_seed
-from heartgrid.tools.errors import UsageError
+from heartgrid.errors import UsageError
+from heartgrid.recipes import build_config
 
 ORIENTATION_ARROWS = "^v<>"  # orientation codes 0 up, 1 down, 2 left, 3 right
 FROZEN = "*"

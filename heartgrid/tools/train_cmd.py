@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from heartgrid.config.resolve import build_config
-from heartgrid.tools.errors import UsageError
+from heartgrid.errors import UsageError
+from heartgrid.recipes import build_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:

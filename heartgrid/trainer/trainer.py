@@ -28,9 +28,9 @@ from torch import nn
 
 from heartgrid.checkpoint import CheckpointManager, load_policy_with_source
 from heartgrid.checkpoint.policy_io import check_architecture
-from heartgrid.config.resolve import resolve_device
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum import CurriculumDriver
+from heartgrid.devices import resolve_device
 from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state

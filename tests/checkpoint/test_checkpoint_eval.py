@@ -12,11 +12,11 @@ import torch
 from checkpoint_testing import FEATURES, TinyUserPolicy
 
 from heartgrid.checkpoint import CheckpointManager
-from heartgrid.config.resolve import build_config
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import episode_quotas, evaluate
 from heartgrid.policies import make_policy
+from heartgrid.recipes import build_config
 from heartgrid.tools import cli
 
 MAX_STEPS = 10

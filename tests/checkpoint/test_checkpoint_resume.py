@@ -13,8 +13,8 @@ import torch
 
 from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.config.overrides import apply_overrides
-from heartgrid.config.resolve import build_config
 from heartgrid.config.run import RunConfig
+from heartgrid.recipes import build_config
 from heartgrid.trainer.logger import RunLogger, read_metrics
 from heartgrid.trainer.run import train
 from heartgrid.trainer.trainer import Trainer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from heartgrid.config.resolve import build_config
+from heartgrid.recipes import build_config
 from heartgrid.rundir import CONFIG_FILE, RunConfigError, read_run_config
 
 REPO = Path(__file__).resolve().parents[2]

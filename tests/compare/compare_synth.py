@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from heartgrid.config.resolve import build_config
+from heartgrid.recipes import build_config
 from heartgrid.tools import compare_cmd
 
 RECIPE = "small_easy_shaped"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from heartgrid.config.diff import diff_configs, flatten
-from heartgrid.config.resolve import build_config
+from heartgrid.recipes import build_config
 from heartgrid.tools.cli import main
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from heartgrid.config import GameConfig, OverrideError, RunConfig, TrainerConfig, apply_overrides
-from heartgrid.config.resolve import build_config
+from heartgrid.recipes import build_config
 from heartgrid.tools.cli import main
 
 

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from heartgrid.config import RunConfig, apply_overrides
 from heartgrid.config.diff import flatten
-from heartgrid.config.resolve import build_config
+from heartgrid.config.items import ITEMS
 from heartgrid.recipes import all_recipes
-from heartgrid.engine.items import ITEMS
+from heartgrid.recipes import build_config
 
 RECIPES = sorted(all_recipes())
 

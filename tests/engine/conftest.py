@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from heartgrid.config.game import GameConfig
+from heartgrid.config.items import ITEMS
 from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.features import FeatureRegistry
-from heartgrid.engine.items import ITEMS
 from heartgrid.engine.reference import EpisodeSummary, ReferenceEnv
 from heartgrid.engine.rng import env_seed
 

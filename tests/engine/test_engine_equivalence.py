@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heartgrid.config.game import GameConfig, GroupConfig, MapConfig, RandomRoomConfig
+from heartgrid.config.items import ORIENTATION_DELTAS, TYPE_IDS
 from heartgrid.engine.batched import BatchedEngine
-from heartgrid.engine.items import ORIENTATION_DELTAS, TYPE_IDS
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.rng import env_seed
 from heartgrid.recipes import get_recipe

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from heartgrid.config.game import AsciiRoomConfig, GameConfig, GroupConfig, MapConfig
-from heartgrid.engine.items import TYPE_IDS
+from heartgrid.config.items import TYPE_IDS
 from heartgrid.engine.rng import STREAM_DESYNC, STREAM_PRIORITY, env_seed, hash32
 
 WALL_SEEN = TYPE_IDS["wall"] + 1  # the type_id plane stores type id + 1 (0 = empty)

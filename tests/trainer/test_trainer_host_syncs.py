@@ -31,8 +31,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import heartgrid
-from heartgrid.config.resolve import build_config
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.recipes import build_config
 from heartgrid.trainer.ppo import ppo_update
 from heartgrid.trainer.trainer import Trainer
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from heartgrid.config.resolve import build_config
+from heartgrid.recipes import build_config
 from heartgrid.trainer.logger import read_metrics
 from heartgrid.trainer.run import train
 

@@ -12,8 +12,8 @@ import torch
 from test_trainer_loop import without_clock
 
 from heartgrid.checkpoint import CheckpointError, CheckpointManager
-from heartgrid.config.resolve import build_config
-from heartgrid.trainer import bench
+from heartgrid.recipes import build_config
+from heartgrid.tools import bench_train as bench
 from heartgrid.trainer.logger import read_metrics
 from heartgrid.trainer.metric_contract import STEP_KEY, missing_metrics, required_metrics
 from heartgrid.trainer.run import RunDirectoryError, check_resumable, prepare_run_dir, train

@@ -13,8 +13,8 @@ import argparse
 import json
 import time
 
-from heartgrid.config.resolve import build_config
-from heartgrid.tools.errors import UsageError
+from heartgrid.errors import UsageError
+from heartgrid.recipes import build_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,15 +10,8 @@ from __future__ import annotations
 from heartgrid.config.curriculum import bucketed_paths
 from heartgrid.config.overrides import OverrideError, apply_overrides, split_override
 from heartgrid.config.run import RunConfig
-from heartgrid.recipes import get_recipe
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+from heartgrid.devices import resolve_device
+from heartgrid.recipes.registry import get_recipe
 
 
 def build_config(recipe: str, overrides: list[str], *, default_device: str = "auto") -> RunConfig:

@@ -21,10 +21,10 @@ import time
 
 import torch
 
-from heartgrid.config.resolve import resolve_device
+from heartgrid.devices import resolve_device
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.errors import UsageError
 from heartgrid.recipes import get_recipe
-from heartgrid.tools.errors import UsageError
 
 ACTION_POOL = 64
 
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m heartgrid.engine.bench ...` is `heartgrid bench env ...` (same exit codes).
+    # `python -m heartgrid.tools.bench_env ...` is `heartgrid bench env ...` (same exit codes).
     from heartgrid.tools.cli import main
 
     sys.exit(main(["bench", "env", *sys.argv[1:]]))
