@@ -101,10 +101,17 @@ class TrainerConfig(Config):
     last micro-batch's gradient is applied (the reference bug, kept for A/B)."""
     micro_batch_size: int | None = Field(None, ge=1)
     """Segments x steps per backward pass; None = the whole minibatch."""
-    minibatch_sampling: Literal["shuffled", "prioritized"] = "shuffled"
-    """`shuffled`: every segment exactly once per epoch. `prioritized`: by |advantage|^alpha."""
+    minibatch_sampling: Literal["shuffled", "prioritized", "transitions"] = "shuffled"
+    """`shuffled`: every segment exactly once per epoch. `prioritized`: by |advantage|^alpha.
+    `transitions`: minibatches of single steps from all segments (every step once per epoch),
+    each run from the recurrent state it was acted on with, stored at rollout (memory: the state
+    size per step); needs advantages=gae and value_target=rollout."""
     prioritized: PrioritizedSamplingConfig = Field(default_factory=PrioritizedSamplingConfig)
     advantage_norm: Literal["minibatch", "global", "off"] = "minibatch"
+    advantages: Literal["vtrace", "gae"] = "vtrace"
+    """`vtrace` (reference): each minibatch's advantages are recomputed with the current
+    policy's ratios, V-trace clipped. `gae` (CleanRL, SB3): plain GAE, once per rollout at
+    ratio 1, returns = those advantages + the rollout's values."""
     recurrent_state: Literal["reset", "carry"] = "carry"
     """`carry`: LSTM state carries across rollouts (reset only at episode ends); `reset`: zeroed
     at the start of every rollout."""
@@ -124,6 +131,14 @@ class TrainerConfig(Config):
                 f"trainer.bptt_horizon={self.bptt_horizon} must divide trainer.minibatch_size="
                 f"{self.minibatch_size}; for example set trainer.minibatch_size="
                 f"{max(self.bptt_horizon, self.minibatch_size // self.bptt_horizon * self.bptt_horizon)}"
+            )
+        if self.minibatch_sampling == "transitions" and (
+            self.advantages != "gae" or self.value_target != "rollout"
+        ):
+            raise ValueError(
+                "trainer.minibatch_sampling=transitions needs trainer.advantages=gae and "
+                "trainer.value_target=rollout: V-trace and refreshed values are computed along "
+                "whole segments, which a minibatch of single steps does not hold"
             )
         if self.micro_batch_size is not None and (
             self.minibatch_size % self.micro_batch_size or self.micro_batch_size % self.bptt_horizon

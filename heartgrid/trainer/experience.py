@@ -25,6 +25,7 @@ class Experience:
         obs_shape: tuple[int, int, int],
         state_template: State,
         device: torch.device,
+        step_states: bool = False,
     ):
         shape = (segments, bptt_horizon)
         self.segments, self.bptt_horizon = segments, bptt_horizon
@@ -52,6 +53,10 @@ class Experience:
         self.start_state: State = tuple(
             torch.zeros(segments, *s.shape[1:], dtype=s.dtype, device=device) for s in state_template
         )
+        self.step_state: State | None = tuple(
+            torch.zeros(*shape, *s.shape[1:], dtype=s.dtype, device=device) for s in state_template
+        ) if step_states else None
+        """With minibatch_sampling=transitions: the recurrent state each step was acted on with."""
         self.target_values = torch.zeros(shape, device=device)
         """With `trainer.value_target=refreshed`, the values a minibatch's advantages, returns
         and value clipping are built on: the rollout values at the start of the update, then
@@ -63,6 +68,10 @@ class Experience:
     def store_start_state(self, rows: slice, state: State) -> None:
         for buffer, tensor in zip(self.start_state, state, strict=True):
             buffer[rows] = tensor
+
+    def store_step_state(self, rows: slice, step: int, state: State) -> None:
+        for buffer, tensor in zip(self.step_state, state, strict=True):
+            buffer[rows, step] = tensor
 
     def segment_start_state(self, segments: Tensor) -> State:
         return tuple(s[segments] for s in self.start_state)

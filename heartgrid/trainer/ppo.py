@@ -1,11 +1,12 @@
 """One PPO update over a filled rollout buffer (SPEC §2), top to bottom.
 
     advantages at ratio 1 (for sampling, global normalisation, explained variance)
-    for each epoch, for each minibatch of segments:
+    for each epoch, for each minibatch of segments (or single steps: minibatch_sampling=transitions):
         for each micro-batch (the whole minibatch unless trainer.micro_batch_size is set):
             forward_sequence → new log-probs, entropy, values
             values = the rollout's, or the network's latest for these segments (switch: value_target)
             ratio = π_new / π_old; advantages from those values, V-trace clipped at this ratio
+                (switch: advantages; `gae`: the rollout's, computed once at ratio 1)
             returns = advantages + values; value clipping around the same values
             normalise advantages                          (switch: advantage_norm)
             × importance weights of prioritized sampling  (switch: minibatch_sampling)
@@ -77,7 +78,7 @@ def ppo_update(
 
     for group in optimizer.param_groups:
         group["lr"] = hyper["learning_rate"]
-    micro_segments = (config.micro_batch_size or config.minibatch_size) // config.bptt_horizon
+    micro_steps = config.micro_batch_size or config.minibatch_size
     device = experience.values.device
 
     # Diagnostics stay on the device until the end of the update: reading each one back as it
@@ -93,16 +94,22 @@ def ppo_update(
         weights = None if minibatch.weights is None else to_device(minibatch.weights, device)
         optimizer.zero_grad()
         minibatch_kl = torch.zeros((), device=device)
-        for start in range(0, len(segments), micro_segments):
-            part = slice(start, start + micro_segments)
+        # Micro-batches of whole segments, or of single steps with transition sampling.
+        micro = micro_steps if minibatch.transitions else micro_steps // config.bptt_horizon
+        for start in range(0, len(segments), micro):
+            part = slice(start, start + micro)
             if config.grad_accumulation == "legacy":
                 # The reference bug, kept for A/B: the gradient of every micro-batch but the
                 # last is thrown away before the optimizer step.
                 optimizer.zero_grad()
-            loss = minibatch_loss(
-                policy, experience, segments[part], None if weights is None else weights[part],
-                (global_mean, global_std), config, hyper,
-            )
+            if minibatch.transitions:
+                loss = transition_loss(policy, experience, segments[part], advantages,
+                                       (global_mean, global_std), config, hyper)
+            else:
+                loss = minibatch_loss(
+                    policy, experience, segments[part], None if weights is None else weights[part],
+                    (global_mean, global_std), config, hyper, rollout_advantages=advantages,
+                )
             share = len(segments[part]) / len(segments)
             scale = 1.0 if config.grad_accumulation == "legacy" else share
             (loss.total * scale).backward()
@@ -128,8 +135,10 @@ def minibatch_loss(
     global_stats: tuple[Tensor, Tensor],
     config: TrainerConfig,
     hyper: dict[str, float],
+    rollout_advantages: Tensor | None = None,
 ) -> PPOLoss:
-    """The PPO loss of the segments `segments` (LongTensor on the buffer's device)."""
+    """The PPO loss of the segments `segments` (LongTensor on the buffer's device);
+    `rollout_advantages` [all segments, T] are the advantages at ratio 1."""
     logits, new_values = policy.forward_sequence(
         experience.obs[segments],
         experience.segment_start_state(segments),
@@ -148,11 +157,52 @@ def minibatch_loss(
     else:
         values = experience.values[segments]
 
-    # V-trace: advantages of this minibatch with the current policy's ratios.
-    ratios = (new_logprobs - old_logprobs).exp().detach()
-    advantages = compute_advantages(experience, segments, values, ratios, config)
-    returns = advantages + values
+    if config.advantages == "vtrace":
+        # V-trace: advantages of this minibatch with the current policy's ratios.
+        ratios = (new_logprobs - old_logprobs).exp().detach()
+        advantages = compute_advantages(experience, segments, values, ratios, config)
+        returns = advantages + values
+    else:
+        # Plain GAE, as computed once for the whole rollout (CleanRL, SB3).
+        if rollout_advantages is None:
+            raise ValueError("trainer.advantages=gae needs the rollout's advantages")
+        advantages = rollout_advantages[segments]
+        returns = advantages + experience.values[segments]
 
+    return finish_loss(new_logprobs, old_logprobs, entropy, new_values, values, advantages, returns,
+                       weights, global_stats, config, hyper)
+
+
+def transition_loss(
+    policy: nn.Module,
+    experience: Experience,
+    steps: Tensor,
+    rollout_advantages: Tensor,
+    global_stats: tuple[Tensor, Tensor],
+    config: TrainerConfig,
+    hyper: dict[str, float],
+) -> PPOLoss:
+    """The PPO loss of single steps (`steps`: indices into the flattened [S × T] buffer), each
+    run from the recurrent state stored when it was acted on (minibatch_sampling=transitions);
+    advantages are the rollout's GAE."""
+    def at(tensor: Tensor) -> Tensor:
+        return tensor.flatten(0, 1)[steps]
+
+    state = tuple(at(s) for s in experience.step_state)
+    logits, new_values, _ = policy(at(experience.obs), state)
+    new_logprobs, entropy = logprobs_and_entropy(logits, at(experience.actions))
+    values, advantages = at(experience.values), at(rollout_advantages)
+    return finish_loss(new_logprobs, at(experience.logprobs), entropy, new_values, values,
+                       advantages, advantages + values, None, global_stats, config, hyper)
+
+
+def finish_loss(
+    new_logprobs: Tensor, old_logprobs: Tensor, entropy: Tensor, new_values: Tensor, values: Tensor,
+    advantages: Tensor, returns: Tensor, weights: Tensor | None,
+    global_stats: tuple[Tensor, Tensor], config: TrainerConfig, hyper: dict[str, float],
+) -> PPOLoss:
+    """Normalise the advantages (switch: advantage_norm), weight them (prioritized sampling),
+    and build the clipped PPO loss."""
     if config.advantage_norm == "minibatch":
         advantages = normalize(advantages, advantages.mean(), advantages.std())
     elif config.advantage_norm == "global":

@@ -6,7 +6,8 @@ segments without replacement with probability ∝ (Σ_t |A_t|)^alpha; the draws 
 minibatches are independent, so a segment can appear in several minibatches of one epoch or in
 none. The bias is corrected by importance weights w = (S·P(segment))^(−beta) that multiply the
 advantages, with beta annealed linearly from beta0 to 1 over training. alpha = 0 is uniform
-sampling with all weights 1.
+sampling with all weights 1. `transitions`: one random permutation of all segments × steps per
+epoch, cut into minibatches of `minibatch_size` single steps (`Minibatch.transitions`).
 
 Indices are drawn on the CPU from the sampler's own generator, so the order of minibatches is
 the same on every device and is restored exactly on resume.
@@ -26,9 +27,11 @@ from heartgrid.config.trainer import TrainerConfig
 @dataclass
 class Minibatch:
     segments: Tensor
-    """Segment indices (LongTensor [minibatch_segments], CPU)."""
+    """Segment indices (LongTensor [minibatch_segments], CPU); with `transitions`, indices of
+    single steps into the flattened [segments × bptt_horizon] buffer instead."""
     weights: Tensor | None
     """Importance weights per segment ([minibatch_segments], CPU) or None (all 1)."""
+    transitions: bool = False
 
 
 class MinibatchSampler:
@@ -39,6 +42,7 @@ class MinibatchSampler:
         self.segments = trainer.batch_size // trainer.bptt_horizon
         self.minibatch_segments = trainer.minibatch_size // trainer.bptt_horizon
         self.minibatches_per_epoch = self.segments // self.minibatch_segments
+        self.steps, self.minibatch_size = trainer.batch_size, trainer.minibatch_size
         self.generator = torch.Generator().manual_seed(seed)
 
     def epoch(self, advantages: Tensor, progress: float) -> Iterator[Minibatch]:
@@ -47,6 +51,11 @@ class MinibatchSampler:
             order = torch.randperm(self.segments, generator=self.generator)
             for chunk in order.split(self.minibatch_segments):
                 yield Minibatch(chunk, None)
+            return
+        if self.mode == "transitions":
+            order = torch.randperm(self.steps, generator=self.generator)
+            for chunk in order.split(self.minibatch_size):
+                yield Minibatch(chunk, None, transitions=True)
             return
 
         scores = advantages.detach().abs().sum(dim=1).to("cpu", torch.float64) ** self.alpha

@@ -89,7 +89,8 @@ class Trainer:
         self.state: State = self.policy.initial_state(slots, self.device)
         self.episode_starts = torch.zeros(slots, dtype=torch.bool, device=self.device)
         self.experience = Experience(
-            self.segments, t.bptt_horizon, engine.obs_shape, self.state, self.device
+            self.segments, t.bptt_horizon, engine.obs_shape, self.state, self.device,
+            step_states=t.minibatch_sampling == "transitions",
         )
         self.sampler = MinibatchSampler(t, seed=seed * 1000 + _SAMPLER_STREAM)
         self.action_generator = torch.Generator(self.device).manual_seed(seed * 1000 + _ACTION_STREAM)
@@ -164,6 +165,8 @@ class Trainer:
             for step in range(t.bptt_horizon):
                 experience.obs[rows, step] = engine.obs
                 experience.episode_starts[rows, step] = self.episode_starts
+                if experience.step_state is not None:
+                    experience.store_step_state(rows, step, self.state)
                 with timer.phase("forward"):
                     logits, values, self.state = self.policy(engine.obs, self.state)
                     actions, logprobs = sample_actions(logits, self.action_generator)

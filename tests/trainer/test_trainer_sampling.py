@@ -83,3 +83,17 @@ def test_prioritized_all_zero_advantages_fall_back_to_uniform(alpha):
     sampler = MinibatchSampler(config("prioritized", alpha=alpha), seed=0)
     mb = next(sampler.epoch(torch.zeros(12, 4), 0.0))
     torch.testing.assert_close(mb.weights, torch.ones(3))
+
+
+def test_transitions_visit_every_step_exactly_once_per_epoch():
+    trainer = TrainerConfig(batch_size=48, minibatch_size=12, bptt_horizon=4,
+                            minibatch_sampling="transitions", advantages="gae")
+    sampler = MinibatchSampler(trainer, seed=0)
+    minibatches = list(sampler.epoch(torch.zeros(12, 4), progress=0.0))
+    assert len(minibatches) == 4 and all(mb.transitions and len(mb.segments) == 12 for mb in minibatches)
+    assert sorted(torch.cat([mb.segments for mb in minibatches]).tolist()) == list(range(48))
+
+
+def test_transitions_need_rollout_gae():
+    with pytest.raises(ValueError, match="transitions needs trainer.advantages=gae"):
+        config("transitions")

@@ -4,6 +4,7 @@ gradient accumulation, value target, advantage normalisation, prioritized weight
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -224,3 +225,64 @@ def test_without_target_kl_every_minibatch_of_every_epoch_steps():
     steps = record_steps(trainer)
     update(trainer)
     assert len(steps) == 3 * trainer.segments
+
+
+@pytest.mark.parametrize("mode", ["vtrace", "gae"])
+def test_advantages_switch(monkeypatch, mode):
+    """`vtrace` recomputes a minibatch's advantages with the current ratios; `gae` uses the
+    rollout's (ratio 1) whatever the policy has become."""
+    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1, gamma=0.5,
+                         gae_lambda=1.0, advantage_norm="off")
+    config.trainer.advantages = mode
+    trainer = make_trainer(config)
+    trainer.rollout()
+    exp, segments = trainer.experience, torch.tensor([0])
+    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
+    exp.dones.zero_()
+    exp.values.copy_(torch.tensor([[0.0, 0.0]]))
+    exp.next_values.copy_(torch.tensor([4.0]))
+    # The policy has moved since the rollout: every ratio is 0.5 (log-probs of the rollout + log 2).
+    with torch.no_grad():
+        logits, _ = trainer.policy.forward_sequence(exp.obs, exp.start_state, exp.episode_starts)
+        exp.logprobs.copy_(logprobs_and_entropy(logits, exp.actions)[0] + math.log(2.0))
+    rollout_advantages = torch.tensor([[2.5, 3.0]])  # GAE at ratio 1: 1 + 0.5·3 and 1 + 0.5·4
+    loss_calls = record_calls(monkeypatch, "ppo_loss")
+    ppo.minibatch_loss(trainer.policy, exp, segments, None, (0.0, 1.0), trainer.config.trainer,
+                       trainer.hyper, rollout_advantages=rollout_advantages)
+    kwargs = loss_calls[0][1]
+    # V-trace at ratio 0.5: δ = 0.5·(r + γV' − V), carries γλc = 0.25: δ1 = 0.5·3 = 1.5, A0 = 0.5 + 0.25·1.5.
+    expected = [[2.5, 3.0]] if mode == "gae" else [[0.875, 1.5]]
+    assert torch.allclose(kwargs["advantages"], torch.tensor(expected))
+    assert torch.allclose(kwargs["returns"], torch.tensor(expected))  # + values of 0
+
+
+def test_transitions_replay_each_step_from_its_stored_state():
+    """With minibatch_sampling=transitions every step runs alone from the recurrent state it was
+    acted on with: before any update the log-probabilities are the rollout's (ratio 1). From a
+    zero state instead they would differ: the stored states matter."""
+    from heartgrid.recipes import build_config
+    from heartgrid.trainer.trainer import Trainer
+
+    config = build_config("small_easy_shaped", [
+        "system.device=cpu", 'logging.console="none"', "logging.tensorboard=false",
+        "trainer.num_envs=4", "trainer.batch_size=256", "trainer.minibatch_size=128",
+        "trainer.minibatch_sampling=transitions", "trainer.advantages=gae",
+    ])
+    trainer = Trainer(config)
+    with torch.no_grad():  # a trained-looking head: the action distribution depends on the state
+        trainer.policy.action_head.embeddings.mul_(300.0)
+    for _ in range(2):  # the second rollout starts from carried, non-zero states
+        trainer.rollout()
+    exp = trainer.experience
+    steps = torch.arange(exp.segments * exp.bptt_horizon)
+    advantages = torch.zeros(exp.segments, exp.bptt_horizon)
+    loss = ppo.transition_loss(trainer.policy, exp, steps, advantages, (0.0, 1.0),
+                               config.trainer, trainer.hyper)
+    assert loss.approx_kl.item() < 1e-10 and abs(loss.importance.item() - 1) < 1e-6
+
+    exp.step_state = tuple(torch.zeros_like(s) for s in exp.step_state)
+    forgetful = ppo.transition_loss(trainer.policy, exp, steps, advantages, (0.0, 1.0),
+                                    config.trainer, trainer.hyper)
+    assert forgetful.approx_kl.item() > 1e-4
+
+    trainer.train_epoch()  # and a whole update runs on transitions
