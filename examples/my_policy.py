@@ -7,7 +7,7 @@ Train with it (from the repository root, so `examples` is importable):
 or run it for a shape check on random observations: `python -m examples.my_policy`.
 
 What the interface asks (heartgrid/policies/README.md): subclass `Policy`, build
-`self.action_head` (an `ActionEmbeddingHead`, which scores actions by name), read observations
+`self.action_head` (a `LinearActionHead`, which scores actions by name), read observations
 through `self.inputs` (normalised planes matched by feature name), and implement
 `initial_state` and `forward`. `forward_sequence`, `adapt` and `spec` come from `Policy`.
 """
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.features import FeatureRegistry
-from heartgrid.policies import ActionEmbeddingHead, Policy, State
+from heartgrid.policies import LinearActionHead, Policy, State
 
 
 class MyPolicy(Policy):
@@ -39,7 +39,7 @@ class MyPolicy(Policy):
         )
         self.gru = nn.GRUCell(width, hidden)
         self.value_head = nn.Linear(hidden, 1)
-        self.action_head = ActionEmbeddingHead(hidden, action_names)
+        self.action_head = LinearActionHead(hidden, action_names)
 
     def initial_state(self, batch: int, device: torch.device | str) -> State:
         # One tensor, batch on dim 0: the trainer zeroes rows of finished episodes.

@@ -15,13 +15,15 @@ from heartgrid.config.game import GameConfig
 from heartgrid.config.trainer import TrainerConfig
 
 
-BUILTIN_POLICIES = ("fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med")
+BUILTIN_POLICIES = ("conv_lstm", "fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med")
 
 
 class PolicyConfig(Config):
-    name: str = "fast"
-    """`fast`, `latent_attn_tiny`, `latent_attn_small`, `latent_attn_med`, or `module:Class`
-    for a user's own PyTorch module (see heartgrid/policies/README.md)."""
+    name: str = "conv_lstm"
+    """`conv_lstm` (the default: `fast`'s layers, a linear action head, LSTM biases 0), `fast`
+    (the reference policy), `latent_attn_tiny`, `latent_attn_small`, `latent_attn_med`, or
+    `module:Class` for a user's own PyTorch module (see heartgrid/policies/README.md). Built-ins
+    take `kwargs` action_head (bilinear/linear), lstm_bias and memory (lstm/none)."""
     hidden_size: int = Field(128, ge=1)
     lstm_layers: int = Field(2, ge=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -64,6 +66,9 @@ class LoggingConfig(Config):
     """Live terminal display; `plain` prints one line per log interval."""
     log_interval: int = Field(1, ge=1)
     """Epochs between metric records."""
+    health_epochs: int = Field(50, ge=0)
+    """Warn (console and log.txt) when updates have stalled or the critic has explained nothing
+    for this many epochs (heartgrid/trainer/health.py); 0 turns the warnings off."""
 
 
 class WandbConfig(Config):

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.features import Feature, FeatureRegistry
-from heartgrid.policies.actions import ActionEmbeddingHead, check_action_names
+from heartgrid.policies.actions import NamedActionHead, check_action_names
 from heartgrid.policies.inputs import FeatureInput
 
 State = tuple[Tensor, ...]
@@ -38,7 +38,7 @@ class Policy(nn.Module, metaclass=abc.ABCMeta):
     """Base class: subclasses create `self.action_head` and implement `initial_state` and
     `forward`; `forward_sequence` here is a correct step loop they may override for speed."""
 
-    action_head: ActionEmbeddingHead
+    action_head: NamedActionHead
 
     def __init__(
         self,

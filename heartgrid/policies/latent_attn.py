@@ -22,7 +22,7 @@ from then on (unlike `fast`, the behaviour changes at once, since attention reno
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -61,8 +61,9 @@ class LatentAttnPolicy(LSTMActorCritic):
         action_names: list[str],
         obs_shape: tuple[int, int, int],
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        **core: Any,
     ):
-        super().__init__(config, features, action_names, obs_shape)
+        super().__init__(config, features, action_names, obs_shape, **core)
         s = self.shape
         self.tokenizer = ObservationTokenizer(len(features), s.feature_dim, s.num_freqs, max_tokens)
         self.cross_attention = LatentQueryAttention(

@@ -3,10 +3,15 @@
     planes  = obs / normalisation                      (FeatureInput, by feature name)
     hidden  = encode(planes)                           [N, hidden_size]   (subclass)
     core    = LSTM(hidden, state)                      hidden_size, lstm_layers layers
+              (or core = hidden with memory="none": a feed-forward policy)
     value   = Linear(1024 → 1)(tanh(Linear(core → 1024)))
-    logits  = tanh(relu(Linear(core → 512)) · W · e[a]) + b[a]         (ActionEmbeddingHead)
+    logits  = head(relu(Linear(core → 512)))           bilinear tanh(h·W·e[a]) + b[a], or linear
 
-State is `(h, c)`, each `[batch, lstm_layers, hidden_size]` (batch-major, see base.py).
+State is `(h, c)`, each `[batch, lstm_layers, hidden_size]` (batch-major, see base.py); a
+feed-forward core keeps a one-column zero state so the trainer's bookkeeping stays the same.
+
+`CoreOptions` are the choices the learning ablations (docs/learning.md) vary; every built-in
+policy takes them as `policy.kwargs` and has its own defaults (`core_defaults`).
 
 `forward_sequence` runs the encoder once over all segments × steps, then the LSTM in one fused
 call (cuDNN on GPU) however many episodes start inside the segments, unless episodes are
@@ -16,6 +21,8 @@ shorter than about two segments: see `lstm_over_episodes`.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,27 +31,64 @@ from torch import Tensor, nn
 from heartgrid.config.run import PolicyConfig
 from heartgrid.devices import to_device
 from heartgrid.engine.features import FeatureRegistry
-from heartgrid.policies.actions import ActionEmbeddingHead
+from heartgrid.policies.actions import ACTION_HEADS, make_action_head
 from heartgrid.policies.base import Policy, State, check_sequence
 from heartgrid.policies.init import RELU_GAIN, layer_init, lstm_init
 
+MEMORIES = ("lstm", "none")
+
+
+@dataclass(frozen=True)
+class CoreOptions:
+    action_head: str = "bilinear"
+    """`bilinear` (reference, bounded: see actions.py) or `linear`."""
+    lstm_bias: float = 1.0
+    """Every LSTM bias at initialisation (reference 1; see init.lstm_init)."""
+    memory: str = "lstm"
+    """`lstm`, or `none` for a feed-forward policy (the core is the encoder's output)."""
+
+    def updated(self, **given: Any) -> CoreOptions:
+        """These options with the kwargs that were given (not None) in their place, checked."""
+        options = replace(self, **{k: v for k, v in given.items() if v is not None})
+        if options.action_head not in ACTION_HEADS:
+            raise ValueError(f"policy.kwargs.action_head must be one of {list(ACTION_HEADS)}, "
+                             f"got {options.action_head!r}")
+        if options.memory not in MEMORIES:
+            raise ValueError(f"policy.kwargs.memory must be one of {list(MEMORIES)}, "
+                             f"got {options.memory!r}")
+        return options
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 CRITIC_HIDDEN = 1024
 ACTOR_HIDDEN = 512
-ACTION_EMBEDDING_DIM = 16
 
 
 class LSTMActorCritic(Policy):
+    core_defaults: ClassVar[CoreOptions] = CoreOptions()
+    """The policy's own choices; `policy.kwargs` may replace each one."""
+
     def __init__(
         self,
         config: PolicyConfig,
         features: FeatureRegistry,
         action_names: list[str],
         obs_shape: tuple[int, int, int],
+        *,
+        action_head: str | None = None,
+        lstm_bias: float | None = None,
+        memory: str | None = None,
     ):
+        """The core options given as `policy.kwargs` replace the class's `core_defaults`."""
         super().__init__(config, features, action_names, obs_shape)
+        options = self.core_defaults.updated(action_head=action_head, lstm_bias=lstm_bias, memory=memory)
+        self.options = options
         hidden = config.hidden_size
-        self.lstm = lstm_init(
-            nn.LSTM(hidden, hidden, num_layers=config.lstm_layers, batch_first=True)
+        self.lstm = None if options.memory == "none" else lstm_init(
+            nn.LSTM(hidden, hidden, num_layers=config.lstm_layers, batch_first=True),
+            bias=options.lstm_bias,
         )
         self.critic = nn.Sequential(
             layer_init(nn.Linear(hidden, CRITIC_HIDDEN)),
@@ -54,13 +98,15 @@ class LSTMActorCritic(Policy):
         self.actor = nn.Sequential(
             layer_init(nn.Linear(hidden, ACTOR_HIDDEN), RELU_GAIN), nn.ReLU()
         )
-        self.action_head = ActionEmbeddingHead(ACTOR_HIDDEN, action_names, ACTION_EMBEDDING_DIM)
+        self.action_head = make_action_head(options.action_head, ACTOR_HIDDEN, action_names)
 
     @abc.abstractmethod
     def encode(self, planes: Tensor) -> Tensor:
         """Normalised planes `[N, F, H, W]` (the policy's feature layout) → `[N, hidden_size]`."""
 
     def initial_state(self, batch: int, device: torch.device | str) -> State:
+        if self.lstm is None:
+            return (torch.zeros(batch, 1, device=device),)
         shape = (batch, self.config.lstm_layers, self.config.hidden_size)
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
@@ -70,10 +116,16 @@ class LSTMActorCritic(Policy):
 
     def forward(self, obs: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         hidden = self.encode(self.inputs(obs))
+        if self.lstm is None:
+            logits, values = self.heads(hidden)
+            return logits, values, state
         h, c = (s.transpose(0, 1).contiguous() for s in state)  # nn.LSTM wants [layers, B, H]
         core, (h, c) = self.lstm(hidden.unsqueeze(1), (h, c))
         logits, values = self.heads(core.squeeze(1))
         return logits, values, (h.transpose(0, 1), c.transpose(0, 1))
+
+    def spec(self) -> dict[str, Any]:
+        return {**super().spec(), "core": self.options.to_dict()}
 
     def forward_sequence(
         self, obs: Tensor, state: State, episode_starts: Tensor
@@ -82,7 +134,9 @@ class LSTMActorCritic(Policy):
         segments, horizon = episode_starts.shape
         # The encoder has no memory: run it once over all segments × steps.
         hidden = self.encode(self.inputs(obs.flatten(0, 1))).view(segments, horizon, -1)
-        core = lstm_over_episodes(self.lstm, hidden, state, episode_starts)
+        core = hidden if self.lstm is None else lstm_over_episodes(
+            self.lstm, hidden, state, episode_starts
+        )
         logits, values = self.heads(core.flatten(0, 1))
         return logits.view(segments, horizon, -1), values.view(segments, horizon)
 

@@ -1,6 +1,6 @@
 """Policy names → classes, and building a policy from a config or from a saved spec.
 
-`policy.name` is a built-in name (`fast`, `latent_attn_tiny`, `latent_attn_small`,
+`policy.name` is a built-in name (`conv_lstm`, `fast`, `latent_attn_tiny`, `latent_attn_small`,
 `latent_attn_med`) or `package.module:ClassName` for a user's own module (README.md here).
 `policy.kwargs` go to the class's constructor as keyword arguments.
 """
@@ -16,10 +16,11 @@ from torch import nn
 from heartgrid.config.run import BUILTIN_POLICIES, PolicyConfig
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.base import Policy
-from heartgrid.policies.fast import FastPolicy
+from heartgrid.policies.fast import ConvLSTMPolicy, FastPolicy
 from heartgrid.policies.latent_attn import LatentAttnMed, LatentAttnSmall, LatentAttnTiny
 
 POLICIES: dict[str, type[Policy]] = {
+    "conv_lstm": ConvLSTMPolicy,
     "fast": FastPolicy,
     "latent_attn_tiny": LatentAttnTiny,
     "latent_attn_small": LatentAttnSmall,
@@ -72,9 +73,7 @@ def make_policy(
     """Build the policy named by `config.name`; weights come from torch's global RNG, so
     `torch.manual_seed(seed)` beforehand fixes them."""
     cls = policy_class(config.name)
-    accepted = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    named = set(accepted) - {"self", "config", "features", "action_names", "obs_shape"}
+    named, takes_any = accepted_kwargs(cls)
     unknown = sorted(set(config.kwargs) - named)
     if unknown and not takes_any:
         raise ValueError(
@@ -82,6 +81,24 @@ def make_policy(
             f"it accepts {sorted(named) or 'none'}"
         )
     return cls(config, features, list(action_names), tuple(obs_shape), **config.kwargs)
+
+
+def accepted_kwargs(cls: type) -> tuple[set[str], bool]:
+    """(keyword arguments `cls(...)` accepts, whether it accepts any). An `__init__` that passes
+    `**kwargs` on to its base class accepts the base's arguments too, so the MRO is followed
+    until an `__init__` without `**kwargs` (or one that is not Python, like nn.Module's base)."""
+    named: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is nn.Module:  # takes (*args, **kwargs) only to report a clear error
+            return named, False
+        params = inspect.signature(init).parameters
+        named |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return named - {"self", "config", "features", "action_names", "obs_shape"}, False
+    return named - {"self", "config", "features", "action_names", "obs_shape"}, True
 
 
 def policy_from_spec(spec: dict[str, Any]) -> Policy:

@@ -89,6 +89,10 @@ class RichDisplay:
         self.live.update(self.render())
 
     def message(self, text: str) -> None:
+        if text.startswith("warning:"):
+            # Printed above the live area, so it stays on screen after the next update.
+            self.live.console.print(Text(text, style="yellow"))
+            return
         self.note = text
         self.live.update(self.render())
 

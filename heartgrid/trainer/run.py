@@ -24,6 +24,7 @@ from heartgrid.config.run import RunConfig
 from heartgrid.rundir import CONFIG_FILE, read_run_config
 from heartgrid.config.trainer import TrainerConfig
 from heartgrid.trainer.display import make_display
+from heartgrid.trainer.health import LearningHealth
 from heartgrid.trainer.logger import RunLogger
 from heartgrid.trainer.trainer import Trainer
 
@@ -70,10 +71,17 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
 
     logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None)
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps)
+    health = LearningHealth(config.logging.health_epochs)
+
+    def say(message: str) -> None:  # the text log, and the console too
+        logger.info(message)
+        display.message(message)
 
     def on_log(record: dict[str, float]) -> None:
         logger.log_metrics(record)
         display.update(record)
+        for warning in health.check(record):
+            say(warning)
 
     def on_stop() -> None:
         message = "Ctrl-C: stopping after this epoch (press again to abort without saving)"
@@ -83,11 +91,6 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     trainer.on_log = on_log
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
-
-    def say(message: str) -> None:  # the text log, and the console too
-        logger.info(message)
-        display.message(message)
-
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
     if saved_total is not None and saved_total != config.trainer.total_timesteps:
         say(f"total_timesteps changed from {saved_total} to {config.trainer.total_timesteps}")

@@ -107,7 +107,7 @@ def test_an_engine_that_never_ends_episodes_is_reported() -> None:
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    """A run of the small recipe (short episodes) with one checkpoint of a fresh `fast` policy."""
+    """A run of the small recipe (short episodes) with one checkpoint of a fresh `conv_lstm` policy (the default)."""
     config = build_config("small_easy_shaped", ["system.device=cpu", f"game.max_steps={MAX_STEPS}",
                                                 f"data_dir={tmp_path}", "run=evaluated"])
     config.run_dir.mkdir(parents=True)
@@ -129,12 +129,12 @@ def test_eval_a_run_on_its_own_game(run_dir: Path, monkeypatch: pytest.MonkeyPat
     code = heartgrid(monkeypatch, "eval", str(run_dir), "--episodes", "3", "--num-envs", "2", "--device", "cpu", "--json")
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert out[0].startswith(f"policy   {run_dir}/checkpoints/epoch_000003 (fast, epoch 3, agent_step 384)")
+    assert out[0].startswith(f"policy   {run_dir}/checkpoints/epoch_000003 (conv_lstm, epoch 3, agent_step 384)")
     assert out[1].startswith(f"game     {run_dir.resolve()}/config.json; 3 episodes, sampled actions, seed 0")
     assert out[2].startswith("hearts per agent (heart.get)   mean")
     assert out[4].startswith(f"episode length                 mean    {MAX_STEPS}.000")
     summary = json.loads(out[-1])
-    assert summary["episodes"] == 3 and summary["epoch"] == 3 and summary["policy"] == "fast"
+    assert summary["episodes"] == 3 and summary["epoch"] == 3 and summary["policy"] == "conv_lstm"
     assert summary["episode_length"] == {"mean": MAX_STEPS, "std": 0.0, "min": MAX_STEPS, "max": MAX_STEPS}
     assert set(summary["heart.get"]) == {"mean", "std", "min", "max"}
     assert "action.move.success" in summary["agent_stats"]
@@ -178,7 +178,7 @@ def test_eval_of_a_run_with_an_invalid_config_names_the_file(
 def test_eval_on_a_game_the_policy_cannot_play_is_a_usage_error(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    # `fast` was trained on 7x7 windows; the arena observes 11x11.
+    # `conv_lstm` (fast's conv stack) was trained on 7x7 windows; the arena observes 11x11.
     code = heartgrid(monkeypatch, "eval", str(run_dir), "small_easy_shaped", "game.obs_width=11",
                      "game.obs_height=11", "--episodes", "1", "--device", "cpu")
     assert code == 2

@@ -201,8 +201,8 @@ def test_initial_policy_starts_from_its_weights_with_a_fresh_optimizer(uninterru
 
 
 def test_initial_policy_of_another_architecture_is_refused_naming_both(uninterrupted: Path, tmp_path: Path) -> None:
-    """The run's config.json must say which policy it trains: a `fast` checkpoint cannot silently
-    become the policy of a run configured for `latent_attn_tiny`."""
+    """The run's config.json must say which policy it trains: a `conv_lstm` checkpoint cannot
+    silently become the policy of a run configured for `latent_attn_tiny`."""
     overrides = {"trainer.initial_policy": str(uninterrupted), "policy.name": "latent_attn_tiny"}
-    with pytest.raises(CheckpointError, match=r"'fast'.*'latent_attn_tiny'|'latent_attn_tiny'.*'fast'"):
+    with pytest.raises(CheckpointError, match=r"'conv_lstm'.*'latent_attn_tiny'|'latent_attn_tiny'.*'conv_lstm'"):
         Trainer(tiny_config(tmp_path, "other", **overrides))

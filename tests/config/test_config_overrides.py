@@ -77,7 +77,7 @@ def test_cross_field_rules_only_apply_to_the_final_state():
         ("game.obs_width=10", "observation size must be odd"),
         ("game.agent.rewards.ore_redd=1", "unknown item(s) ['ore_redd']"),
         ("system.device=tpu", "system.device must be auto, cpu, cuda or cuda:N"),
-        ("policy.name=fastt", "unknown policy 'fastt'; use one of ['fast'"),
+        ("policy.name=fastt", "unknown policy 'fastt'; use one of ['conv_lstm', 'fast'"),
         ("game.map.room.objects.wall=700", "a 25x25 room has 625 cells but game.map.room places 6 agents and 740 objects"),
         ("game.agent.rewards.ore_red=NaN", "Input should be a finite number"),
         (

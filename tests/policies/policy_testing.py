@@ -10,7 +10,7 @@ from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.features import Feature, FeatureRegistry
 from heartgrid.policies import Policy, make_policy
 
-POLICY_NAMES = ["fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med"]
+POLICY_NAMES = ["conv_lstm", "fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med"]
 FEATURES = FeatureRegistry.default()
 ACTIONS = ActionSpace.from_game(GameConfig()).names  # the arena's 19 actions
 

@@ -38,7 +38,9 @@ def test_parameter_counts() -> None:
     # fast = conv 33,664 + conv 36,928 + linear 8,320 + linear 16,512 + LSTM 264,192
     #        + critic 133,121 + actor 66,048 + W 8,192 + action embeddings 19 x (16 + 1)
     assert counts["fast"] == 567_300  # "about 0.58M" in the SPEC
+    # conv_lstm: fast without W and the 16-dim embeddings, with a 512-wide row per action instead
     assert counts == {
+        "conv_lstm": 567_300 - 8_192 - 19 * 16 + 19 * 512,
         "fast": 567_300,
         "latent_attn_tiny": 515_948,
         "latent_attn_small": 515_230,
