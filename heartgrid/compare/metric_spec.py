@@ -1,7 +1,11 @@
 """What is compared: a metric name, how a run's curve is reduced to one number, and its direction.
 
-A spec is written `[final:|auc:]NAME[:higher|:lower]`:
+A spec is written `[final:|late:|auc:]NAME[:higher|:lower]`:
 - `final:env_agent/heart.get` — the run's last logged value (at its largest agent_step);
+- `late:env_agent/heart.get` — the mean of the values logged in the last third of the agent
+  steps the metric spans. For metrics of finished episodes, whose records each hold the one or
+  two episodes that ended in that epoch, `final` is a single episode's value; `late` pools the
+  end of the run (docs/learning.md used it for the ablations);
 - `auc:overview/reward` — the area under the curve over agent_step (trapezoid rule) divided by
   the agent steps it spans, i.e. the curve's time-average. Dividing keeps the number in the
   metric's own units, so runs of different lengths and the two sides of a report read alike;
@@ -16,7 +20,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Literal
 
-Reduction = Literal["final", "auc"]
+Reduction = Literal["final", "late", "auc"]
+REDUCTIONS: tuple[str, ...] = ("final", "late", "auc")
 
 # Metrics where a smaller value is the better outcome (shell-style patterns).
 LOWER_IS_BETTER: tuple[str, ...] = (
@@ -43,7 +48,7 @@ class MetricSpec:
     def parse(cls, text: str) -> MetricSpec:
         parts = text.split(":")
         reduction: Reduction = "final"
-        if parts[0] in ("final", "auc"):
+        if parts[0] in REDUCTIONS:
             reduction = parts.pop(0)  # type: ignore[assignment]
         direction = None
         if len(parts) > 1 and parts[-1] in ("higher", "lower"):
@@ -51,7 +56,7 @@ class MetricSpec:
         name = ":".join(parts)
         if not name:
             raise MetricSpecError(
-                f"metric spec {text!r} names no metric; write [final:|auc:]NAME[:higher|:lower], "
+                f"metric spec {text!r} names no metric; write [final:|late:|auc:]NAME[:higher|:lower], "
                 "e.g. auc:overview/reward"
             )
         if direction is None:

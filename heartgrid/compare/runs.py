@@ -156,6 +156,17 @@ class RunSet:
         so a report's intervals are reproducible."""
         if spec.reduction == "final":
             query = "SELECT run, arg_max(value, step) FROM points WHERE metric = ? GROUP BY run ORDER BY run"
+        elif spec.reduction == "late":
+            # The mean of the points in the last third of the steps the metric spans.
+            query = """
+                WITH span AS (
+                    SELECT run, step, value, min(step) OVER w AS lo, max(step) OVER w AS hi
+                    FROM points WHERE metric = ?
+                    WINDOW w AS (PARTITION BY run)
+                )
+                SELECT run, avg(value) FROM span WHERE step >= lo + (hi - lo) * 2.0 / 3.0
+                GROUP BY run ORDER BY run
+            """
         else:
             # Trapezoid rule over consecutive logged points, divided by the steps spanned; a run
             # with a single point has no span, and its time-average is that point.

@@ -44,7 +44,7 @@ def _positive(text: str) -> int:
 def _add_statistics(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metric", action="append", metavar="SPEC",
-        help="[final:|auc:]NAME[:higher|:lower], repeatable (default: " + ", ".join(DEFAULT_METRICS) + ")",
+        help="[final:|late:|auc:]NAME[:higher|:lower], repeatable (default: " + ", ".join(DEFAULT_METRICS) + ")",
     )
     p.add_argument("--test", choices=TEST_CHOICES, default="welch", help="two-sample test (default welch)")
     p.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")

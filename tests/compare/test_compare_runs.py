@@ -49,6 +49,10 @@ def test_final_values_and_curve_averages(two_runs: RunSet):
     # NaN is "not logged": heart.get has points at 100 (1) and 400 (3) only; r2 never logs it.
     assert two_runs.values(FINAL_HEARTS) == {"r1": 3.0}
     assert two_runs.values(AUC_HEARTS) == {"r1": pytest.approx(2.0)}
+    # late: the points in the last third of the span (steps 100-400: from 300 on) for hearts;
+    # reward spans 100-400 in r1 (only step 400 counts) and one step in r2 (that point).
+    assert two_runs.values(MetricSpec("late", "env_agent/heart.get", True)) == {"r1": 3.0}
+    assert two_runs.values(MetricSpec("late", "overview/reward", True)) == {"r1": 0.5, "r2": 7.0}
 
 
 def test_values_come_in_label_order_whatever_the_input_order(two_runs: RunSet):

@@ -206,3 +206,8 @@ def test_metric_spec_parsing_and_directions():
     assert len(parse_metrics(["a", "final:a", "final:a:higher"])) == 1
     with pytest.raises(MetricSpecError, match="names no metric"):
         MetricSpec.parse("auc:")
+
+
+def test_late_spec_parses():
+    assert MetricSpec.parse("late:env_agent/heart.get") == MetricSpec("late", "env_agent/heart.get", True)
+    assert MetricSpec.parse("late:env_agent/heart.get").key == "late:env_agent/heart.get:higher"
