@@ -66,7 +66,7 @@ class LoggingConfig(Config):
     """Live terminal display; `plain` prints one line per log interval."""
     log_interval: int = Field(1, ge=1)
     """Epochs between metric records."""
-    health_epochs: int = Field(50, ge=0)
+    health_epochs: int = Field(150, ge=0)
     """Warn (console and log.txt) when updates have stalled or the critic has explained nothing
     for this many epochs (heartgrid/trainer/health.py); 0 turns the warnings off."""
 

@@ -5,7 +5,7 @@ measurements behind them):
 
 - **Stalled updates:** the clip fraction is 0 and approx_kl below 1e-6 in every record: the
   policy barely changes between updates.
-- **A critic that explains nothing:** the explained variance averages within ±0.01: the value
+- **A critic that explains nothing:** the explained variance averages within ±0.001: the value
   function predicts about the mean return whatever the observation.
 
 Each warning is given once when its symptom has held for the whole window, and again only after
@@ -18,7 +18,10 @@ from collections import deque
 from dataclasses import dataclass
 
 KL_FLOOR = 1e-6
-EXPLAINED_VARIANCE_BAND = 0.01
+# Sparse rewards keep the explained variance small even for a critic that works: over windows
+# of 150 epochs the default policy's averaged 0.002-0.007 on the default recipe, SB3's PPO ~0.026
+# on the base game, the saturated reference core's -0.006 to +0.001 (docs/learning.md).
+EXPLAINED_VARIANCE_BAND = 0.001
 
 STALLED = (
     "warning: training has stopped moving: clip fraction 0 and approx_kl below {kl_floor:g} for "

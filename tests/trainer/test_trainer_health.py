@@ -52,13 +52,13 @@ def test_records_every_few_epochs_count_the_epochs_they_cover():
 
 def test_a_critic_that_explains_nothing_warns_on_the_window_mean():
     health = LearningHealth(epochs=20)
-    evs = [0.004, -0.006] * 10  # mean -0.001: about zero, though single records vary
+    evs = [0.0004, -0.0006] * 10  # mean -0.0001: about zero, though single records vary
     said = [health.check(record(e, ev=ev)) for e, ev in enumerate(evs, start=1)]
     assert [e for e, m in enumerate(said, start=1) if m] == [20]
     assert "critic explains nothing" in said[19][0] and "lstm_bias" in said[19][0]
     assert "stopped moving" not in " ".join(said[19])
     healthy = LearningHealth(epochs=20)
-    assert not any(healthy.check(record(e, ev=0.05 if e % 2 else -0.01)) for e in range(1, 41))
+    assert not any(healthy.check(record(e, ev=0.006 if e % 2 else -0.002)) for e in range(1, 41))
 
 
 def test_missing_explained_variance_is_skipped_and_zero_disables():
