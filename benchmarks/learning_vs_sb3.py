@@ -42,6 +42,12 @@ BASE_RECIPE = "arena_basic_easy_shaped"
 BASE_OVERRIDES = ['curriculum.tasks={"kind": "single"}', "system.device=cpu", "system.torch_threads=1",
                   "logging.console=none", "logging.tensorboard=false"]
 DIAGNOSTICS = ("approx_kl", "clipfrac", "explained_variance", "entropy")
+# Trainer settings the SB3 side reads (its PPO has no counterpart for the others: Muon,
+# schedules, target-KL stops, V-trace, other advantage normalisations or samplers...).
+SB3_MIRRORS = ("num_envs", "batch_size", "minibatch_size", "bptt_horizon", "update_epochs",
+               "optimizer.learning_rate", "optimizer.beta1", "optimizer.beta2", "optimizer.eps",
+               "gamma", "gae_lambda", "clip_coef", "vf_clip_coef", "vf_coef", "ent_coef",
+               "max_grad_norm", "total_timesteps", "checkpoint_interval", "keep_last_n")
 
 
 @dataclass
@@ -203,7 +209,7 @@ def run_sb3(steps: int, seed: int, overrides: list[str]) -> SideResult:
                 }))
 
     model = PPO(
-        "CnnPolicy", env, n_steps=t.bptt_horizon, batch_size=t.minibatch_size, n_epochs=t.update_epochs,
+        "CnnPolicy", env, n_steps=t.batch_size // env.num_envs, batch_size=t.minibatch_size, n_epochs=t.update_epochs,
         learning_rate=t.optimizer.learning_rate, gamma=t.gamma, gae_lambda=t.gae_lambda,
         clip_range=t.clip_coef, clip_range_vf=t.vf_clip_coef, ent_coef=t.ent_coef, vf_coef=t.vf_coef,
         max_grad_norm=t.max_grad_norm, seed=seed, device="cpu", verbose=0,
@@ -299,10 +305,19 @@ def main(argv: list[str] | None = None) -> int:
             print("stable-baselines3 is not installed: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
             return 2
     try:  # a bad override fails here, before any training
-        base_config(args.steps, 0, args.override)
+        config = base_config(args.steps, 0, args.override)
     except ValueError as error:  # OverrideError and pydantic's ValidationError are ValueErrors
         print(f"learning_vs_sb3: {error}", file=sys.stderr)
         return 2
+    if "sb3" in sides:
+        from heartgrid.config.diff import diff_configs
+
+        changed = [path for path, _, _ in diff_configs(base_config(args.steps, 0, []).trainer, config.trainer)
+                   if path not in SB3_MIRRORS]
+        if changed:
+            print(f"learning_vs_sb3: the SB3 side cannot mirror trainer.{', trainer.'.join(changed)}; "
+                  "run HeartGrid alone with --sides heartgrid", file=sys.stderr)
+            return 2
     jobs = [(side, args.steps, seed, args.override) for seed in range(args.seeds) for side in sides]
     print(f"{len(jobs)} runs of {args.steps:,} agent steps ({', '.join(sides)}; seeds 0..{args.seeds - 1}), "
           f"{args.jobs} at a time", flush=True)

@@ -33,7 +33,7 @@ POLICY_FORMAT_VERSION = 1
 
 # Spec entries that fix the shapes and meaning of the weights, checked before loading weights
 # into an existing policy. (`bound` and `num_parameters` are informational.)
-ARCHITECTURE_KEYS = ("name", "config", "obs_shape", "features", "action_names")
+ARCHITECTURE_KEYS = ("name", "config", "core", "obs_shape", "features", "action_names")
 
 
 def encode_policy(policy: nn.Module) -> dict[str, bytes]:

@@ -132,6 +132,12 @@ class TrainerConfig(Config):
                 f"{self.minibatch_size}; for example set trainer.minibatch_size="
                 f"{max(self.bptt_horizon, self.minibatch_size // self.bptt_horizon * self.bptt_horizon)}"
             )
+        if self.advantages == "gae" and self.value_target == "refreshed":
+            raise ValueError(
+                "trainer.advantages=gae computes advantages and returns once per rollout from the "
+                "rollout's values; trainer.value_target=refreshed needs them recomputed per "
+                "minibatch (advantages=vtrace)"
+            )
         if self.minibatch_sampling == "transitions" and (
             self.advantages != "gae" or self.value_target != "rollout"
         ):

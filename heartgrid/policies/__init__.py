@@ -1,4 +1,5 @@
-"""Policies: `fast`, the latent-attention family, and the interface for your own module."""
+"""Policies: `conv_lstm` (the default), `fast` (the reference), the latent-attention family,
+and the interface for your own module."""
 
 from heartgrid.policies.actions import ActionEmbeddingHead, LinearActionHead, NamedActionHead
 from heartgrid.policies.base import Policy, State, reset_state

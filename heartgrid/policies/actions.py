@@ -35,7 +35,9 @@ ACTION_HEADS = ("bilinear", "linear")
 
 class NamedActionHead(nn.Module, metaclass=abc.ABCMeta):
     """Per-name rows `embeddings` [names, dim] and `bias` [names]; `forward` scores the bound
-    actions. Subclasses set how a new row is initialised and how rows score a hidden vector."""
+    actions. Subclasses set how a new row is initialised and how rows score a hidden vector.
+    (The linear head's weight rows are `embeddings` too, so both heads share the binding by
+    name, and checkpoints of either name their parameters alike.)"""
 
     def __init__(self, action_names: list[str], row_dim: int):
         super().__init__()
@@ -112,11 +114,8 @@ class LinearActionHead(NamedActionHead):
 
 
 def make_action_head(kind: str, in_dim: int, action_names: list[str]) -> NamedActionHead:
-    if kind == "bilinear":
-        return ActionEmbeddingHead(in_dim, action_names)
-    if kind == "linear":
-        return LinearActionHead(in_dim, action_names)
-    raise ValueError(f"policy.kwargs.action_head must be one of {list(ACTION_HEADS)}, got {kind!r}")
+    """`kind` is one of ACTION_HEADS (checked with the other core options, recurrent.CoreOptions)."""
+    return {"bilinear": ActionEmbeddingHead, "linear": LinearActionHead}[kind](in_dim, action_names)
 
 
 def check_action_names(action_names: list[str]) -> None:

@@ -1,8 +1,9 @@
 """Weight initialisation shared by every built-in policy (SPEC §2, "Policies by name").
 
 Linear and conv layers: orthogonal weights with gain √2 when a ReLU (or GELU) follows, gain 1
-otherwise; zero biases. LSTM: orthogonal weights, every bias 1 in the reference policy (meant as a
-positive forget-gate bias; see `lstm_init` for what it does to every other gate), 0 otherwise.
+otherwise; zero biases. LSTM: orthogonal weights; every bias 1 in the reference policies `fast` and
+`latent_attn_*` (meant as a positive forget-gate bias; see `lstm_init` for what it does to every
+other gate), 0 in the default `conv_lstm` (policy.kwargs.lstm_bias sets it for any built-in).
 """
 
 from __future__ import annotations

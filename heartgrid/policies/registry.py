@@ -18,6 +18,7 @@ from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.base import Policy
 from heartgrid.policies.fast import ConvLSTMPolicy, FastPolicy
 from heartgrid.policies.latent_attn import LatentAttnMed, LatentAttnSmall, LatentAttnTiny
+from heartgrid.policies.recurrent import LSTMActorCritic
 
 POLICIES: dict[str, type[Policy]] = {
     "conv_lstm": ConvLSTMPolicy,
@@ -69,9 +70,12 @@ def make_policy(
     features: FeatureRegistry,
     action_names: list[str],
     obs_shape: tuple[int, int, int],
+    *,
+    core: dict[str, Any] | None = None,
 ) -> Policy:
     """Build the policy named by `config.name`; weights come from torch's global RNG, so
-    `torch.manual_seed(seed)` beforehand fixes them."""
+    `torch.manual_seed(seed)` beforehand fixes them. `core`: a saved spec's resolved core
+    options, which win over the class's current defaults (a checkpoint rebuilds as trained)."""
     cls = policy_class(config.name)
     named, takes_any = accepted_kwargs(cls)
     unknown = sorted(set(config.kwargs) - named)
@@ -80,25 +84,24 @@ def make_policy(
             f"policy.kwargs {unknown} are not accepted by policy {config.name!r}; "
             f"it accepts {sorted(named) or 'none'}"
         )
-    return cls(config, features, list(action_names), tuple(obs_shape), **config.kwargs)
+    return cls(config, features, list(action_names), tuple(obs_shape), **{**config.kwargs, **(core or {})})
+
+
+RESERVED = {"self", "config", "features", "action_names", "obs_shape"}
 
 
 def accepted_kwargs(cls: type) -> tuple[set[str], bool]:
-    """(keyword arguments `cls(...)` accepts, whether it accepts any). An `__init__` that passes
-    `**kwargs` on to its base class accepts the base's arguments too, so the MRO is followed
-    until an `__init__` without `**kwargs` (or one that is not Python, like nn.Module's base)."""
-    named: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        if klass is nn.Module:  # takes (*args, **kwargs) only to report a clear error
-            return named, False
-        params = inspect.signature(init).parameters
-        named |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return named - {"self", "config", "features", "action_names", "obs_shape"}, False
-    return named - {"self", "config", "features", "action_names", "obs_shape"}, True
+    """(keyword arguments `cls(...)` names, whether it takes any other). A built-in's
+    `**core` goes on to the LSTM core (`LSTMActorCritic`), whose options are then accepted by
+    name; any other constructor with `**kwargs` accepts anything, as before."""
+    params = inspect.signature(cls.__init__).parameters
+    named = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if takes_any and issubclass(cls, LSTMActorCritic):
+        core = inspect.signature(LSTMActorCritic.__init__).parameters
+        named |= {n for n, p in core.items() if p.kind is p.KEYWORD_ONLY}
+        takes_any = False
+    return named - RESERVED, takes_any
 
 
 def policy_from_spec(spec: dict[str, Any]) -> Policy:
@@ -107,7 +110,8 @@ def policy_from_spec(spec: dict[str, Any]) -> Policy:
     try:
         config = PolicyConfig.model_validate(spec["config"])
         features = FeatureRegistry.from_list(spec["features"])
-        return make_policy(config, features, spec["action_names"], tuple(spec["obs_shape"]))
+        return make_policy(config, features, spec["action_names"], tuple(spec["obs_shape"]),
+                           core=spec.get("core"))
     except KeyError as error:
         raise ValueError(
             f"policy spec lacks the key {error}; was it written by Policy.spec()?"

@@ -14,6 +14,7 @@ the symptom has gone away and come back.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -68,9 +69,11 @@ class _Window:
 class LearningHealth:
     """Feed every metrics record to `check`; it returns the warnings to show now."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, start_epoch: int = 0):
+        """`start_epoch`: the epoch training (re)starts from, so that after a resume the first
+        record counts only the epochs since then."""
         self.epochs = epochs
-        self.last_epoch: int | None = None
+        self.last_epoch = start_epoch
         self.stalled = _Window(epochs)
         self.critic = _Window(epochs)
 
@@ -78,8 +81,7 @@ class LearningHealth:
         if self.epochs <= 0:
             return []
         epoch = int(record["metric/epoch"])
-        covered = epoch - self.last_epoch if self.last_epoch is not None else epoch
-        self.last_epoch = epoch
+        covered, self.last_epoch = epoch - self.last_epoch, epoch
         messages = []
 
         kl, clipfrac = record.get("losses/approx_kl"), record.get("losses/clipfrac")
@@ -92,8 +94,8 @@ class LearningHealth:
             elif not self.stalled.values()[-1]:
                 self.stalled.warned = False
 
-        ev = record.get("losses/explained_variance")  # absent when the returns did not vary
-        if ev is not None:
+        ev = record.get("losses/explained_variance")  # NaN (or absent) when returns did not vary
+        if ev is not None and math.isfinite(ev):
             self.critic.push(covered, ev)
             mean = sum(self.critic.values()) / len(self.critic.values())
             if self.critic.full() and abs(mean) < EXPLAINED_VARIANCE_BAND:

@@ -36,7 +36,9 @@ def compute_advantages(
     experience: Experience, segments: Tensor | slice, values: Tensor, ratios: Tensor, config: TrainerConfig
 ) -> Tensor:
     """V-trace GAE of `segments` built on `values` [segments, T] (the bootstrap after each
-    segment is always the rollout's `next_values`)."""
+    segment is always the rollout's `next_values`); with advantages=gae, plain GAE (no clips:
+    a ρ̄ or c̄ below 1 would scale even ratios of 1)."""
+    vtrace = config.advantages == "vtrace"
     return vtrace_gae(
         values,
         experience.rewards[segments],
@@ -45,8 +47,8 @@ def compute_advantages(
         ratios,
         gamma=config.gamma,
         gae_lambda=config.gae_lambda,
-        rho_clip=config.vtrace_rho_clip,
-        c_clip=config.vtrace_c_clip,
+        rho_clip=config.vtrace_rho_clip if vtrace else float("inf"),
+        c_clip=config.vtrace_c_clip if vtrace else float("inf"),
     )
 
 

@@ -14,15 +14,17 @@ file no longer says how it was trained.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from heartgrid.checkpoint import CheckpointManager
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.diff import diff_configs, format_diff
 from heartgrid.config.run import RunConfig
-from heartgrid.rundir import CONFIG_FILE, read_run_config
 from heartgrid.config.trainer import TrainerConfig
+from heartgrid.rundir import CONFIG_FILE, read_run_config
 from heartgrid.trainer.display import make_display
 from heartgrid.trainer.health import LearningHealth
 from heartgrid.trainer.logger import RunLogger
@@ -71,7 +73,7 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
 
     logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None)
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps)
-    health = LearningHealth(config.logging.health_epochs)
+    health = LearningHealth(config.logging.health_epochs, start_epoch=trainer.epoch)
 
     def say(message: str) -> None:  # the text log, and the console too
         logger.info(message)
@@ -150,7 +152,8 @@ def check_resumable(config: RunConfig, run_dir: Path) -> None:
         raise RunDirectoryError(
             f"cannot resume {run_dir} with a different config (only {', '.join(RESUMABLE_CHANGES)} "
             f"may change); differences, saved -> requested:\n{format_diff(changed)}\n"
-            "Use the saved settings, choose a new run name (run=NAME) or overwrite the run."
+            f"Use the saved settings (add {saved_overrides(changed)}), choose a new run name "
+            "(run=NAME) or overwrite the run."
         )
     old_total, new_total = saved.trainer.total_timesteps, config.trainer.total_timesteps
     dependents = progress_dependents(config.trainer)
@@ -161,6 +164,13 @@ def check_resumable(config: RunConfig, run_dir: Path) -> None:
             f"which would jump to another point of their course. Keep trainer.total_timesteps={old_total}, "
             "choose a new run name (run=NAME) or overwrite the run."
         )
+
+
+def saved_overrides(changed: list[tuple[str, Any, Any]]) -> str:
+    """The overrides that put the saved values back, e.g. `policy.name=fast` for a run started
+    before the default policy changed."""
+    return " ".join(f"{path}={saved if isinstance(saved, str) else json.dumps(saved)}"
+                    for path, saved, _ in changed if saved != "<absent>")
 
 
 def progress_dependents(trainer: TrainerConfig) -> list[str]:

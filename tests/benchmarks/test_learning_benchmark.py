@@ -40,3 +40,11 @@ def test_a_bad_override_is_a_usage_error(tmp_path: Path):
     )
     assert result.returncode == 2 and "learnig_rate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_settings_sb3_cannot_mirror_are_refused(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "learning_vs_sb3.py"), "--steps", "100",
+         "--override", "trainer.optimizer.type=muon"], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "cannot mirror trainer.optimizer.type" in result.stderr

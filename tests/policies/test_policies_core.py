@@ -76,6 +76,12 @@ def test_spec_records_the_core_and_rebuilds_it() -> None:
     assert isinstance(rebuilt.action_head, LinearActionHead)
     obs, state = random_obs((2,), 7, seed=1), policy.initial_state(2, "cpu")
     torch.testing.assert_close(rebuilt(obs, state)[0], policy(obs, state)[0])
+    # The recorded core wins over the class's defaults (should they change): a conv_lstm spec
+    # that says bilinear rebuilds bilinear although its config has no kwargs.
+    default = build("conv_lstm", 7)
+    spec = {**default.spec(), "core": {"action_head": "bilinear", "lstm_bias": 0.0, "memory": "lstm"}}
+    assert spec["config"]["kwargs"] == {}
+    assert isinstance(policy_from_spec(spec).action_head, ActionEmbeddingHead)
 
 
 def core_spread(name: str) -> tuple[float, float]:
@@ -102,7 +108,6 @@ def test_reference_core_is_saturated_and_the_default_is_not() -> None:
     default_h, default_v = core_spread("conv_lstm")
     assert reference_h < 2e-3 and reference_v < 1e-3
     assert default_h > 5 * reference_h and default_v > 5 * reference_v
-
 
 
 def test_a_misspelled_core_kwarg_names_the_accepted_ones() -> None:

@@ -87,3 +87,13 @@ def test_a_module_without_the_interface_is_refused(monkeypatch: pytest.MonkeyPat
         make_policy(PolicyConfig(name="plain_user_module:Plain"), FEATURES, ACTIONS, shape)
     with pytest.raises(ValueError, match="cannot import module 'no_such_module'"):
         make_policy(PolicyConfig(name="no_such_module:X"), FEATURES, ACTIONS, shape)
+
+
+def test_a_user_policy_taking_any_kwargs_still_gets_them() -> None:
+    from heartgrid.policies.registry import accepted_kwargs
+
+    class Greedy(torch.nn.Module):
+        def __init__(self, config, features, action_names, obs_shape, **options):
+            super().__init__()
+
+    assert accepted_kwargs(Greedy) == (set(), True)

@@ -61,9 +61,19 @@ def test_a_critic_that_explains_nothing_warns_on_the_window_mean():
     assert not any(healthy.check(record(e, ev=0.006 if e % 2 else -0.002)) for e in range(1, 41))
 
 
+def test_after_a_resume_the_first_record_covers_only_the_epochs_since():
+    health = LearningHealth(epochs=10, start_epoch=5000)
+    assert health.check(record(5001, kl=0.0, clipfrac=0.0)) == []
+    warned = [bool(health.check(record(e, kl=0.0, clipfrac=0.0))) for e in range(5002, 5012)]
+    assert warned == [False] * 8 + [True, False]
+
+
 def test_missing_explained_variance_is_skipped_and_zero_disables():
     health = LearningHealth(epochs=3)
     assert not any(health.check(record(e, ev=None)) for e in range(1, 10))
+    nan = LearningHealth(epochs=3)  # NaN (returns that did not vary) neither counts nor sticks
+    assert not any(nan.check(record(e, ev=float("nan"))) for e in range(1, 5))
+    assert [bool(nan.check(record(e, ev=0.0))) for e in range(5, 8)] == [False, False, True]
     off = LearningHealth(epochs=0)
     assert not any(off.check(record(e, kl=0.0, clipfrac=0.0, ev=0.0)) for e in range(1, 10))
 

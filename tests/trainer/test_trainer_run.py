@@ -100,6 +100,11 @@ def test_resume_with_another_config_is_refused(trained):
     config = short_config(trained.parent, "first", "trainer.gamma=0.9")
     with pytest.raises(RunDirectoryError, match=r"trainer\.gamma: 0\.977 -> 0\.9"):
         prepare_run_dir(config, resume=None, overwrite=False)
+    # The message gives the overrides that put the saved values back (a run started before the
+    # default policy changed resumes with policy.name=fast).
+    other = short_config(trained.parent, "first", "trainer.gamma=0.9", "policy.name=fast")
+    with pytest.raises(RunDirectoryError, match=r"add policy\.name=conv_lstm trainer\.gamma=0\.977\)"):
+        prepare_run_dir(other, resume=None, overwrite=False)
 
 
 @pytest.mark.parametrize("follower", [

@@ -97,3 +97,9 @@ def test_transitions_visit_every_step_exactly_once_per_epoch():
 def test_transitions_need_rollout_gae():
     with pytest.raises(ValueError, match="transitions needs trainer.advantages=gae"):
         config("transitions")
+
+
+def test_gae_refuses_refreshed_values():
+    with pytest.raises(ValueError, match="value_target=refreshed needs them recomputed"):
+        TrainerConfig(batch_size=48, minibatch_size=12, bptt_horizon=4, advantages="gae",
+                      value_target="refreshed")

@@ -286,3 +286,17 @@ def test_transitions_replay_each_step_from_its_stored_state():
     assert forgetful.approx_kl.item() > 1e-4
 
     trainer.train_epoch()  # and a whole update runs on transitions
+
+
+def test_gae_ignores_the_vtrace_clips():
+    """Plain GAE: clips below 1 would scale even ratio-1 advantages under V-trace, not here."""
+    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1)
+    trainer = make_trainer(config)
+    trainer.rollout()
+    exp, ones = trainer.experience, torch.ones_like(trainer.experience.values)
+    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
+    clipped = config.trainer.model_copy(update={"vtrace_rho_clip": 0.5, "vtrace_c_clip": 0.5})
+    plain = clipped.model_copy(update={"advantages": "gae"})
+    reference = ppo.compute_advantages(exp, slice(None), exp.values, ones, config.trainer)
+    assert torch.equal(ppo.compute_advantages(exp, slice(None), exp.values, ones, plain), reference)
+    assert not torch.equal(ppo.compute_advantages(exp, slice(None), exp.values, ones, clipped), reference)
