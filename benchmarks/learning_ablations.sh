@@ -22,11 +22,12 @@ A[lstm_layers]="";                                B[lstm_layers]="policy.lstm_la
 A[learning_rate]="";                              B[learning_rate]="trainer.optimizer.learning_rate=0.001"
 A[advantages]="";                                 B[advantages]="trainer.advantages=gae"
 A[value_clip]="";                                 B[value_clip]="trainer.vf_clip_coef=10"
+A[vf_coef]="";                                    B[vf_coef]="trainer.vf_coef=1.0"
 A[update_epochs]="";                              B[update_epochs]="trainer.update_epochs=2"
 A[transitions]="trainer.advantages=gae";          B[transitions]="trainer.advantages=gae trainer.minibatch_sampling=transitions"
 A[reference_vs_default_3m]="policy.name=fast";    B[reference_vs_default_3m]="policy.name=conv_lstm"
 ORDER=(action_head lstm_bias reference_vs_default memory lstm_layers learning_rate advantages value_clip
-       update_epochs transitions reference_vs_default_3m)
+       vf_coef update_epochs transitions reference_vs_default_3m)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
 source scripts/setup.sh

@@ -150,7 +150,8 @@ def make_slot_vec_env(config, seed: int, result: SideResult):
             setattr(self, attr_name, value)
 
         def env_method(self, method_name, *args, indices=None, **kwargs):
-            raise NotImplementedError(method_name)
+            # PPO.learn never calls it; the envs are slots of one engine, with no methods apart.
+            raise AttributeError(f"SlotVecEnv has no per-env method {method_name!r}")
 
         def env_is_wrapped(self, wrapper_class, indices=None):
             return [False] * len(self._get_indices(indices))
