@@ -278,7 +278,8 @@ def print_table(by_side: dict[str, list[SideResult]], steps: int, window: int) -
     print(f"{'side':>10} {'hearts':>16} {'share w/ heart':>15} {'approx_kl':>10} {'clipfrac':>9} "
           f"{'expl. var':>9} {'entropy':>8} {'agent-steps/s':>14}")
     for side, s in summary.items():
-        print(f"{side:>10} {s['hearts_last_third']:>8.3f} ± {s['hearts_last_third_se']:<5.3f} "
+        se = "n/a" if math.isnan(s["hearts_last_third_se"]) else f"{s['hearts_last_third_se']:.3f}"
+        print(f"{side:>10} {s['hearts_last_third']:>8.3f} ± {se:<5} "
               f"{s['share_with_heart']:>15.0%} {s['approx_kl']:>10.2e} {s['clipfrac']:>9.4f} "
               f"{s['explained_variance']:>9.3f} {s['entropy']:>8.3f} {s['sps']:>14,.0f}")
     return {"windows": table, "summary": summary}

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
+from dataclasses import fields
 from typing import Any
 
 from torch import nn
@@ -18,7 +20,7 @@ from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.base import Policy
 from heartgrid.policies.fast import ConvLSTMPolicy, FastPolicy
 from heartgrid.policies.latent_attn import LatentAttnMed, LatentAttnSmall, LatentAttnTiny
-from heartgrid.policies.recurrent import LSTMActorCritic
+from heartgrid.policies.recurrent import CoreOptions, LSTMActorCritic
 
 POLICIES: dict[str, type[Policy]] = {
     "conv_lstm": ConvLSTMPolicy,
@@ -76,18 +78,31 @@ def make_policy(
     """Build the policy named by `config.name`; weights come from torch's global RNG, so
     `torch.manual_seed(seed)` beforehand fixes them. `core`: a saved spec's resolved core
     options, which win over the class's current defaults (a checkpoint rebuilds as trained)."""
-    cls = policy_class(config.name)
-    named, takes_any = accepted_kwargs(cls)
-    unknown = sorted(set(config.kwargs) - named)
-    if unknown and not takes_any:
-        raise ValueError(
-            f"policy.kwargs {unknown} are not accepted by policy {config.name!r}; "
-            f"it accepts {sorted(named) or 'none'}"
-        )
+    cls = check_policy_config(config)
     return cls(config, features, list(action_names), tuple(obs_shape), **{**config.kwargs, **(core or {})})
 
 
 RESERVED = {"self", "config", "features", "action_names", "obs_shape"}
+
+
+def check_policy_config(config: PolicyConfig) -> type[nn.Module]:
+    """The class `config` names, after checking its kwargs: names the class accepts, and for a
+    built-in's core options, their values. A ValueError says what to change (the CLI turns it
+    into a usage error before anything is trained)."""
+    cls = policy_class(config.name)
+    named, takes_any = accepted_kwargs(cls)
+    unknown = sorted(set(config.kwargs) - named)
+    if unknown and not takes_any:
+        close = {name: difflib.get_close_matches(name, sorted(named), n=1) for name in unknown}
+        hints = "".join(f"; did you mean {c[0]!r} for {n!r}?" for n, c in close.items() if c)
+        raise ValueError(
+            f"policy.kwargs {unknown} are not accepted by policy {config.name!r}; "
+            f"it accepts {sorted(named) or 'none'}{hints}"
+        )
+    if issubclass(cls, LSTMActorCritic):
+        core_names = {f.name for f in fields(CoreOptions)}
+        cls.core_defaults.updated(**{k: v for k, v in config.kwargs.items() if k in core_names})
+    return cls
 
 
 def accepted_kwargs(cls: type) -> tuple[set[str], bool]:

@@ -10,6 +10,7 @@ from heartgrid.config.diff import diff_configs, format_diff
 from heartgrid.config.run import RunConfig
 from heartgrid.recipes import all_recipes, build_config
 from heartgrid.rundir import read_run_config
+from heartgrid.tools.train_cmd import check_policy
 
 GOLDEN_DIR = Path("tests/golden")
 GOLDEN_DEVICE = "cpu"  # golden configs are resolved for the CPU so they are machine-independent
@@ -49,7 +50,9 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    print(build_config(args.recipe, args.overrides).to_json())
+    config = build_config(args.recipe, args.overrides)
+    check_policy(config.policy)
+    print(config.to_json())
     return 0
 
 

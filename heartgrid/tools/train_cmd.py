@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from heartgrid.config.run import PolicyConfig
 from heartgrid.errors import UsageError
+from heartgrid.policies.registry import check_policy_config
 from heartgrid.recipes import build_config
 
 
@@ -23,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(args.recipe, args.overrides)
+    check_policy(config.policy)
     from heartgrid.trainer.run import RunDirectoryError, train
 
     from heartgrid.checkpoint.errors import CheckpointError
@@ -35,3 +38,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         # cannot be built: the command line asked for something impossible.
         raise UsageError(str(e)) from None
     return 0
+
+
+def check_policy(policy: PolicyConfig) -> None:
+    """A policy name, kwarg or core option the policy cannot take is a usage error (exit 2),
+    found before any run directory is touched."""
+    try:
+        check_policy_config(policy)
+    except ValueError as e:
+        raise UsageError(str(e)) from None

@@ -219,3 +219,15 @@ def test_overriding_a_game_value_the_curriculum_sets_per_task_is_refused():
 def test_an_unknown_item_suggests_the_closest():
     with pytest.raises(OverrideError, match="did you mean 'ore_red'"):
         build_config("small_cardinal", ["game.agent.rewards.ore_redd=0.2"], default_device="cpu")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("policy.kwargs.action_haed=linear", "did you mean 'action_head' for 'action_haed'?"),
+    ("policy.kwargs.action_head=linaer", "action_head must be one of ['bilinear', 'linear'], got 'linaer'"),
+])
+@pytest.mark.parametrize("verb", ["config", "train"])
+def test_cli_bad_policy_kwargs_are_usage_errors(verb, override, message, tmp_path, capsys):
+    """Found before anything is trained or written (no run directory appears)."""
+    assert main([verb, "small_cardinal", override, f"data_dir={tmp_path}"]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
