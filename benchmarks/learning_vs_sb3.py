@@ -141,7 +141,7 @@ def make_slot_vec_env(config, seed: int, result: SideResult):
             return obs, engine.rewards.numpy().copy(), dones, infos
 
         def close(self):
-            pass
+            """Nothing to release: the engine is plain tensors."""
 
         def get_attr(self, attr_name, indices=None):
             return [getattr(self, attr_name)] * len(self._get_indices(indices))

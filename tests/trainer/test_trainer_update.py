@@ -57,6 +57,22 @@ def record_calls(monkeypatch, name):
     return calls
 
 
+def one_segment_trainer(**trainer_fields):
+    """One agent, one segment of 2 steps, γ = 0.5, λ = 1, no normalisation; after a rollout,
+    rewards (1, 1), no dones, values (0, 0) and a bootstrap of 4. Returns (trainer, experience,
+    segments [0])."""
+    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1, gamma=0.5,
+                         gae_lambda=1.0, advantage_norm="off", **trainer_fields)
+    trainer = make_trainer(config)
+    trainer.rollout()
+    exp = trainer.experience
+    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
+    exp.dones.zero_()
+    exp.values.copy_(torch.tensor([[0.0, 0.0]]))
+    exp.next_values.copy_(torch.tensor([4.0]))
+    return trainer, exp, torch.tensor([0])
+
+
 def loss_gradient(trainer, policy, segments):
     policy.zero_grad()
     loss = ppo.minibatch_loss(policy, trainer.experience, segments, None, (0.0, 1.0),
@@ -133,16 +149,8 @@ def test_value_target_numbers(monkeypatch, mode):
 
     With λ = 1 the returns A + V are the discounted rewards plus bootstrap, (2.5, 3), whichever
     values; returns of rollout advantages + refreshed values would be (3.5, 5)."""
-    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1, gamma=0.5,
-                         gae_lambda=1.0, advantage_norm="off", value_target=mode)
-    trainer = make_trainer(config)
-    trainer.rollout()
-    exp, segments = trainer.experience, torch.tensor([0])
-    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
-    exp.dones.zero_()
-    exp.values.copy_(torch.tensor([[0.0, 0.0]]))
+    trainer, exp, segments = one_segment_trainer(value_target=mode)
     exp.target_values.copy_(torch.tensor([[1.0, 2.0]]))
-    exp.next_values.copy_(torch.tensor([4.0]))
     with torch.no_grad():  # the rollout policy is the current one: every ratio is exactly 1
         logits, _ = trainer.policy.forward_sequence(exp.obs, exp.start_state, exp.episode_starts)
         exp.logprobs.copy_(logprobs_and_entropy(logits, exp.actions)[0])
@@ -231,16 +239,7 @@ def test_without_target_kl_every_minibatch_of_every_epoch_steps():
 def test_advantages_switch(monkeypatch, mode):
     """`vtrace` recomputes a minibatch's advantages with the current ratios; `gae` uses the
     rollout's (ratio 1) whatever the policy has become."""
-    config = tiny_config(num_envs=1, num_agents=1, bptt=2, passes=1, minibatch_segments=1, gamma=0.5,
-                         gae_lambda=1.0, advantage_norm="off")
-    config.trainer.advantages = mode
-    trainer = make_trainer(config)
-    trainer.rollout()
-    exp, segments = trainer.experience, torch.tensor([0])
-    exp.rewards.copy_(torch.tensor([[1.0, 1.0]]))
-    exp.dones.zero_()
-    exp.values.copy_(torch.tensor([[0.0, 0.0]]))
-    exp.next_values.copy_(torch.tensor([4.0]))
+    trainer, exp, segments = one_segment_trainer(advantages=mode)
     # The policy has moved since the rollout: every ratio is 0.5 (log-probs of the rollout + log 2).
     with torch.no_grad():
         logits, _ = trainer.policy.forward_sequence(exp.obs, exp.start_state, exp.episode_starts)
