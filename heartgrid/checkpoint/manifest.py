@@ -125,7 +125,10 @@ def verify_checkpoint(path: Path, files: tuple[str, ...] | None = None) -> Manif
 
 def refuse(error: CheckpointError) -> None:
     """Report a refused checkpoint; the caller goes on with an older one."""
-    message = f"refusing checkpoint {error.path}: {error.reason}; trying an older one"
+    # One line: the CLI prints a warning as `heartgrid VERB: warning: ...`, and a reason taken
+    # from another library (torch.load) may span several lines.
+    reason = " ".join(line.strip() for line in error.reason.splitlines() if line.strip())
+    message = f"refusing checkpoint {error.path}: {reason}; trying an older one"
     warnings.warn(message, CheckpointWarning, stacklevel=3)
 
 

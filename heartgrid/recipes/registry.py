@@ -6,6 +6,7 @@ batch sizes that fit; everything it decides is written into the resolved config.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,11 @@ class UnknownRecipeError(KeyError):
         super().__init__(name)
 
     def __str__(self) -> str:
-        return f"unknown recipe {self.name!r}; available recipes: {', '.join(sorted(_RECIPES))}"
+        close = difflib.get_close_matches(self.name, list(_RECIPES), n=1)
+        available = ", ".join(sorted(_RECIPES))
+        if close:
+            return f"unknown recipe {self.name!r}; did you mean {close[0]!r}? (available recipes: {available})"
+        return f"unknown recipe {self.name!r}; available recipes: {available}"
 
 
 def recipe(name: str) -> Callable[[RecipeFn], RecipeFn]:

@@ -8,9 +8,15 @@ Each verb lives in its own module with `register(subparsers)`; this file only as
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -31,8 +37,65 @@ COMMAND_MODULES = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a `did you mean` for a mistyped choice: `heartgrid trian`, `bench evn`.
+    Sub-parsers are made of the same class (argparse uses the parent's type by default)."""
+
+    # argparse's one check of `choices` (a private hook, unchanged from Python 3.11 to 3.13;
+    # 3.14 has its own `suggest_on_error`).
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices and isinstance(value, str):
+            close = difflib.get_close_matches(value, [str(c) for c in action.choices], n=1)
+            if close:
+                choices = ", ".join(repr(c) for c in action.choices)
+                # parse_args turns this into usage + `error: ...` and exit status 2, as before.
+                raise argparse.ArgumentError(
+                    action, f"invalid choice: {value!r}; did you mean {close[0]!r}? (choose from {choices})"
+                )
+        super()._check_value(action, value)
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """While a verb runs, show every warning as one line on stderr, `heartgrid VERB: warning:
+    ...`, instead of Python's `path.py:123: Category: message` and the source line after it.
+    Nothing is suppressed: which warnings show (the filters) is unchanged. Restored after, since
+    tests and scripts call `main` in-process."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split())  # one line, whatever the message holds
+        if not (category.__module__.startswith("heartgrid.") or _inside(filename, PACKAGE_DIR)):
+            # Another library's warning: say whose it is, so it can be looked up or filtered.
+            text = f"{text} ({category.__name__} from {_short_source(filename)}:{lineno})"
+        try:
+            print(f"heartgrid {command}: warning: {text}", file=file or sys.stderr)
+        except OSError:
+            pass  # stderr is gone (a closed pipe); a warning is not worth failing for
+
+    with warnings.catch_warnings():  # restores showwarning (and the filters) on the way out
+        warnings.showwarning = show
+        yield
+
+
+def _inside(filename: str, directory: Path) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(directory)
+    except (OSError, ValueError):
+        return False
+
+
+def _short_source(filename: str) -> str:
+    """`torch/nn/modules/rnn.py` rather than the whole path into the virtual environment."""
+    marker = f"site-packages{os.sep}"
+    return filename.split(marker, 1)[1] if marker in filename else filename
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="heartgrid",
         description="Train teams of agents with RL in a multi-agent gridworld.",
     )
@@ -50,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings(args.command):
+            return int(args.func(args) or 0)
     except (OverrideError, UnknownRecipeError, UsageError, RunConfigError) as e:
         print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -34,17 +34,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """metric -> (agent steps, values) for the plotted metrics, from metrics.jsonl."""
-    from heartgrid.trainer.logger import read_metrics
+    """metric -> (agent steps, values) for the plotted metrics, from metrics.jsonl. A run with
+    nothing to plot is a UsageError that names the path and what is missing: a blank chart
+    would look like a run that learned nothing."""
+    from heartgrid.trainer.logger import read_metrics_file
 
-    if not (run_dir / METRICS_FILE).is_file():
-        raise FileNotFoundError(f"{run_dir} has no {METRICS_FILE}; is it a run directory (runs/<run>)?")
+    path = run_dir / METRICS_FILE
+    if not run_dir.exists():
+        raise UsageError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no {METRICS_FILE}; is it a run directory (runs/<run>)?")
+    try:
+        # A half-written last line (a run still writing, or killed mid-line) is left out.
+        records, _ = read_metrics_file(path)
+    except ValueError as e:  # a bad line before the last: names the file and the line
+        raise UsageError(str(e)) from None
+    if not records:
+        raise UsageError(f"{path}: no records yet (the run logs one per epoch)")
     curves: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in CURVES}
-    for record in read_metrics(run_dir):
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or STEP_KEY not in record:
+            raise UsageError(f"{path}, record {number}: not a metrics record (no {STEP_KEY}); the file is corrupt")
         for name, _ in CURVES:
             if name in record:
                 curves[name][0].append(record[STEP_KEY])
                 curves[name][1].append(record[name])
+    missing = [name for name, (steps, _) in curves.items() if not steps]
+    if missing:
+        raise UsageError(
+            f"{path}: none of its {len(records)} records has {' or '.join(missing)}; these are "
+            "logged in the epochs in which an episode ended (has one ended yet?)"
+        )
     return curves
 
 
@@ -60,14 +80,15 @@ def trailing_mean(values: list[float], window: int) -> list[float]:
 
 
 def plot_runs(run_dirs: list[Path], out: Path, smooth: int = 20) -> Path:
+    # Every run is read before anything is drawn: one bad run is an error, not a partial chart.
+    runs = [(run_dir, read_curves(run_dir)) for run_dir in run_dirs]
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(6 * len(CURVES), 4), squeeze=False)
-    for run_dir in run_dirs:
-        curves = read_curves(run_dir)
+    for run_dir, curves in runs:
         for ax, (name, _) in zip(axes[0], CURVES):
             steps, values = curves[name]
             if smooth > 1:
@@ -94,9 +115,5 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"--smooth must be at least 1, got {args.smooth}")
     run_dirs = [Path(p) for p in args.run_dirs]
     out = args.out or run_dirs[0] / "learning_curves.png"
-    try:
-        path = plot_runs(run_dirs, out, args.smooth)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
-    print(path)
+    print(plot_runs(run_dirs, out, args.smooth))
     return 0

@@ -44,13 +44,62 @@ def test_unknown_key_names_key_valid_keys_and_closest_match():
     msg = str(e.value)
     assert "'minibatch_sise'" in msg and "at trainer" in msg
     assert "batch_size" in msg and "bptt_horizon" in msg  # the valid keys at that level
-    assert "did you mean 'minibatch_size'" in msg
+    assert "did you mean 'trainer.minibatch_size'?" in msg
+    assert "\n" not in msg
 
 
 def test_unknown_intermediate_dict_key_is_refused():
     cfg = build_config("arena", [], default_device="cpu")
-    with pytest.raises(OverrideError, match="unknown config key 'altr'.*did you mean 'altar'"):
+    # The rest of the key is kept where the corrected path has it.
+    with pytest.raises(OverrideError, match="unknown config key 'altr'.*did you mean 'game.objects.altar.cooldown'"):
         apply_overrides(cfg, ["game.objects.altr.cooldown=5"])
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        # Found in another section: at its own level nothing is like it.
+        ("trainer.learnig_rate", "did you mean 'trainer.optimizer.learning_rate'?"),
+        ("learning_rate", "did you mean 'trainer.optimizer.learning_rate'?"),
+        ("ent_coef", "did you mean 'trainer.ent_coef'?"),
+        ("seed", "did you mean 'system.seed'?"),
+        ("optimizer.lr", "did you mean 'trainer.optimizer'?"),
+        # At its own level, named in full.
+        ("game.max_step", "did you mean 'game.max_steps'?"),
+        ("trainer.optimiser.learning_rate", "did you mean 'trainer.optimizer.learning_rate'?"),
+        ("trainer.schedule.ent_coef", "did you mean 'trainer.schedules'?"),
+        ("policy.kwarg.memory", "did you mean 'policy.kwargs'?"),
+        ("game.agent.reward.heart", "did you mean 'game.agent.rewards.heart'?"),
+        # A name found in two places lists both.
+        ("epochs", "did you mean 'logging.health_epochs' or 'trainer.update_epochs'?"),
+        # Nothing like it anywhere: no guess.
+        ("trainer.lr", "no key anywhere in the config is like it"),
+        ("lr", "no key anywhere in the config is like it"),
+    ],
+)
+def test_an_unknown_key_is_matched_against_the_whole_config(key, hint):
+    with pytest.raises(OverrideError) as e:
+        build_config("small_easy_shaped", [f"{key}=0.1"], default_device="cpu")
+    msg = str(e.value)
+    assert f"; {hint} (valid keys at " in msg and "\n" not in msg
+
+
+def test_an_unknown_key_inside_a_json_value_gets_the_hint():
+    with pytest.raises(OverrideError, match=r"trainer.optimizer.learnig_rate: unknown key; "
+                                            r"did you mean 'trainer.optimizer.learning_rate'\?"):
+        build_config("small_easy_shaped", ['trainer.optimizer={"learnig_rate": 0.1}'], default_device="cpu")
+
+
+def test_an_unknown_key_in_a_config_file_gets_the_hint(tmp_path, capsys):
+    data = build_config("small_easy_shaped", [], default_device="cpu").model_dump(mode="json")
+    data["trainer"]["learnig_rate"] = 0.1
+    data["ent_coef"] = 0.01
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data))
+    assert main(["diff", str(path), "small_easy_shaped"]) == 2
+    err = capsys.readouterr().err
+    assert "trainer.learnig_rate: unknown key; did you mean 'trainer.optimizer.learning_rate'?" in err
+    assert "ent_coef: unknown key; did you mean 'trainer.ent_coef'?" in err
 
 
 def test_wrong_type_names_expected_type():
@@ -135,7 +184,7 @@ def test_group_overrides_only_what_they_set_and_survive_round_trip():
 def test_cli_unknown_key_exits_2(capsys):
     assert main(["config", "arena", "trainer.minibatch_sise=8"]) == 2
     err = capsys.readouterr().err
-    assert "minibatch_sise" in err and "did you mean 'minibatch_size'" in err
+    assert "minibatch_sise" in err and "did you mean 'trainer.minibatch_size'" in err
 
 
 def test_cli_wrong_type_exits_2(capsys):
@@ -147,6 +196,15 @@ def test_cli_unknown_recipe_exits_2_and_lists_recipes(capsys):
     assert main(["config", "arenna"]) == 2
     err = capsys.readouterr().err
     assert "unknown recipe 'arenna'" in err and "arena_basic_easy_shaped" in err
+
+
+@pytest.mark.parametrize("argv", [["train", "small_easy_shapd"], ["config", "small_easy_shapd"]])
+def test_cli_misspelled_recipe_suggests_the_closest(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"heartgrid {argv[0]}: error: unknown recipe 'small_easy_shapd'; "
+                          "did you mean 'small_easy_shaped'? (available recipes: arena, ")
+    assert "\n" not in err
 
 
 @pytest.mark.parametrize("verb", [["config"], ["train"], ["render"], ["bench", "train"]])

@@ -1,0 +1,68 @@
+"""The CLI around every verb: a mistyped verb gets a `did you mean`, and a warning shown while
+a verb runs is one readable line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import warnings
+
+import pytest
+
+from heartgrid.checkpoint import CheckpointWarning
+from heartgrid.tools import cli, config_cmd
+
+
+@pytest.mark.parametrize(("argv", "usage", "hint"), [
+    (["trian", "small_easy_shaped"], "heartgrid: error: argument VERB", "invalid choice: 'trian'; did you mean 'train'?"),
+    (["bench", "evn", "small_easy_shaped"], "heartgrid bench: error: argument KIND",
+     "invalid choice: 'evn'; did you mean 'env'?"),
+])
+def test_a_mistyped_verb_suggests_the_closest(argv, usage, hint, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"{usage}: {hint} (choose from ")
+
+
+def test_a_verb_like_nothing_lists_the_verbs(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["xyzzy"])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "invalid choice: 'xyzzy' (choose from 'recipes', 'config'" in last and "did you mean" not in last
+
+
+def warn_during_recipes(monkeypatch: pytest.MonkeyPatch, *warned: tuple[str, type[Warning]]) -> None:
+    """Make `heartgrid recipes` warn `warned`, as library code below a verb would."""
+    def cmd_recipes(args: argparse.Namespace) -> int:
+        for message, category in warned:
+            warnings.warn(message, category, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(config_cmd, "cmd_recipes", cmd_recipes)
+
+
+def test_warnings_print_as_one_line_each(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    warn_during_recipes(
+        monkeypatch,
+        ("refusing checkpoint runs/a/epoch_000002: bad\n  on two lines", CheckpointWarning),
+        ("a library's\nwarning", UserWarning),
+    )
+    before = warnings.showwarning
+    assert cli.main(["recipes"]) == 0
+    own, other = capsys.readouterr().err.splitlines()
+    # HeartGrid's own warning: the message alone.
+    assert own == "heartgrid recipes: warning: refusing checkpoint runs/a/epoch_000002: bad on two lines"
+    # Anyone else's (here: this test module, not heartgrid): the category and where from.
+    assert re.fullmatch(rf"heartgrid recipes: warning: a library's warning \(UserWarning from {re.escape(__file__)}:\d+\)", other)
+    assert warnings.showwarning is before  # put back for whoever calls main next
+
+
+def test_warning_filters_still_decide_what_shows(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    warn_during_recipes(monkeypatch, ("hidden", UserWarning), ("shown", CheckpointWarning))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="hidden")
+        assert cli.main(["recipes"]) == 0
+    assert capsys.readouterr().err == "heartgrid recipes: warning: shown\n"
