@@ -1,42 +1,74 @@
-"""Ctrl-C stops training cleanly: the first one lets the current epoch finish (so that the
-checkpoint written next is consistent), a second one interrupts at once."""
+"""Stopping cleanly on a signal: Ctrl-C, and the preemption warnings clusters send.
+
+Slurm (`--signal`, and SIGTERM before its kill), `docker stop`, systemd and Kubernetes send
+SIGTERM (or SIGUSR1) and wait a grace period before SIGKILL; a closed terminal sends SIGHUP.
+The first such signal only *requests* a stop: the trainer finishes (or, past its grace time,
+cuts) the current epoch, writes a checkpoint and exits with `EXIT_STOPPED`. A second one
+interrupts at once (KeyboardInterrupt: nothing more is saved). `heartgrid ab` uses the same
+request to pass one stop on to each of its training processes.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+
+EXIT_STOPPED = 3
+"""Exit status of a run stopped by a signal after saving: the same command resumes it."""
+
+DEFAULT_STOP_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGHUP")
+"""Besides SIGINT (Ctrl-C), which always stops."""
+
+# Signals a process may catch and that mean "please stop" somewhere; SIGKILL/SIGSTOP cannot be
+# caught, and the others (SIGCHLD, SIGWINCH, ...) are not stop requests.
+CATCHABLE_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGQUIT", "SIGXCPU")
 
 
 class StopRequest:
     def __init__(self) -> None:
         self.requested = False
-        self.listeners: list[Callable[[], None]] = []
-        """Called once when a stop is first requested (the display uses it to say so)."""
+        self.reason: str | None = None
+        """The signal's name ("SIGTERM") or the caller's word for it."""
+        self.requested_at: float | None = None
+        self.listeners: list[Callable[[str], None]] = []
+        """Called once, with the reason, when a stop is first requested (the display says so)."""
 
-    def request(self) -> None:
+    def request(self, reason: str = "stop") -> None:
         if not self.requested:
-            self.requested = True
+            self.requested, self.reason, self.requested_at = True, reason, time.monotonic()
             for listener in self.listeners:
-                listener()
+                listener(reason)
+
+    def past(self, grace_s: float) -> bool:
+        """Whether a stop was requested more than `grace_s` seconds ago."""
+        return self.requested_at is not None and time.monotonic() - self.requested_at > grace_s
 
     @contextmanager
-    def on_sigint(self) -> Iterator[None]:
-        """Within the block, Ctrl-C requests a stop instead of raising KeyboardInterrupt.
-        Signal handlers can only be installed from the main thread; elsewhere Ctrl-C keeps its
-        default behaviour."""
+    def on_signals(self, names: Sequence[str] = ()) -> Iterator[None]:
+        """Within the block, SIGINT and the signals `names` request a stop instead of ending
+        the process; a second one raises KeyboardInterrupt. Handlers can only be installed from
+        the main thread; elsewhere the signals keep their default behaviour. Names this
+        platform lacks (SIGUSR1 on Windows) are skipped."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
-        def handler(signum, frame) -> None:
+        def handler(signum: int, frame: object) -> None:
             if self.requested:
                 raise KeyboardInterrupt
-            self.request()
+            self.request(signal.Signals(signum).name)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        wanted = dict.fromkeys(["SIGINT", *names])
+        previous = {}
+        for name in wanted:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, handler)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, old in previous.items():
+                signal.signal(number, old)

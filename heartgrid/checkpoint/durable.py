@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 OLD_PREFIX = ".old-"
+TMP_PREFIX = ".tmp-"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -28,11 +29,17 @@ def sha256_file(path: Path) -> str:
 
 
 def write_synced(path: Path, data: bytes) -> None:
-    """Write `data` to `path` and fsync it (the caller renames the directory or file into place)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    """Write `data` to `path` and fsync it (the caller renames the directory or file into place).
+    An error names `path` (a failed `write` or `fsync` alone does not say which file)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -49,10 +56,26 @@ def fsync_dir(path: Path) -> None:
 
 def replace_file_atomically(path: Path, data: bytes) -> None:
     """Write one file so that `path` holds either its old content or all of `data`, never a part."""
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    write_synced(tmp, data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    try:
+        write_synced(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        # A failed write (a full disk) must not leave its temporary file behind for good.
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
+
+
+def remove_temporary_files(directory: Path) -> list[Path]:
+    """Delete the `.tmp-*` files a killed writer left in `directory` (only its one writer, who
+    holds the run lock, may call this). Returns what was removed."""
+    removed = []
+    for path in directory.glob(f"{TMP_PREFIX}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def replace_directory(staged: Path, final: Path) -> None:

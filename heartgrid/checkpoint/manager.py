@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from heartgrid.checkpoint.durable import OLD_PREFIX, fsync_dir, replace_directory, write_synced
+from heartgrid.checkpoint.durable import OLD_PREFIX, TMP_PREFIX, fsync_dir, replace_directory, write_synced
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.checkpoint.manifest import (
     MANIFEST,
@@ -42,8 +42,11 @@ from heartgrid.checkpoint.manifest import (
 )
 from heartgrid.checkpoint.policy_io import encode_policy, load_weights, read_policy_files
 from heartgrid.rundir import CHECKPOINTS_DIR
+from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, is_space_error
 
-_TMP_PREFIX = ".tmp-"
+SPACE_MARGIN = 1_000_000
+"""Bytes kept free beyond a checkpoint being written: the metrics and log lines that follow it."""
+
 _PLAIN_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
@@ -63,6 +66,17 @@ class LoadedCheckpoint:
         load_weights(policy, self.policy_spec, self.policy_weights, self.path)
 
 
+@dataclass(frozen=True)
+class EncodedCheckpoint:
+    epoch: int
+    agent_step: int
+    files: dict[str, bytes]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(data) for data in self.files.values())
+
+
 class CheckpointManager:
     def __init__(self, run_dir: str | Path, keep_last_n: int | None = None):
         if keep_last_n is not None and keep_last_n < 1:
@@ -75,38 +89,61 @@ class CheckpointManager:
         """Visible checkpoint directories, oldest first (valid or not)."""
         return list_checkpoints(self.directory)
 
+    def encode(
+        self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any]
+    ) -> EncodedCheckpoint:
+        """The checkpoint's files as bytes, ready for `write` (a snapshot: later training
+        does not change them)."""
+        check_plain(trainer_state, "trainer_state")
+        buffer = io.BytesIO()
+        torch.save(trainer_state, buffer)
+        return EncodedCheckpoint(epoch, agent_step, {**encode_policy(policy), TRAINER_STATE: buffer.getvalue()})
+
     def save(
         self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any]
     ) -> Path:
         """Write `checkpoints/epoch_<epoch>/` atomically, then prune beyond `keep_last_n`."""
-        check_plain(trainer_state, "trainer_state")
-        buffer = io.BytesIO()
-        torch.save(trainer_state, buffer)
-        files = {**encode_policy(policy), TRAINER_STATE: buffer.getvalue()}
-        manifest = Manifest.describe(epoch, agent_step, files)
+        return self.write(self.encode(epoch, agent_step, policy, trainer_state))
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._remove_leftovers()
-        name = checkpoint_name(epoch)
-        tmp = self.directory / f"{_TMP_PREFIX}{name}"
-        tmp.mkdir()
+    def write(self, checkpoint: EncodedCheckpoint) -> Path:
+        """Write an encoded checkpoint atomically, then prune beyond `keep_last_n`. A full disk
+        (checked first, or hit while writing) raises FileFault and leaves no partial files."""
+        files = checkpoint.files
+        manifest = Manifest.describe(checkpoint.epoch, checkpoint.agent_step, files)
         try:
-            for file_name, data in files.items():
-                write_synced(tmp / file_name, data)
-            write_synced(tmp / MANIFEST, manifest.to_json().encode())
-            fsync_dir(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        # Replaces a checkpoint of the same epoch; a crash mid-way leaves the older epochs.
-        final = self.directory / name
-        replace_directory(tmp, final)
-        self._prune(final)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._remove_leftovers()
+            check_free_space(self.directory, checkpoint.nbytes + SPACE_MARGIN,
+                             f"checkpoint epoch {checkpoint.epoch}", self.space_remedy(checkpoint.nbytes))
+            name = checkpoint_name(checkpoint.epoch)
+            tmp = self.directory / f"{TMP_PREFIX}{name}"
+            tmp.mkdir()
+            try:
+                for file_name, data in files.items():
+                    write_synced(tmp / file_name, data)
+                write_synced(tmp / MANIFEST, manifest.to_json().encode())
+                fsync_dir(tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            # Replaces a checkpoint of the same epoch; a crash mid-way leaves the older epochs.
+            final = self.directory / name
+            replace_directory(tmp, final)
+            self._prune(final)
+        except OSError as e:
+            raise file_fault(e, self.space_remedy(checkpoint.nbytes) if is_space_error(e) else "") from None
         return final
+
+    def space_remedy(self, checkpoint_bytes: int) -> str:
+        kept = "all checkpoints are kept" if self.keep_last_n is None else (
+            f"trainer.keep_last_n={self.keep_last_n} keeps that many")
+        return (f"each checkpoint takes about {format_bytes(checkpoint_bytes)} and {kept}, plus one "
+                f"being written; free some space, lower trainer.keep_last_n, or train on a larger "
+                f"disk (data_dir=...)")
 
     def _remove_leftovers(self) -> None:
         for path in self.directory.iterdir():
-            if path.name.startswith((_TMP_PREFIX, OLD_PREFIX)):
+            if path.name.startswith((TMP_PREFIX, OLD_PREFIX)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     def _prune(self, newest: Path) -> None:

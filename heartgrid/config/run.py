@@ -13,6 +13,7 @@ from heartgrid.config.base import Config
 from heartgrid.config.curriculum import CurriculumConfig
 from heartgrid.config.game import GameConfig
 from heartgrid.config.trainer import TrainerConfig
+from heartgrid.interrupts import CATCHABLE_STOP_SIGNALS, DEFAULT_STOP_SIGNALS
 
 
 BUILTIN_POLICIES = ("conv_lstm", "fast", "latent_attn_tiny", "latent_attn_small", "latent_attn_med")
@@ -51,6 +52,22 @@ class SystemConfig(Config):
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are
     bit-for-bit deterministic either way."""
+    stop_signals: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_SIGNALS))
+    """Signals that stop training like Ctrl-C (SIGINT, always on): the current epoch finishes,
+    a checkpoint is written and `heartgrid train` exits with status 3; the same command
+    resumes. The defaults are the preemption warnings of Slurm, docker and systemd (SIGTERM,
+    SIGUSR1) and a closed terminal (SIGHUP)."""
+    stop_grace_s: float = Field(5.0, ge=0)
+    """How long a stop waits for the current epoch to finish; past it the epoch is cut and the
+    state from its start is saved (kept in memory only while epochs take over half this)."""
+
+    @field_validator("stop_signals")
+    @classmethod
+    def _signals(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in CATCHABLE_STOP_SIGNALS]
+        if unknown:
+            raise ValueError(f"system.stop_signals: {unknown} cannot be used; choose from {list(CATCHABLE_STOP_SIGNALS)}")
+        return value
 
     @field_validator("device")
     @classmethod

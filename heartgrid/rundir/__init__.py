@@ -5,6 +5,8 @@
                      tb/             TensorBoard events
                      log.txt         a line per record, plus start/stop/resume messages
                      checkpoints/    heartgrid.checkpoint (SPEC §5)
+                     restarts/<time>/  metrics of attempts stopped before their first checkpoint
+                     .lock           held by the one process writing the directory (lock.py)
 
 Policy loading, evaluation and the run comparisons read run directories without any training
 code, so this module imports nothing at load time: not the trainer, not torch, and not the
@@ -24,6 +26,8 @@ METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
 LOG_FILE = "log.txt"
 CHECKPOINTS_DIR = "checkpoints"
+RESTARTS_DIR = "restarts"
+"""What a run stopped before its first checkpoint had logged, kept aside when it starts again."""
 
 STEP_KEY = "metric/agent_step"
 """The key every metrics record is logged against (its x-axis, SPEC §4)."""

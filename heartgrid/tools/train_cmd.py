@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from heartgrid.config.run import PolicyConfig
-from heartgrid.errors import UsageError
+from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
+from heartgrid.interrupts import EXIT_STOPPED
 from heartgrid.policies.registry import check_policy_config
 from heartgrid.recipes import build_config
 
@@ -24,19 +26,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Exit status 0 finished; 2 usage (also: the run directory is in use); 3 stopped by Ctrl-C
+    or a stop signal after saving (the same command resumes); 4 a file-system fault."""
     config = build_config(args.recipe, args.overrides)
     check_policy(config.policy)
-    from heartgrid.trainer.run import RunDirectoryError, train
+    from heartgrid.trainer.run import RunDirectoryError, signal_words, train_run
 
     from heartgrid.checkpoint.errors import CheckpointError
     from heartgrid.engine.maps import MapError
+    from heartgrid.rundir.lock import RunLockedError
 
     try:
-        train(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
-    except (RunDirectoryError, CheckpointError, MapError) as e:
-        # A run directory that cannot be resumed, a bad trainer.initial_policy, a map that
-        # cannot be built: the command line asked for something impossible.
+        outcome = train_run(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
+    except (RunDirectoryError, RunLockedError, CheckpointError, MapError) as e:
+        # A run directory that cannot be resumed or is in use, a bad trainer.initial_policy, a
+        # map that cannot be built: the command line asked for something impossible.
         raise UsageError(str(e)) from None
+    except FileFault as e:
+        print(f"heartgrid train: error: {e}", file=sys.stderr)
+        return EXIT_FILE_FAULT
+    if outcome.stopped_by is not None:
+        saved = f"checkpoint of epoch {outcome.epoch} saved" if outcome.epoch else "no checkpoint yet"
+        print(f"heartgrid train: stopped by {signal_words(outcome.stopped_by)} ({saved}); run the same "
+              f"command again to {'resume' if outcome.epoch else 'start again'}", file=sys.stderr)
+        return EXIT_STOPPED
     return 0
 
 

@@ -2,11 +2,17 @@
 
 Shows progress in agent steps, SPS, mean episode reward, hearts per agent per episode
 (`env_agent/heart.get`), the losses and the time elapsed and left.
+
+A console that goes away (`heartgrid train ... | head` after head exits, a closed terminal or
+SSH session) never stops training: `make_display` wraps the display in `ConsoleGuard`, which
+turns it off at the first failed write; the run goes on and `log.txt` keeps the record.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from typing import Protocol
 
 from rich.console import Console, Group
@@ -55,7 +61,10 @@ class RichDisplay:
         self.run, self.total = run, total_timesteps
         self.note = "starting…"
         self.record: dict[str, float] = {}
-        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
+        # Drawn from this thread only (no refresh thread): a write to a closed terminal then
+        # fails here, where ConsoleGuard catches it, and nothing on screen changes between
+        # records anyway.
+        self.live = Live(self.render(), console=console, auto_refresh=False, transient=False)
         self.live.start()
 
     def render(self) -> Group:
@@ -86,7 +95,7 @@ class RichDisplay:
         # few envs): keep showing the last value rather than flickering to "–".
         self.record = {**self.record, **record}
         self.note = "Ctrl-C: stop after this epoch and save a checkpoint"
-        self.live.update(self.render())
+        self.live.update(self.render(), refresh=True)
 
     def message(self, text: str) -> None:
         if text.startswith("warning:"):
@@ -94,7 +103,7 @@ class RichDisplay:
             self.live.console.print(Text(text, style="yellow"))
             return
         self.note = text
-        self.live.update(self.render())
+        self.live.update(self.render(), refresh=True)
 
     def close(self) -> None:
         self.live.stop()
@@ -139,9 +148,51 @@ class NoDisplay:
         return None
 
 
-def make_display(mode: str, run: str, total_timesteps: int) -> Display:
+class ConsoleGuard:
+    """Passes calls to `display` until a write fails (EPIPE, EIO: the reader or the terminal
+    is gone); then says so once through `on_closed` (the run's log.txt) and shows nothing more.
+    Standard output is pointed at /dev/null so that no later write, nor the interpreter's
+    final flush, fails again."""
+
+    def __init__(self, display: Display, on_closed: Callable[[str], None]):
+        self.display: Display = display
+        self.on_closed = on_closed
+
+    def _call(self, method: str, *args: object) -> None:
+        try:
+            getattr(self.display, method)(*args)
+        except OSError as e:
+            self.display = NoDisplay()
+            silence_stdout()
+            self.on_closed(f"the console went away ({e.strerror or e}); training goes on, "
+                           f"logging to log.txt only")
+
+    def update(self, record: dict[str, float]) -> None:
+        self._call("update", record)
+
+    def message(self, text: str) -> None:
+        self._call("message", text)
+
+    def close(self) -> None:
+        self._call("close")
+
+
+def silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (a test's captured stream)
+        pass
+
+
+def make_display(mode: str, run: str, total_timesteps: int, on_closed: Callable[[str], None]) -> Display:
+    """The display `logging.console` asks for; `on_closed` hears when the console goes away."""
+    display: Display
     if mode == "rich" and sys.stdout.isatty():
-        return RichDisplay(run, total_timesteps)
-    if mode in ("rich", "plain"):
-        return PlainDisplay(run, total_timesteps)
-    return NoDisplay()
+        display = RichDisplay(run, total_timesteps)
+    elif mode in ("rich", "plain"):
+        display = PlainDisplay(run, total_timesteps)
+    else:
+        return NoDisplay()
+    return ConsoleGuard(display, on_closed)

@@ -3,10 +3,14 @@
 `metrics.jsonl` holds one flat JSON object per logged epoch with `metric/agent_step` in each
 (the contract read by `heartgrid compare`/`ab`/`plot`). Values must be finite numbers: a
 non-finite one (an explained variance of constant returns) is left out of the record rather
-than written as non-standard JSON. On resume, records after the checkpoint's epoch (logged by
-the interrupted run but not covered by its last checkpoint) are removed, so each epoch appears
-once; a half-written last line (the run was killed while writing it) is dropped with a note in
-`log.txt`.
+than written as non-standard JSON.
+
+No record of a checkpointed epoch is ever lost: `sync()` puts the records on disk before each
+checkpoint, and the checkpoint holds the last record too. On resume, records after the
+checkpoint's epoch (logged by the interrupted run but not covered by its last checkpoint) are
+removed, so each epoch appears once; a half-written last line (the run was killed while
+writing it) is dropped, and if it was the checkpointed epoch's record it is written again from
+the checkpoint. What was repaired is in `repairs`, for the console and `log.txt`.
 """
 
 from __future__ import annotations
@@ -35,20 +39,31 @@ _SUMMARY = (
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, config: RunConfig, *, resume_epoch: int | None = None):
+    def __init__(
+        self, run_dir: Path, config: RunConfig, *, resume_epoch: int | None = None,
+        last_record: dict[str, float] | None = None,
+    ):
+        """`resume_epoch`: the checkpoint's epoch (None: a fresh run); `last_record`: the last
+        record the checkpoint holds, written again if metrics.jsonl lost it."""
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = run_dir / METRICS_FILE
-        resume_step, dropped = 0, None
+        self.repairs: list[str] = []
+        resume_step, dropped, restored = 0, None, None
         if resume_epoch is None:
-            self.metrics_path.write_text("")
+            replace_file_atomically(self.metrics_path, b"")
         else:
-            resume_step, dropped = truncate_metrics(self.metrics_path, resume_epoch)
+            resume_step, dropped, restored = truncate_metrics(self.metrics_path, resume_epoch, last_record)
         self.metrics_file = open(self.metrics_path, "a")
         self.text_log = open(run_dir / LOG_FILE, "a")
         if dropped is not None:
-            self.info(f"warning: {METRICS_FILE} ended in a half-written line (the run was killed "
-                      f"while writing it); dropped it: {dropped[:80]!r}")
+            self.repairs.append(f"warning: {self.metrics_path} ended in a half-written line (the run "
+                                f"was stopped while writing it); dropped it: {dropped[:60]!r}")
+        if restored is not None:
+            self.repairs.append(f"warning: {self.metrics_path} had lost the record of epoch {restored}; "
+                                f"restored it from the checkpoint")
+        for repair in self.repairs:
+            self.info(repair)
         self.tensorboard = None
         if config.logging.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -74,6 +89,11 @@ class RunLogger:
             self.wandb.log(record, step=step)
         summary = "  ".join(f"{label} {record[key]:.4g}" for label, key in _SUMMARY if key in record)
         self.info(f"epoch {int(record[EPOCH_KEY])}  agent_step {step}  {summary}")
+
+    def sync(self) -> None:
+        """Put every record written so far on disk (before a checkpoint that covers them)."""
+        self.metrics_file.flush()
+        os.fsync(self.metrics_file.fileno())
 
     def info(self, message: str) -> None:
         self.text_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n")
@@ -108,17 +128,22 @@ def read_metrics_file(path: Path) -> tuple[list[dict[str, float]], str | None]:
     return records, None
 
 
-def truncate_metrics(path: Path, last_epoch: int) -> tuple[int, str | None]:
+def truncate_metrics(
+    path: Path, last_epoch: int, last_record: dict[str, float] | None = None
+) -> tuple[int, str | None, int | None]:
     """Keep the records up to `last_epoch`, rewriting the file atomically (a crash now leaves
-    the old file). Returns the agent step of the last kept record and the half-written last
-    line that was dropped, if any."""
-    if not path.exists():
-        path.write_text("")
-        return 0, None
-    records, dropped = read_metrics_file(path)
+    the old file); `last_record` (the checkpoint's copy of its last record) is appended when the
+    file lacks it. Returns the agent step of the last kept record, the half-written last line
+    that was dropped (or None) and the epoch whose record was restored (or None)."""
+    records, dropped = read_metrics_file(path) if path.exists() else ([], None)
     kept = [r for r in records if r[EPOCH_KEY] <= last_epoch]
+    restored = None
+    if last_record and last_record[EPOCH_KEY] <= last_epoch and (
+            not kept or kept[-1][EPOCH_KEY] < last_record[EPOCH_KEY]):
+        kept.append(last_record)
+        restored = int(last_record[EPOCH_KEY])
     replace_file_atomically(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
-    return (int(kept[-1][STEP_KEY]) if kept else 0), dropped
+    return (int(kept[-1][STEP_KEY]) if kept else 0), dropped, restored
 
 
 def start_wandb(run_dir: Path, config: RunConfig) -> Any:

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -61,10 +63,12 @@ def ppo_update(
     hyper: dict[str, float],
     progress: float,
     stats: StatsAccumulator,
+    check_stop: Callable[[], None] | None = None,
 ) -> None:
     """Train `policy` on `experience`; diagnostics go to `stats` under `losses/*` and
     `experience/*`. `hyper` holds the current (possibly scheduled) learning_rate, clip_coef,
-    ent_coef and vf_clip_coef."""
+    ent_coef and vf_clip_coef. `check_stop` runs before each minibatch (it raises to cut the
+    epoch short when a stop request has waited too long)."""
     all_segments = slice(None)
     with torch.no_grad():
         advantages = compute_advantages(
@@ -92,6 +96,8 @@ def ppo_update(
         for minibatch in sampler.epoch(advantages, progress)
     )
     for epoch, minibatch in minibatches:
+        if check_stop is not None:
+            check_stop()
         segments = to_device(minibatch.segments, device)
         weights = None if minibatch.weights is None else to_device(minibatch.weights, device)
         optimizer.zero_grad()

@@ -7,18 +7,25 @@
 
 An epoch collects `batch_size` agent steps straight from the engine's device buffers into the
 `[segments, bptt_horizon]` experience buffer, runs the PPO update (ppo.py) and, every
-`log_interval` epochs and at the last one (done or stopped by Ctrl-C), logs one record of the
-metric contract (metric_contract.py).
+`log_interval` epochs and at the last one (done or stopped), logs one record of the metric
+contract (metric_contract.py).
 
-Checkpoints: every `checkpoint_interval` epochs, at the end and when stopped by Ctrl-C,
-`save_checkpoint()` hands the policy and `state_dict()` (everything needed to continue exactly:
-optimizer, counters, every random generator, the engine, the recurrent state, curriculum,
-timers) to the checkpoint manager.
+Checkpoints: every `checkpoint_interval` epochs, at the end and when stopped, `save_checkpoint()`
+hands the policy and `state_dict()` (everything needed to continue exactly: optimizer, counters,
+every random generator, the engine, the recurrent state, curriculum, timers, the last metrics
+record) to the checkpoint manager.
+
+Stopping (heartgrid/interrupts.py): Ctrl-C or one of `system.stop_signals` lets the epoch in
+progress finish. Where epochs are long, a stop must not wait for one beyond
+`system.stop_grace_s`: while epochs take over half that, the state at each epoch's start is
+kept encoded in memory, and a stop that waits too long cuts the epoch (`EpochCut`) and saves
+that state instead; the resumed run redoes the cut epoch exactly.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +34,7 @@ import torch
 from torch import nn
 
 from heartgrid.checkpoint import CheckpointManager, load_policy_with_source
+from heartgrid.checkpoint.manager import EncodedCheckpoint
 from heartgrid.checkpoint.policy_io import check_architecture
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum import CurriculumDriver
@@ -37,13 +45,17 @@ from heartgrid.policies.base import State, reset_state
 from heartgrid.policies.distribution import sample_actions
 from heartgrid.rundir import STEP_KEY
 from heartgrid.trainer.experience import Experience
-from heartgrid.trainer.interrupt import StopRequest
+from heartgrid.interrupts import StopRequest
 from heartgrid.trainer.optimizer import build_optimizer
 from heartgrid.trainer.ppo import ppo_update
 from heartgrid.trainer.sampling import MinibatchSampler
 from heartgrid.trainer.schedules import Schedules
 from heartgrid.trainer.stats import StatsAccumulator
 from heartgrid.trainer.timing import PhaseTimer
+
+class EpochCut(Exception):
+    """A stop request waited longer than `system.stop_grace_s`: the epoch is abandoned."""
+
 
 # The trainer's own generators (actions, minibatch order) start from distinct streams of the seed.
 _ACTION_STREAM, _SAMPLER_STREAM = 1, 2
@@ -58,12 +70,14 @@ class Trainer:
         policy: nn.Module | None = None,
         curriculum: CurriculumDriver | None = None,
         on_log: Callable[[dict[str, float]], None] | None = None,
+        on_checkpoint: Callable[[], None] | None = None,
         checkpoints: CheckpointManager | None = None,
         resuming: bool = False,
     ):
         """`engine`, `policy` and `curriculum` default to those the config describes (tests
-        may pass their own); `on_log` receives every metrics record; `checkpoints` is the
-        run's CheckpointManager, or None for no checkpoints (benchmarks). `resuming`: the
+        may pass their own); `on_log` receives every metrics record; `on_checkpoint` runs before
+        each checkpoint (the logger syncs the records it covers); `checkpoints` is the run's
+        CheckpointManager, or None for no checkpoints (benchmarks). `resuming`: the
         weights will come from the run's own checkpoint, so `trainer.initial_policy` is not
         loaded again (its source may be gone by then)."""
         self.config = config
@@ -104,7 +118,15 @@ class Trainer:
         self.steps_since_log = 0
         self.saved_epoch = 0  # the epoch of the last checkpoint (0: none needed yet)
         self.on_log = on_log
+        self.on_checkpoint = on_checkpoint
+        self.last_record: dict[str, float] = {}
+        """The last metrics record: checkpointed, so a record cut from metrics.jsonl is restored."""
         self.checkpoints = checkpoints
+        self.snapshot: EncodedCheckpoint | None = None
+        """The state at the start of the epoch in progress, while epochs are long (see above)."""
+        self.epoch_seconds = 0.0
+        self.cut_epoch: int | None = None
+        """The epoch that a late stop cut short (its work is lost; the resumed run redoes it)."""
         self.curriculum = (
             curriculum if curriculum is not None
             else CurriculumDriver(config.curriculum, config.game, engine, seed)
@@ -116,19 +138,50 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------
 
     def train(self) -> None:
-        """Train until `trainer.total_timesteps` agent steps, or until Ctrl-C (the epoch in
-        progress finishes, then a checkpoint is written)."""
+        """Train until `trainer.total_timesteps` agent steps, or until stopped (Ctrl-C or a
+        stop signal: the epoch in progress finishes, or is cut, then a checkpoint is written)."""
         self.timer.restart_window()
-        with self.stop.on_sigint():
-            while self.agent_step < self.config.trainer.total_timesteps and not self.stop.requested:
-                self.train_epoch()
-            # Normally logged by the last epoch itself; here if Ctrl-C came after it decided not to.
+        with self.stop.on_signals(self.config.system.stop_signals):
+            try:
+                while self.agent_step < self.config.trainer.total_timesteps and not self.stop.requested:
+                    self.keep_snapshot()
+                    started = time.monotonic()
+                    self.train_epoch()
+                    self.epoch_seconds = time.monotonic() - started
+            except EpochCut:
+                self.save_snapshot()
+                return
+            # Normally logged by the last epoch itself; here if a stop came after it decided not to.
             if self.epochs_since_log and self.epoch != self.saved_epoch:
                 self.log()
         # Only here, between epochs, is the state consistent; an exception (or a second Ctrl-C)
         # in the middle of an epoch leaves the last periodic checkpoint as the one to resume.
         if self.epoch != self.saved_epoch:
             self.save_checkpoint()
+
+    def check_stop(self) -> None:
+        """Cut the epoch when a stop request has waited longer than `system.stop_grace_s`
+        and there is a consistent state to save instead (or nothing newer than the last
+        checkpoint would be lost)."""
+        if self.stop.past(self.config.system.stop_grace_s) and (
+                self.snapshot is not None or self.epoch == self.saved_epoch):
+            self.cut_epoch = self.epoch + 1
+            raise EpochCut
+
+    def keep_snapshot(self) -> None:
+        """Keep the state at the start of this epoch while epochs take over half the grace time
+        (encoding it costs about 1-2% of a short epoch, so short epochs never do)."""
+        self.snapshot = None
+        grace = self.config.system.stop_grace_s
+        if self.checkpoints is not None and self.epoch != self.saved_epoch and self.epoch_seconds > grace / 2:
+            self.snapshot = self.checkpoints.encode(self.epoch, self.agent_step, self.policy, self.state_dict())
+
+    def save_snapshot(self) -> None:
+        if self.snapshot is not None:
+            if self.on_checkpoint is not None:
+                self.on_checkpoint()
+            self.checkpoints.write(self.snapshot)
+            self.saved_epoch = self.snapshot.epoch
 
     def train_epoch(self) -> dict[str, float] | None:
         """One rollout and one update; returns the metrics record when this epoch logs one."""
@@ -138,10 +191,11 @@ class Trainer:
             ppo_update(
                 self.policy, self.optimizer, self.experience, self.sampler, self.config.trainer,
                 self.hyper, self.agent_step / self.config.trainer.total_timesteps, self.stats,
+                check_stop=self.check_stop if self.stop.requested else None,
             )
         self.epoch += 1
         self.epochs_since_log += 1
-        # The last epoch (training done, or stopped by Ctrl-C) also logs a partial window.
+        # The last epoch (training done, or stopped) also logs a partial window.
         last = self.agent_step >= self.config.trainer.total_timesteps or self.stop.requested
         record = None
         if self.epoch % self.config.logging.log_interval == 0 or last:
@@ -163,6 +217,8 @@ class Trainer:
             rows = experience.rows(rollout_pass, slots)
             experience.store_start_state(rows, self.state)
             for step in range(t.bptt_horizon):
+                if self.stop.requested:
+                    self.check_stop()
                 experience.obs[rows, step] = engine.obs
                 experience.episode_starts[rows, step] = self.episode_starts
                 if experience.step_state is not None:
@@ -244,6 +300,7 @@ class Trainer:
         })
         self.epochs_since_log = 0
         self.steps_since_log = 0
+        self.last_record = record
         if self.on_log is not None:
             self.on_log(record)
         return record
@@ -254,6 +311,8 @@ class Trainer:
         """Hand the policy and the trainer state to the checkpoint manager (if any)."""
         if self.checkpoints is None:
             return
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
         self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict())
         self.saved_epoch = self.epoch
 
@@ -281,6 +340,7 @@ class Trainer:
             "stats": self.stats.state_dict(),
             "log_window": {"epochs": self.epochs_since_log, "steps": self.steps_since_log},
             "curriculum": self.curriculum.state_dict(),
+            "last_record": dict(self.last_record),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -305,6 +365,7 @@ class Trainer:
         self.epochs_since_log = int(state["log_window"]["epochs"])
         self.steps_since_log = int(state["log_window"]["steps"])
         self.curriculum.load_state_dict(state["curriculum"])
+        self.last_record = dict(state.get("last_record", {}))  # absent before this was stored
 
 
 def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.Module:

@@ -34,7 +34,7 @@ def test_resume_drops_a_half_written_last_line_and_notes_it(tmp_path, monkeypatc
     assert [(r["metric/epoch"], r["overview/reward"]) for r in read_metrics(tmp_path)] == [
         (1, 0.1), (2, 0.2), (3, 0.5)]
     log = (tmp_path / "log.txt").read_text()
-    assert "warning: metrics.jsonl ended in a half-written line" in log
+    assert f"warning: {tmp_path / METRICS_FILE} ended in a half-written line" in log
     assert "metric/agent_st" in log
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
 

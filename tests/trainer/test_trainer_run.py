@@ -130,19 +130,20 @@ def test_run_directory_rules(tmp_path, trained):
     with_checkpoint = short_config(trained.parent, "first")
     with pytest.raises(RunDirectoryError, match="already holds a run with checkpoints"):
         prepare_run_dir(with_checkpoint, resume=False, overwrite=False)
-    assert prepare_run_dir(with_checkpoint, resume=None, overwrite=False) is True
+    assert prepare_run_dir(with_checkpoint, resume=None, overwrite=False) == (True, [])
 
     fresh = short_config(tmp_path, "new")
     with pytest.raises(RunDirectoryError, match="cannot resume"):
         prepare_run_dir(fresh, resume=True, overwrite=False)
-    assert prepare_run_dir(fresh, resume=None, overwrite=False) is False
+    assert prepare_run_dir(fresh, resume=None, overwrite=False) == (False, [])
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "notes.txt").write_text("x")
-    with pytest.raises(RunDirectoryError, match="exists but holds no checkpoint"):
+    with pytest.raises(RunDirectoryError, match="holds notes.txt, which no run writes"):
         prepare_run_dir(fresh, resume=None, overwrite=False)
-    assert prepare_run_dir(fresh, resume=None, overwrite=True) is False
-    assert not (tmp_path / "new").exists()
+    # The caller holds the directory's lock, so overwrite empties the directory but keeps it.
+    assert prepare_run_dir(fresh, resume=None, overwrite=True) == (False, [])
+    assert list((tmp_path / "new").iterdir()) == []
     with pytest.raises(RunDirectoryError, match="contradict"):
         prepare_run_dir(fresh, resume=True, overwrite=True)
 
