@@ -4,29 +4,44 @@ Each side is `"RECIPE key=value ..."`. Every seed of every side is one `heartgri
 subprocess (`python -m heartgrid.tools.cli train ...`), so runs are independent processes that
 use the cores in parallel and each writes an ordinary run directory. The jobs interleave the
 sides (A0, B0, A1, B1, ...) so that a stopped A/B still has balanced sides.
+
+Interruptions lose nothing: the training processes run in sessions of their own, so Ctrl-C, a
+closed terminal or a scheduler's SIGTERM reaches `ab` alone, which passes one stop on to each
+of them (each finishes its epoch and saves) and waits. The plan is kept in `OUT/ab.json`; the
+same command with the same `--out` resumes: finished runs are kept, the others resume from
+their checkpoints.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from heartgrid.checkpoint.manifest import list_checkpoints, read_manifest
 from heartgrid.compare.runs import CompareError
 from heartgrid.config.diff import RUN_IDENTITY_PATHS
 from heartgrid.config.overrides import split_override
 from heartgrid.config.run import RunConfig
+from heartgrid.interrupts import EXIT_STOPPED, StopRequest
 from heartgrid.recipes import build_config
+from heartgrid.rundir import CHECKPOINTS_DIR
 
 # ab names, places and seeds the runs itself: the run identity, except the recipe, which each
 # side names as its first word (a `recipe=` override only relabels the run, as in `train`).
 RESERVED_KEYS = tuple(path for path in RUN_IDENTITY_PATHS if path != "recipe")
 LOG_TAIL_LINES = 30
+PLAN_FILE = "ab.json"
+ABORT_WAIT_S = 60.0
+"""How long a second interrupt waits for the training processes before killing them."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,18 @@ class TrainJob:
     run: str
     argv: list[str]
     log: Path
+    run_dir: Path
+    total_timesteps: int
+
+    def finished(self) -> bool:
+        """Whether a checkpoint at the end of training exists (a resumed A/B keeps the run)."""
+        checkpoints = list_checkpoints(self.run_dir / CHECKPOINTS_DIR)
+        if not checkpoints:
+            return False
+        try:
+            return read_manifest(checkpoints[-1]).agent_step >= self.total_timesteps
+        except Exception:  # a damaged manifest: let the training process sort it out
+            return False
 
 
 class TrainingFailed(RuntimeError):
@@ -80,19 +107,41 @@ def side_config(side: Side, *, steps: int | None, device: str | None) -> RunConf
 
 
 def plan_jobs(
-    sides: list[Side], seeds: int, data_dir: Path, log_dir: Path, *, steps: int | None, device: str | None
+    sides: list[Side], configs: list[RunConfig], seeds: int, data_dir: Path, log_dir: Path, *,
+    steps: int | None, device: str | None,
 ) -> list[TrainJob]:
     jobs = []
     for seed in range(seeds):
-        for side in sides:
+        for side, config in zip(sides, configs):
             run = f"{side.label.lower()}-seed{seed}"
             argv = [
                 sys.executable, "-m", "heartgrid.tools.cli", "train", side.recipe,
                 *side_overrides(side, steps=steps, device=device),
                 f"run={run}", f"data_dir={data_dir}", f"system.seed={seed}",
             ]
-            jobs.append(TrainJob(side, seed, run, argv, log_dir / f"{run}.log"))
+            jobs.append(TrainJob(side, seed, run, argv, log_dir / f"{run}.log", data_dir / run,
+                                 config.trainer.total_timesteps))
     return jobs
+
+
+def check_plan(out: Path, plan: dict[str, Any]) -> bool:
+    """Write `OUT/ab.json` for a new A/B; for an existing one, require the same plan. Returns
+    whether this resumes an earlier A/B. Refuses a non-empty `out` that holds no plan."""
+    path = out / PLAN_FILE
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise CompareError(f"{path}: unreadable ({e}); choose a new --out") from None
+        changed = [f"{key}: {saved.get(key)!r} -> {plan[key]!r}" for key in plan if saved.get(key) != plan[key]]
+        if changed:
+            raise CompareError(f"{out} holds an A/B with another plan ({'; '.join(changed)}); rerun it "
+                               "with the same arguments to resume it, or choose a new --out")
+        return True
+    if out.exists() and any(p.name != ".lock" for p in out.iterdir()):
+        raise CompareError(f"{out} exists and is not empty (and holds no {PLAN_FILE}); choose a new --out")
+    path.write_text(json.dumps(plan, indent=2) + "\n")
+    return False
 
 
 def default_parallel(jobs: int) -> int:
@@ -105,9 +154,12 @@ def _tail(path: Path) -> str:
 
 
 def run_jobs(
-    jobs: list[TrainJob], *, parallel: int, on_done: Callable[[TrainJob, float], None] | None = None
-) -> None:
-    """Run the jobs, at most `parallel` at once; on the first failure stop the others and raise."""
+    jobs: list[TrainJob], *, parallel: int, on_done: Callable[[TrainJob, float], None] | None = None,
+    stop: StopRequest | None = None,
+) -> list[TrainJob]:
+    """Run the jobs, at most `parallel` at once. On the first failure, stop the others (each
+    saves its epoch) and raise TrainingFailed. When `stop` is requested, pass it on to the
+    running jobs, start no more, wait for them, and return the jobs left unfinished."""
     # Each process gets an equal share of the cores for its intra-op threads, so that parallel
     # runs do not oversubscribe the machine.
     env = dict(os.environ)
@@ -115,17 +167,30 @@ def run_jobs(
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     pending = list(jobs)
     running: dict[subprocess.Popen, tuple[TrainJob, float]] = {}
+    unfinished: list[TrainJob] = []
+    passed_on = False
     try:
         while pending or running:
+            if stop is not None and stop.requested and not passed_on:
+                stop_all(running)
+                passed_on = True
+                unfinished.extend(pending)
+                pending.clear()
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 job.log.parent.mkdir(parents=True, exist_ok=True)
-                with open(job.log, "w") as log:
-                    process = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+                with open(job.log, "a") as log:
+                    # A session of its own: the terminal's Ctrl-C and hang-up reach ab only,
+                    # which passes exactly one stop on (a second would abort the run unsaved).
+                    process = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                               start_new_session=True)
                 running[process] = (job, time.monotonic())
             time.sleep(0.2)
             for process in [p for p in running if p.poll() is not None]:
                 job, started = running.pop(process)
+                if process.returncode == EXIT_STOPPED and passed_on:
+                    unfinished.append(job)
+                    continue
                 if process.returncode != 0:
                     raise TrainingFailed(
                         f"training {job.run} exited with status {process.returncode}; command:\n  "
@@ -133,8 +198,27 @@ def run_jobs(
                     )
                 if on_done is not None:
                     on_done(job, time.monotonic() - started)
+    except KeyboardInterrupt:  # a second interrupt: the runs abort too, without saving
+        stop_all(running)
+        raise
     finally:
-        for process in running:
-            process.terminate()
-        for process in running:
+        if not passed_on:
+            stop_all(running)  # a failure elsewhere: the others save their epoch and stop
+        wait_all(running)
+    return unfinished
+
+
+def stop_all(running: dict[subprocess.Popen, Any]) -> None:
+    for process in running:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+
+def wait_all(running: dict[subprocess.Popen, Any]) -> None:
+    deadline = time.monotonic() + ABORT_WAIT_S
+    for process in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
             process.wait()

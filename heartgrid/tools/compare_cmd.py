@@ -1,7 +1,9 @@
 """Verbs that compare runs: `ab`, `compare`, `baseline save|list|show`, `regress`.
 
 Exit codes: 0 done (for `regress`: no regression), 1 `regress` found a regression or a training
-run of `ab` failed, 2 bad input (unknown recipe or key, not a run directory, unknown baseline).
+run of `ab` failed, 2 bad input (unknown recipe or key, not a run directory, unknown baseline,
+an `--out` in use or holding another A/B), 3 `ab` stopped by a signal with every run saved (the
+same command resumes), 130 `ab` aborted by a second interrupt.
 """
 
 from __future__ import annotations
@@ -145,10 +147,14 @@ def _print_report(comparison: Comparison, out: Path) -> None:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from heartgrid.compare.ab import TrainingFailed, default_parallel, parse_side, plan_jobs, run_jobs, side_config
+    from heartgrid.compare.ab import (
+        TrainingFailed, check_plan, default_parallel, parse_side, plan_jobs, run_jobs, side_config,
+    )
     from heartgrid.compare.comparison import compare_runs
     from heartgrid.compare.runs import CompareError, RunSet
     from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs, format_diff
+    from heartgrid.interrupts import DEFAULT_STOP_SIGNALS, EXIT_STOPPED, StopRequest
+    from heartgrid.rundir.lock import RunLock, RunLockedError
 
     if args.seeds < 2:
         raise CompareError(f"--seeds must be at least 2 for a statistical comparison, got {args.seeds}")
@@ -157,37 +163,56 @@ def cmd_ab(args: argparse.Namespace) -> int:
     configs = [side_config(s, steps=args.steps, device=args.device) for s in sides]
     rows = diff_configs(configs[0], configs[1], ignore=RUN_IDENTITY_PATHS)
     if rows:
-        print(f"config diff (A -> B), {len(rows)} path(s):\n" + format_diff(rows))
+        say(f"config diff (A -> B), {len(rows)} path(s):\n" + format_diff(rows))
     else:
-        print("config diff: none (beyond run identity): A and B are one config, an A/A test")
+        say("config diff: none (beyond run identity): A and B are one config, an A/A test")
 
     out = Path(args.out) if args.out else _default_out("ab")
-    if out.exists() and any(out.iterdir()):
-        raise CompareError(f"{out} exists and is not empty; choose a new --out")
     data_dir = out / "runs"
-    jobs = plan_jobs(sides, args.seeds, data_dir, out / "logs", steps=args.steps, device=args.device)
-    parallel = args.jobs or default_parallel(len(jobs))
-    steps = [c.trainer.total_timesteps for c in configs]
-    budget = f"{steps[0]:,} agent steps"
-    if steps[0] != steps[1]:
-        budget = f"{steps[0]:,} (A) / {steps[1]:,} (B) agent steps"
-    print(f"\ntraining {args.seeds} seeds of A and of B: {len(jobs)} runs of {budget}, "
-          f"{parallel} at a time, into {data_dir}")
-    done = 0
-
-    def progress(job: TrainJob, seconds: float) -> None:
-        nonlocal done
-        done += 1
-        print(f"  [{done}/{len(jobs)}] {job.side.label} seed {job.seed} done in {seconds:.1f}s", flush=True)
-
     try:
-        run_jobs(jobs, parallel=parallel, on_done=progress)
-    except TrainingFailed as e:
-        print(f"heartgrid ab: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"heartgrid ab: interrupted; the runs trained so far are in {data_dir}", file=sys.stderr)
-        return 130
+        lock = RunLock(out, "heartgrid ab").acquire()
+    except RunLockedError as e:
+        raise CompareError(str(e)) from None
+    try:
+        plan = {"a": args.a, "b": args.b, "seeds": args.seeds, "steps": args.steps, "device": args.device}
+        resuming = check_plan(out, plan)
+        jobs = plan_jobs(sides, configs, args.seeds, data_dir, out / "logs", steps=args.steps, device=args.device)
+        done_before = [job for job in jobs if resuming and job.finished()]
+        todo = [job for job in jobs if job not in done_before]
+        parallel = args.jobs or default_parallel(max(len(todo), 1))
+        steps = [c.trainer.total_timesteps for c in configs]
+        budget = f"{steps[0]:,} agent steps"
+        if steps[0] != steps[1]:
+            budget = f"{steps[0]:,} (A) / {steps[1]:,} (B) agent steps"
+        again = f" (resuming: {len(done_before)} finished, {len(todo)} to train or resume)" if resuming else ""
+        say(f"\ntraining {args.seeds} seeds of A and of B: {len(jobs)} runs of {budget}, "
+            f"{parallel} at a time, into {data_dir}{again}")
+        done = len(done_before)
+
+        def progress(job: TrainJob, seconds: float) -> None:
+            nonlocal done
+            done += 1
+            say(f"  [{done}/{len(jobs)}] {job.side.label} seed {job.seed} done in {seconds:.1f}s")
+
+        stop = StopRequest()
+        stop.listeners.append(lambda reason: say(
+            f"heartgrid ab: {reason}: stopping; each running training saves its current epoch "
+            "(once more to abort them unsaved)", err=True))
+        try:
+            with stop.on_signals(DEFAULT_STOP_SIGNALS):
+                unfinished = run_jobs(todo, parallel=parallel, on_done=progress, stop=stop)
+        except TrainingFailed as e:
+            say(f"heartgrid ab: error: {e}", err=True)
+            return 1
+        except KeyboardInterrupt:
+            say(f"heartgrid ab: aborted; the runs trained so far are in {data_dir}", err=True)
+            return 130
+        if unfinished:
+            say(f"heartgrid ab: stopped by {stop.reason}; {done} of {len(jobs)} runs finished, the others "
+                f"saved their progress; resume with the same command and --out {out}", err=True)
+            return EXIT_STOPPED
+    finally:
+        lock.release()
     runs = {
         side.label: RunSet.load([data_dir / j.run for j in jobs if j.side is side]) for side in sides
     }
@@ -202,9 +227,17 @@ def cmd_ab(args: argparse.Namespace) -> int:
             f"{e}\nthe runs are in {data_dir}; compare them with "
             f"`heartgrid compare {data_dir}/b-seed* --vs {data_dir}/a-seed* --metric ...`"
         ) from None
-    print()
+    say("")
     _print_report(comparison, out)
     return 0
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line, unless the terminal is gone (a closed terminal must not stop an A/B)."""
+    try:
+        print(text, file=sys.stderr if err else sys.stdout, flush=True)
+    except OSError:
+        pass
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def trained(tmp_path_factory) -> dict[str, list[Path]]:
             run = f"{name}-{seed}"
             argv = [sys.executable, "-m", "heartgrid.tools.cli", "train", RECIPE, *overrides, *COMMON,
                     "system.device=cpu", f"run={run}", f"data_dir={root / 'runs'}", f"system.seed={seed}"]
-            jobs.append(ab.TrainJob(side, seed, run, argv, root / "logs" / f"{run}.log"))
+            jobs.append(ab.TrainJob(side, seed, run, argv, root / "logs" / f"{run}.log", root / "runs" / run, 0))
             runs[name].append(root / "runs" / run)
     ab.run_jobs(jobs, parallel=ab.default_parallel(len(jobs)))
 

@@ -103,8 +103,9 @@ def test_sides_and_training_commands(tmp_path: Path):
         ab.parse_side("A", "small_easy_shaped system.seed=3")
     with pytest.raises(CompareError, match="side A is empty"):
         ab.parse_side("A", "  ")
-    jobs = ab.plan_jobs([ab.parse_side("A", "small_easy_shaped"), side], 2, tmp_path / "runs", tmp_path / "logs",
-                        steps=5000, device="cpu")
+    sides = [ab.parse_side("A", "small_easy_shaped"), side]
+    configs = [ab.side_config(s, steps=5000, device="cpu") for s in sides]
+    jobs = ab.plan_jobs(sides, configs, 2, tmp_path / "runs", tmp_path / "logs", steps=5000, device="cpu")
     assert [j.run for j in jobs] == ["a-seed0", "b-seed0", "a-seed1", "b-seed1"]
     assert jobs[3].argv == [
         sys.executable, "-m", "heartgrid.tools.cli", "train", "small_easy_shaped",
@@ -117,26 +118,27 @@ def test_sides_and_training_commands(tmp_path: Path):
 
 def test_run_jobs_runs_all_and_stops_on_failure(tmp_path: Path):
     side = ab.Side("A", "x", "x", [])
-    ok = [ab.TrainJob(side, i, f"ok{i}", [sys.executable, "-c", f"print('run {i}')"], tmp_path / f"ok{i}.log")
-          for i in range(3)]
+    ok = [ab.TrainJob(side, i, f"ok{i}", [sys.executable, "-c", f"print('run {i}')"], tmp_path / f"ok{i}.log",
+                      tmp_path / f"ok{i}", 0) for i in range(3)]
     finished: list[str] = []
     ab.run_jobs(ok, parallel=2, on_done=lambda job, seconds: finished.append(job.run))
     assert sorted(finished) == ["ok0", "ok1", "ok2"]
     assert (tmp_path / "ok2.log").read_text() == "run 2\n"
-    failing = ab.TrainJob(side, 0, "bad", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
-                          tmp_path / "bad.log")
-    with pytest.raises(ab.TrainingFailed, match=r"(?s)training bad exited with status 3.*boom"):
+    failing = ab.TrainJob(side, 0, "bad", [sys.executable, "-c", "print('boom'); raise SystemExit(5)"],
+                          tmp_path / "bad.log", tmp_path / "bad", 0)
+    with pytest.raises(ab.TrainingFailed, match=r"(?s)training bad exited with status 5.*boom"):
         ab.run_jobs([failing, *ok], parallel=1)
 
 
 def test_ab_prints_the_diff_trains_and_reports(tmp_path: Path, monkeypatch, capsys):
-    def fake_training(jobs, *, parallel, on_done):
+    def fake_training(jobs, *, parallel, on_done, stop):
         # Stands in for `heartgrid train`: side B's runs reach a lower plateau.
         for job in jobs:
             data_dir = Path(next(a for a in job.argv if a.startswith("data_dir="))[len("data_dir="):])
             write_run(data_dir, job.run, seed=job.seed, plateau=1.0 if job.side.label == "A" else 0.6,
                       overrides=tuple(job.side.overrides))
             on_done(job, 0.1)
+        return []
 
     monkeypatch.setattr(ab, "run_jobs", fake_training)
     out = tmp_path / "ab"
@@ -158,5 +160,9 @@ def test_ab_prints_the_diff_trains_and_reports(tmp_path: Path, monkeypatch, caps
     err = capsys.readouterr().err
     assert f"the runs are in {again / 'runs'}; compare them with `heartgrid compare" in err
     assert heartgrid("ab", "small_easy_shaped", "small_easy_shaped", "--seeds", "2", "--out", out) == 2
+    assert "holds an A/B with another plan" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    assert heartgrid("ab", "small_easy_shaped", "small_easy_shaped", "--seeds", "2", "--out", tmp_path / "other") == 2
     assert "exists and is not empty" in capsys.readouterr().err
     assert heartgrid("ab", "small_easy_shaped", "small_easy_shaped", "--seeds", "1") == 2
