@@ -51,7 +51,8 @@ class StopRequest:
         """Within the block, SIGINT and the signals `names` request a stop instead of ending
         the process; a second one raises KeyboardInterrupt. Handlers can only be installed from
         the main thread; elsewhere the signals keep their default behaviour. Names this
-        platform lacks (SIGUSR1 on Windows) are skipped."""
+        platform lacks (SIGUSR1 on Windows) are skipped, and so are signals the process was
+        told to ignore: under `nohup` a closed terminal must not stop training."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -65,7 +66,7 @@ class StopRequest:
         previous = {}
         for name in wanted:
             number = getattr(signal, name, None)
-            if number is not None:
+            if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
                 previous[number] = signal.signal(number, handler)
         try:
             yield

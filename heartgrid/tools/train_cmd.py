@@ -47,8 +47,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_FILE_FAULT
     if outcome.stopped_by is not None:
         saved = f"checkpoint of epoch {outcome.epoch} saved" if outcome.epoch else "no checkpoint yet"
-        print(f"heartgrid train: stopped by {signal_words(outcome.stopped_by)} ({saved}); run the same "
-              f"command again to {'resume' if outcome.epoch else 'start again'}", file=sys.stderr)
+        try:  # after a hang-up the terminal may be gone; the status and log.txt still tell
+            print(f"heartgrid train: stopped by {signal_words(outcome.stopped_by)} ({saved}); run the "
+                  f"same command again to {'resume' if outcome.epoch else 'start again'}", file=sys.stderr)
+        except OSError:
+            pass
         return EXIT_STOPPED
     return 0
 

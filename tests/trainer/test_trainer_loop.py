@@ -67,6 +67,40 @@ def test_second_ctrl_c_aborts_at_once_without_a_checkpoint():
     assert checkpoints.saved == []
 
 
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1", "SIGHUP"])
+def test_a_stop_signal_acts_like_ctrl_c_and_is_put_back(name):
+    number = getattr(signal, name)
+    before = signal.getsignal(number)
+    checkpoints = RecordingCheckpoints()
+
+    def on_log(record):
+        if record["metric/epoch"] == 1:
+            os.kill(os.getpid(), number)
+
+    trainer = make_trainer(tiny_config(checkpoint_interval=100), checkpoints=checkpoints, on_log=on_log)
+    trainer.train()
+    assert (trainer.stop.reason, checkpoints.saved) == (name, [(1, 32)])
+    assert signal.getsignal(number) is before
+
+
+def test_only_the_configured_signals_stop_and_ignored_ones_stay_ignored():
+    """`system.stop_signals` chooses; a signal the process ignores (SIGHUP under nohup) is left
+    ignored, so a closed terminal does not stop a nohup'd run."""
+    config = tiny_config(checkpoint_interval=100)
+    config.system.stop_signals = ["SIGUSR1"]
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        trainer = make_trainer(config, checkpoints=RecordingCheckpoints())
+        with trainer.stop.on_signals(config.system.stop_signals):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is sigterm  # not configured: untouched
+            assert callable(signal.getsignal(signal.SIGUSR1))
+            assert callable(signal.getsignal(signal.SIGINT))
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_resume_continues_exactly(tmp_path, device):
     """4 epochs in one go == 2 epochs, checkpoint, a new trainer resumed from it, 2 more."""
