@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "heartgrid.tools.render",  # render
     "heartgrid.tools.eval_cmd",  # eval
     "heartgrid.tools.compare_cmd",  # ab, compare, baseline, regress
+    "heartgrid.tools.fingerprint_cmd",  # fingerprint
 ]
 
 

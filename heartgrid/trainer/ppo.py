@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from heartgrid.config.trainer import TrainerConfig
 from heartgrid.devices import to_device
 from heartgrid.policies.distribution import logprobs_and_entropy
+from heartgrid.trainer import probes
 from heartgrid.trainer.advantages import explained_variance, vtrace_gae
 from heartgrid.trainer.experience import Experience
 from heartgrid.trainer.losses import PPOLoss, normalize, ppo_loss
@@ -78,6 +79,7 @@ def ppo_update(
         global_mean, global_std = advantages.mean(), advantages.std()
     if config.value_target == "refreshed":
         experience.target_values.copy_(experience.values)
+    probes.tap("advantages", advantages=advantages, returns=returns)
     stats.add("losses/explained_variance", explained_variance(experience.values, returns))
     stats.add("experience/advantages", advantages.mean())
     stats.add("experience/returns", returns.mean())
@@ -100,6 +102,7 @@ def ppo_update(
             check_stop()
         segments = to_device(minibatch.segments, device)
         weights = None if minibatch.weights is None else to_device(minibatch.weights, device)
+        probes.tap("sampling", epoch=epoch, segments=segments, weights=weights)
         optimizer.zero_grad()
         minibatch_kl = torch.zeros((), device=device)
         # Micro-batches of whole segments, or of single steps with transition sampling.
@@ -120,14 +123,17 @@ def ppo_update(
                 )
             share = len(segments[part]) / len(segments)
             scale = 1.0 if config.grad_accumulation == "legacy" else share
+            probes.tap("losses", loss=loss)
             (loss.total * scale).backward()
             minibatch_kl += share * loss.approx_kl
             for name, value in loss.diagnostics().items():
                 diagnostics.setdefault(f"losses/{name}", []).append(value)
             diagnostics.setdefault("experience/ratio", []).append(loss.importance)
+        probes.tap("gradients", policy=policy)
         grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
         diagnostics.setdefault("losses/grad_norm", []).append(grad_norm)
         optimizer.step()
+        probes.tap("weights", policy=policy)
         if config.target_kl is not None and minibatch_kl.item() > config.target_kl:
             stats.add("losses/early_stop_epoch", epoch)
             break

@@ -44,6 +44,7 @@ from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
 from heartgrid.policies.distribution import sample_actions
 from heartgrid.rundir import STEP_KEY
+from heartgrid.trainer import probes
 from heartgrid.trainer.experience import Experience
 from heartgrid.interrupts import StopRequest
 from heartgrid.trainer.optimizer import build_optimizer
@@ -213,6 +214,7 @@ class Trainer:
             self.state = self.policy.initial_state(slots, self.device)
         if self.bootstrap_truncations:
             experience.bootstraps.zero_()
+        probes.tap("world", engine=engine)
         for rollout_pass in range(self.passes):
             rows = experience.rows(rollout_pass, slots)
             experience.store_start_state(rows, self.state)
@@ -248,8 +250,10 @@ class Trainer:
         self.steps_since_log += self.segments * t.bptt_horizon
         with timer.phase("stats"):
             # Before the bootstraps join the rewards: experience/rewards is the environment's.
+            probes.tap("rollout", experience=experience, slots=slots, bootstraps=self.bootstrap_truncations)
             self.stats.add_dict(experience.summary(), prefix="experience/")
             self.record_episodes(engine.drain_episodes())
+            probes.tap("curriculum", state=self.curriculum.state_dict())
         if self.bootstrap_truncations:
             experience.rewards += experience.bootstraps
 
@@ -275,6 +279,7 @@ class Trainer:
         themselves, whatever the curriculum does (dehydration investigation §3)."""
         if len(episodes.rewards) == 0:
             return
+        probes.tap("episodes", episodes=episodes)
         self.stats.add("overview/reward", episodes.rewards)
         self.stats.add("experience/ep_lengths", episodes.lengths)
         self.stats.add_dict(episodes.agent_stats, prefix="env_agent/")
@@ -301,6 +306,7 @@ class Trainer:
         self.epochs_since_log = 0
         self.steps_since_log = 0
         self.last_record = record
+        probes.tap("metrics", record=record)
         if self.on_log is not None:
             self.on_log(record)
         return record

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heartgrid.config import RunConfig, apply_overrides
-from heartgrid.config.diff import flatten
+from heartgrid.config.diff import diff_configs, flatten
 from heartgrid.config.items import ITEMS
 from heartgrid.recipes import all_recipes
 from heartgrid.recipes import build_config
@@ -35,6 +35,20 @@ OVERRIDES = st.one_of(
 )
 
 
+def assert_same(before, after, what: str) -> None:
+    """Equal, or a message naming the first field path that differs (not a bare a == b)."""
+    rows = diff_configs(before.model_dump(mode="json"), after.model_dump(mode="json"))
+    assert not rows, f"{what} differs first at {rows[0][0]}: {rows[0][1]!r} -> {rows[0][2]!r}"
+    assert before == after, f"{what} differs in a value that JSON does not show (a type)"
+
+
+def first_different_line(a: str, b: str) -> str:
+    for number, (x, y) in enumerate(zip(a.splitlines(), b.splitlines()), start=1):
+        if x != y:
+            return f"the JSON differs first at line {number}: {x.strip()!r} -> {y.strip()!r}"
+    return "the JSON texts differ in length"
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recipe=st.sampled_from(RECIPES), overrides=st.lists(OVERRIDES, max_size=6))
 def test_json_round_trip_is_exact(recipe, overrides):
@@ -42,11 +56,12 @@ def test_json_round_trip_is_exact(recipe, overrides):
     config = apply_overrides(base, overrides)
     text = config.to_json()
     reloaded = RunConfig.from_json(text)
-    assert reloaded == config
-    assert reloaded.to_json() == text
+    assert_same(config, reloaded, "the reloaded config")
+    assert reloaded.to_json() == text, first_different_line(text, reloaded.to_json())
     # Every group resolves to the same agent config after the round trip (the reference bug).
     for group in config.game.groups:
-        assert reloaded.game.group_agent_config(group) == config.game.group_agent_config(group)
+        assert_same(config.game.group_agent_config(group), reloaded.game.group_agent_config(group),
+                    f"group {group!r}'s agent config")
 
 
 def test_defaults_are_written_out_in_full():

@@ -1,0 +1,210 @@
+"""Planted changes, as a developer's unintended edit would make them: the fingerprint check
+catches each one and names the stage where it acts (mutation testing of the whole pipeline).
+
+Each change is applied with monkeypatch to the code training runs, the recipe's fingerprint
+is recorded, and its first divergence from the golden fingerprint must be at the stage the
+change touches. `python tests/fingerprint/test_fingerprint_planted.py` prints the catch table
+of docs/fingerprint.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import heartgrid.engine.batched as batched
+import heartgrid.trainer.ppo as ppo
+import heartgrid.trainer.trainer as trainer_module
+from heartgrid.engine.observe import Observer
+from heartgrid.fingerprint import Fingerprint, capture, first_divergence
+from heartgrid.recipes import build_config
+from heartgrid.trainer.sampling import MinibatchSampler
+from heartgrid.trainer.stats import StatsAccumulator
+from heartgrid.trainer.trainer import Trainer
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fingerprints"
+RECIPE = "small_easy_shaped"
+ROLLOUT = {"obs", "actions", "logprobs", "values", "rewards", "dones", "truncations", "bootstraps"}
+
+
+def wrap(owner: object, name: str, make: Callable[[Callable], Callable]) -> Callable[[pytest.MonkeyPatch], None]:
+    """A planted change: replace `owner.name` by `make(original)`."""
+    def plant(monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(owner, name, make(getattr(owner, name)))
+    return plant
+
+
+def converter_timer_off_by_one(original):
+    def advance(w):
+        original(w)
+        w.conv_timer.sub_((w.conv_timer > 1).to(w.conv_timer.dtype))  # converters finish one tick early
+    return advance
+
+
+def window_shifted(original):
+    def observe(self, w, rewards):
+        original(self, w, rewards)
+        self.store.copy_(self.store.roll(1, dims=2))  # every window one cell to the side
+    return observe
+
+
+def lambda_gets_gamma(original):
+    return lambda *args, **kw: original(*args, **{**kw, "gae_lambda": kw["gamma"]})
+
+
+def bootstrap_inverted(original):
+    def store(self, bootstraps):
+        original(self, bootstraps)
+        bootstraps.neg_()
+    return store
+
+
+def reward_weights_doubled(original):
+    def reset(self, *args, **kw):
+        original(self, *args, **kw)
+        self.world.param_reward_weight.mul_(2)
+    return reset
+
+
+def entropy_bonus_inverted(original):
+    return lambda **kw: original(**{**kw, "ent_coef": -kw["ent_coef"]})
+
+
+def value_coef_halved(original):
+    return lambda **kw: original(**{**kw, "vf_coef": kw["vf_coef"] / 2})
+
+
+def clip_coef_changed(original):
+    return lambda **kw: original(**{**kw, "clip_coef": kw["clip_coef"] * 0.01})
+
+
+def advantages_not_scaled(original):
+    return lambda advantages, mean, std: original(advantages, mean, 1.0)
+
+
+def segments_in_order(original):
+    def epoch(self, advantages, progress):
+        for minibatch in original(self, advantages, progress):
+            minibatch.segments = minibatch.segments.sort().values
+            yield minibatch
+    return epoch
+
+
+def adam_eps_changed(original):
+    def build(policy, config):
+        optimizer = original(policy, config)
+        for group in optimizer.param_groups:
+            group["eps"] = 1e-4
+        return optimizer
+    return build
+
+
+def episode_length_stat_scaled(original):
+    def add(self, name, value):
+        original(self, name, value * 1.5 if name == "experience/ep_lengths" else value)
+    return add
+
+
+def recurrent_state_kept_on_done(original):
+    return lambda state, dones: state  # the next episode starts with the last one's memory
+
+
+def sampling_temperature(original):
+    return lambda logits, generator: original(logits * 20, generator)
+
+
+def next_value_dropped(original):
+    def rollout(self):
+        original(self)
+        self.experience.next_values.zero_()
+    return rollout
+
+
+def metric_renamed(original):
+    def means(self):
+        return {("losses/value" if k == "losses/value_loss" else k): v for k, v in original(self).items()}
+    return means
+
+
+# name -> (what the change does, the plant, the stages it acts at first)
+PLANTED = {
+    "converter_timer_off_by_one": ("engine: converters finish one tick early (batched engine only)",
+                                   wrap(batched, "advance_converters", converter_timer_off_by_one), ROLLOUT | {"world"}),
+    "observation_window_shifted": ("engine: the observation window one cell to the side",
+                                   wrap(Observer, "observe", window_shifted), {"obs"}),
+    "reward_weights_doubled": ("engine: reward weights doubled at reset",
+                               wrap(batched.BatchedEngine, "reset", reward_weights_doubled), {"world_floats"}),
+    "lambda_gets_gamma": ("advantages: gae_lambda receives gamma's value",
+                          wrap(ppo, "vtrace_gae", lambda_gets_gamma), {"advantages"}),
+    "next_value_dropped": ("advantages: the value after the last step taken as 0",
+                           wrap(Trainer, "rollout", next_value_dropped), {"advantages"}),
+    "bootstrap_inverted": ("rollout: the truncation bootstrap's sign inverted",
+                           wrap(Trainer, "store_truncation_bootstrap", bootstrap_inverted), {"bootstraps"}),
+    # An untrained LSTM's state moves the rollout's log-probs less than the tolerance; the
+    # update, which does reset at episode starts, then sees ratios != 1 (old_approx_kl > 0).
+    "recurrent_state_kept_on_done": ("rollout: the LSTM state not reset when an episode ends",
+                                     wrap(trainer_module, "reset_state", recurrent_state_kept_on_done),
+                                     {"actions", "logprobs", "values", "losses"}),
+    "sampling_temperature": ("policy: actions sampled at temperature 0.05",
+                             wrap(trainer_module, "sample_actions", sampling_temperature), {"actions", "logprobs"}),
+    "entropy_bonus_inverted": ("loss: the entropy bonus's sign inverted",
+                               wrap(ppo, "ppo_loss", entropy_bonus_inverted), {"losses"}),
+    # Early on the value loss is small next to the entropy term: the total moves less than
+    # the tolerance, the critic's gradient does not.
+    "value_coef_halved": ("loss: the value loss coefficient halved",
+                          wrap(ppo, "ppo_loss", value_coef_halved), {"losses", "gradients"}),
+    "clip_coef_changed": ("loss: the PPO clip coefficient a hundredth",
+                          wrap(ppo, "ppo_loss", clip_coef_changed), {"losses"}),
+    # At ratio 1 the policy loss is -mean(normalised advantages), 0 whatever their scale: the
+    # loss's value cannot show this change, its gradient does.
+    "advantages_not_scaled": ("loss: advantages centred but not divided by their std",
+                              wrap(ppo, "normalize", advantages_not_scaled), {"losses", "gradients"}),
+    "segments_in_order": ("sampling: minibatch segments in buffer order",
+                          wrap(MinibatchSampler, "epoch", segments_in_order), {"sampling"}),
+    "adam_eps_changed": ("optimizer: Adam's eps 1e-4",
+                         wrap(trainer_module, "build_optimizer", adam_eps_changed), {"weights"}),
+    "episode_length_stat_scaled": ("stats: the logged episode length scaled",
+                                   wrap(StatsAccumulator, "add", episode_length_stat_scaled), {"metrics"}),
+    "metric_renamed": ("stats: losses/value_loss logged as losses/value",
+                       wrap(StatsAccumulator, "means", metric_renamed), {"metrics"}),
+}
+
+
+@pytest.fixture(scope="module")
+def golden() -> Fingerprint:
+    return Fingerprint.load(GOLDEN / f"{RECIPE}.json")
+
+
+def caught(plant, monkeypatch: pytest.MonkeyPatch, golden: Fingerprint):
+    with monkeypatch.context() as patch:
+        plant(patch)
+        started = time.perf_counter()
+        changed = capture(build_config(RECIPE, [], default_device="cpu"), golden.updates)
+        return first_divergence(golden, changed), time.perf_counter() - started
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_the_fingerprint_catches_a_planted_change_at_its_stage(name, monkeypatch, golden):
+    _, plant, stages = PLANTED[name]
+    divergence, _ = caught(plant, monkeypatch, golden)
+    assert divergence is not None, f"{name} was not caught"
+    assert divergence.stage in stages, divergence.message()
+    assert divergence.message().startswith(f"first divergence: update {divergence.update}, stage `{divergence.stage}`")
+
+
+def test_unchanged_code_matches_its_golden_fingerprint(monkeypatch, golden):
+    divergence, _ = caught(lambda patch: None, monkeypatch, golden)
+    assert divergence is None, divergence.message()
+
+
+if __name__ == "__main__":  # the catch table of docs/fingerprint.md
+    reference = Fingerprint.load(GOLDEN / f"{RECIPE}.json")
+    print("| planted change | caught by | time | message |\n|---|---|---|---|")
+    for name, (what, plant, _) in PLANTED.items():
+        with pytest.MonkeyPatch.context() as patch:
+            found, seconds = caught(plant, patch, reference)
+        print(f"| {what} | `fingerprint --check` | {seconds:.1f} s | {found.message() if found else 'NOT CAUGHT'} |")
