@@ -29,6 +29,24 @@ from heartgrid.recipes import all_recipes, build_config
 
 DEFAULT_GOLDEN = Path("tests") / "golden" / "fingerprints"
 
+# Golden fingerprints of the non-default switches too: a switch a user turns on to A/B it is
+# where a wrong result misleads most, so its behaviour is pinned like a recipe's.
+SWITCH_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "switch-micro_batches": ("small_easy_shaped", ["trainer.micro_batch_size=256"]),
+    "switch-micro_batches_legacy": ("small_easy_shaped", ["trainer.micro_batch_size=256",
+                                                          "trainer.grad_accumulation=legacy"]),
+    "switch-prioritized": ("small_easy_shaped", ["trainer.minibatch_sampling=prioritized",
+                                                 "trainer.prioritized.alpha=1"]),
+    "switch-muon": ("small_easy_shaped", ["trainer.optimizer.type=muon"]),
+    "switch-gae": ("small_easy_shaped", ["trainer.advantages=gae"]),
+    "switch-refreshed_values": ("small_easy_shaped", ["trainer.value_target=refreshed"]),
+}
+
+
+def golden_configs() -> dict[str, tuple[str, list[str]]]:
+    """Name -> (recipe, overrides) of every golden fingerprint: the recipes, then the switches."""
+    return {**{name: (name, []) for name in sorted(all_recipes())}, **SWITCH_VARIANTS}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -111,13 +129,15 @@ def compare_sides(spec_a: str, spec_b: str, updates: int, out: Path | None) -> i
 def golden(args: argparse.Namespace, updates: int) -> int:
     from heartgrid.fingerprint import Fingerprint, capture
 
-    recipes = args.items or sorted(all_recipes())
+    known = golden_configs()
+    names = args.items or list(known)
     directory: Path = args.golden
     if args.check and not directory.is_dir():
         raise UsageError(f"no golden fingerprints in {directory} (run from the repository root, or --golden DIR)")
     failed = []
-    for recipe in recipes:
-        current = capture(build_config(recipe, [], default_device="cpu"), updates, label=recipe)
+    for recipe in names:
+        base, overrides = known.get(recipe, (recipe, []))
+        current = capture(build_config(base, overrides, default_device="cpu"), updates, label=recipe)
         path = directory / f"{recipe}.json"
         if args.regenerate:
             directory.mkdir(parents=True, exist_ok=True)

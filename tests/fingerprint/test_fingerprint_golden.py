@@ -14,19 +14,23 @@ import torch
 from heartgrid.fingerprint import Fingerprint, capture, first_divergence
 from heartgrid.recipes import all_recipes, build_config
 from heartgrid.tools.cli import main
+from heartgrid.tools.fingerprint_cmd import golden_configs
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fingerprints"
 
 
-def test_every_recipe_has_a_golden_fingerprint():
-    assert {p.stem for p in GOLDEN.glob("*.json")} == set(all_recipes()), (
-        "tests/golden/fingerprints does not match the recipes; run `heartgrid fingerprint --regenerate`")
+def test_every_recipe_and_switch_has_a_golden_fingerprint():
+    assert set(all_recipes()) <= set(golden_configs())
+    assert {p.stem for p in GOLDEN.glob("*.json")} == set(golden_configs()), (
+        "tests/golden/fingerprints does not match the recipes and switches; run "
+        "`heartgrid fingerprint --regenerate`")
 
 
-@pytest.mark.parametrize("recipe", sorted(all_recipes()))
+@pytest.mark.parametrize("recipe", list(golden_configs()))
 def test_recipe_behaves_as_its_golden_fingerprint(recipe):
     golden = Fingerprint.load(GOLDEN / f"{recipe}.json")
-    current = capture(build_config(recipe, [], default_device="cpu"), golden.updates)
+    base, overrides = golden_configs()[recipe]
+    current = capture(build_config(base, overrides, default_device="cpu"), golden.updates)
     divergence = first_divergence(golden, current)
     assert divergence is None, (
         f"{recipe}: {divergence.message()}\nIf the change is intended, run "
