@@ -47,10 +47,28 @@ ScheduledName = Literal["learning_rate", "clip_coef", "ent_coef", "vf_clip_coef"
 
 
 class PrioritizedSamplingConfig(Config):
+    """minibatch_sampling=prioritized: segment i is drawn with probability
+    P_i = p_i / Σ p_j, p_i = (Σ_t |A_i,t|)^alpha, and its advantages are weighted by
+    w_i = (S·P_i)^(−beta) (S segments)."""
+
     alpha: float = Field(0.0, ge=0)
     """Sampling weight of a segment is |advantage|^alpha (0 = uniform)."""
     beta0: float = Field(0.6, ge=0, le=1)
-    """Importance-weight exponent, annealed linearly from beta0 to 1 over training."""
+    """Importance-weight exponent at the start of training (its course: beta_schedule)."""
+    beta_schedule: Literal["reference", "to_one"] = "reference"
+    """beta over training progress p = agent_step / total_timesteps. `reference` (the reference
+    system and PufferLib): beta = beta0 + (1 − beta0)·alpha·p, which reaches 1 at the end only
+    when alpha = 1. `to_one`: beta = beta0 + (1 − beta0)·p, 1 at the end whatever alpha."""
+    refresh: Literal["minibatch", "update"] = "minibatch"
+    """When the priorities are computed. `minibatch` (the reference): before each minibatch,
+    from every segment's V-trace advantages under the ratios of its latest minibatch (1 until
+    it is trained on) and the value target's current values. `update`: once per update, from
+    the rollout's advantages at ratio 1."""
+    draws: Literal["with_replacement", "without_replacement"] = "with_replacement"
+    """`with_replacement`: a minibatch's segments are independent draws, so at beta = 1 the
+    weights remove the sampling bias exactly (E[w_i·count_i] is the same for every segment).
+    `without_replacement`: the reference's draws, under which the same weights do not remove
+    it (high-priority segments end up under-weighted); kept for A/B."""
 
 
 class TrainerConfig(Config):
@@ -97,8 +115,11 @@ class TrainerConfig(Config):
     or minibatch_sampling=prioritized, where a segment is trained on more than once per update."""
     grad_accumulation: Literal["accumulate", "legacy"] = "accumulate"
     """With micro_batch_size < minibatch_size: `accumulate` sums scaled micro-batch gradients
-    into one optimizer step; `legacy` zeroes the gradient before every micro-batch, so only the
-    last micro-batch's gradient is applied (the reference bug, kept for A/B)."""
+    into one optimizer step, which is then the whole minibatch's gradient for every
+    advantage_norm (`minibatch` normalises each micro-batch with the minibatch's mean and std).
+    `legacy` keeps the reference's behaviour for A/B: the gradient is zeroed before every
+    micro-batch, so the step applies only the last micro-batch's gradient, unscaled, with its
+    advantages normalised by that micro-batch's own statistics."""
     micro_batch_size: int | None = Field(None, ge=1)
     """Segments x steps per backward pass; None = the whole minibatch."""
     minibatch_sampling: Literal["shuffled", "prioritized", "transitions"] = "shuffled"

@@ -58,6 +58,9 @@ class Experience:
         ) if step_states else None
         """With minibatch_sampling=transitions: the recurrent state each step was acted on with."""
         self.target_values = torch.zeros(shape, device=device)
+        self.ratios = torch.ones(shape, device=device)
+        """π_new/π_old of each step as of its latest minibatch this update (1 until trained on):
+        prioritized sampling's refreshed priorities are built on them."""
         """With `trainer.value_target=refreshed`, the values a minibatch's advantages, returns
         and value clipping are built on: the rollout values at the start of the update, then
         those the network computed for the segment the last time it was trained on."""

@@ -2,11 +2,17 @@
 
 Muon (Keller Jordan, 2024) replaces the update of a weight matrix by its orthogonalised
 momentum, computed with a Newton–Schulz iteration; it is meant for the weights of the linear
-maps between hidden layers only. PyTorch ships it (`torch.optim.Muon`, PyTorch >= 2.9, 2-D
-parameters only), so `muon` here means: Muon for the weights of linear, convolution and
-recurrent layers (a convolution kernel [out, in, k, k] stepped as the matrix [out, in·k·k]),
-and Adam for everything else (biases, norms, embedding tables, learned queries and tokens),
-all driven by the one `learning_rate`. Muon's step is scaled to the RMS of an AdamW step
+maps between hidden layers only: the input layer and the output layers belong to AdamW. PyTorch
+ships it (`torch.optim.Muon`, PyTorch >= 2.9, 2-D parameters only), so `muon` here means: Muon
+for the weights of the hidden linear, convolution and recurrent layers (a convolution kernel
+[out, in, k, k] stepped as the matrix [out, in·k·k]), and Adam for everything else (the input
+and output layers, biases, norms, embedding tables, learned queries and tokens), all driven by
+the one `learning_rate`.
+
+Which layers are hidden is found by running the policy once on a blank observation: a layer
+whose input carries no gradient reads the observation (an input layer), and a layer whose
+output is the returned logits or values (or a view of them) is an output layer. A module that
+cannot be run that way (no `obs_shape`) has every linear map treated as hidden. Muon's step is scaled to the RMS of an AdamW step
 (`adjust_lr_fn="match_rms_adamw"`) so that the same learning rate (and its schedule) suits
 both halves.
 """
@@ -41,11 +47,14 @@ def build_optimizer(policy: nn.Module, config: OptimizerConfig) -> Optimizer:
 
 
 def muon_parameters(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(weights of linear maps for Muon, the rest for Adam), chosen by the layer that owns a
-    parameter, not by its shape: an embedding table or a set of attention queries is 2-D too,
+    """(weights of hidden linear maps for Muon, the rest for Adam), chosen by the layer that owns
+    a parameter, not by its shape: an embedding table or a set of attention queries is 2-D too,
     but a lookup, not a map between hidden layers."""
     linear_maps = set()
+    boundary = boundary_layers(policy)
     for module in policy.modules():
+        if id(module) in boundary:
+            continue
         if isinstance(module, _LINEAR_MAPS):
             linear_maps.add(id(module.weight))
         elif isinstance(module, _RECURRENT):
@@ -57,6 +66,33 @@ def muon_parameters(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
         if param.requires_grad:
             (matrices if id(param) in linear_maps else others).append(param)
     return matrices, others
+
+
+def boundary_layers(policy: nn.Module) -> set[int]:
+    """ids of the linear maps that read the observation or write the logits or values, found by
+    one forward pass on a blank observation (empty when the module cannot be run so)."""
+    if not hasattr(policy, "obs_shape") or not hasattr(policy, "initial_state"):
+        return set()
+    parameter = next(policy.parameters())
+    obs = torch.zeros((2, *policy.obs_shape), dtype=torch.uint8, device=parameter.device)
+    inputs, outputs = set(), {}
+
+    def record(module: nn.Module, args: tuple, output: Any) -> None:
+        if args and isinstance(args[0], torch.Tensor) and not args[0].requires_grad:
+            inputs.add(id(module))
+        first = output[0] if isinstance(output, tuple) else output
+        outputs[id(module)] = first.untyped_storage().data_ptr()
+
+    layers = [m for m in policy.modules() if isinstance(m, _LINEAR_MAPS + _RECURRENT)]
+    handles = [m.register_forward_hook(record) for m in layers]
+    try:
+        with torch.enable_grad():
+            logits, values, _ = policy(obs, policy.initial_state(2, parameter.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    returned = {logits.untyped_storage().data_ptr(), values.untyped_storage().data_ptr()}
+    return inputs | {module for module, storage in outputs.items() if storage in returned}
 
 
 class MuonWithAdam:
@@ -104,6 +140,11 @@ class MuonWithAdam:
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         return [group for opt in self.optimizers.values() for group in opt.param_groups]
+
+    @property
+    def state(self) -> dict[Any, Any]:
+        """Per-parameter state of both optimizers (empty before the first step), as torch's."""
+        return {key: value for opt in self.optimizers.values() for key, value in opt.state.items()}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for opt in self.optimizers.values():

@@ -79,6 +79,7 @@ def ppo_update(
         global_mean, global_std = advantages.mean(), advantages.std()
     if config.value_target == "refreshed":
         experience.target_values.copy_(experience.values)
+    experience.ratios.fill_(1.0)
     probes.tap("advantages", advantages=advantages, returns=returns)
     stats.add("losses/explained_variance", explained_variance(experience.values, returns))
     stats.add("experience/advantages", advantages.mean())
@@ -92,10 +93,18 @@ def ppo_update(
     # Diagnostics stay on the device until the end of the update: reading each one back as it
     # is computed would make the CPU wait for the GPU after every micro-batch.
     diagnostics: dict[str, list[Tensor]] = {}
+    @torch.no_grad()
+    def current_advantages() -> Tensor:
+        """Every segment's advantages now: refreshed values, the latest ratios (prioritized
+        sampling's priorities before each minibatch)."""
+        values = experience.target_values if config.value_target == "refreshed" else experience.values
+        ratios = experience.ratios if config.advantages == "vtrace" else torch.ones_like(experience.values)
+        return compute_advantages(experience, all_segments, values, ratios, config)
+
     minibatches = (
         (epoch, minibatch)
         for epoch in range(config.update_epochs)
-        for minibatch in sampler.epoch(advantages, progress)
+        for minibatch in sampler.epoch(advantages, progress, refresh=current_advantages)
     )
     for epoch, minibatch in minibatches:
         if check_stop is not None:
@@ -107,6 +116,13 @@ def ppo_update(
         minibatch_kl = torch.zeros((), device=device)
         # Micro-batches of whole segments, or of single steps with transition sampling.
         micro = micro_steps if minibatch.transitions else micro_steps // config.bptt_horizon
+        # Accumulated micro-batches must give the whole minibatch's gradient, so they normalise
+        # their advantages with the minibatch's statistics, not each with its own.
+        norm_stats = None
+        if (config.advantage_norm == "minibatch" and config.grad_accumulation == "accumulate"
+                and micro < len(segments)):
+            norm_stats = minibatch_advantage_stats(policy, experience, segments, micro, advantages,
+                                                   config, minibatch.transitions)
         for start in range(0, len(segments), micro):
             part = slice(start, start + micro)
             if config.grad_accumulation == "legacy":
@@ -115,11 +131,12 @@ def ppo_update(
                 optimizer.zero_grad()
             if minibatch.transitions:
                 loss = transition_loss(policy, experience, segments[part], advantages,
-                                       (global_mean, global_std), config, hyper)
+                                       (global_mean, global_std), config, hyper, norm_stats=norm_stats)
             else:
                 loss = minibatch_loss(
                     policy, experience, segments[part], None if weights is None else weights[part],
                     (global_mean, global_std), config, hyper, rollout_advantages=advantages,
+                    norm_stats=norm_stats,
                 )
             share = len(segments[part]) / len(segments)
             scale = 1.0 if config.grad_accumulation == "legacy" else share
@@ -141,6 +158,33 @@ def ppo_update(
         stats.add(name, torch.stack(values))
 
 
+@torch.no_grad()
+def minibatch_advantage_stats(
+    policy: nn.Module, experience: Experience, segments: Tensor, micro: int, rollout_advantages: Tensor,
+    config: TrainerConfig, transitions: bool,
+) -> tuple[Tensor, Tensor]:
+    """Mean and std of the advantages the whole minibatch's loss will see. GAE's are the
+    rollout's; V-trace's depend on the current policy's ratios, so each micro-batch is run
+    forward once more without a graph (the weights do not change before the optimizer step,
+    so these are the ratios its loss will compute)."""
+    if transitions:
+        advantages = rollout_advantages.flatten(0, 1)[segments]
+    elif config.advantages == "gae":
+        advantages = rollout_advantages[segments]
+    else:
+        parts = []
+        for start in range(0, len(segments), micro):
+            part = segments[start:start + micro]
+            logits, _ = policy.forward_sequence(experience.obs[part], experience.segment_start_state(part),
+                                                experience.episode_starts[part])
+            new_logprobs, _ = logprobs_and_entropy(logits, experience.actions[part])
+            ratios = (new_logprobs - experience.logprobs[part]).exp()
+            values = (experience.target_values if config.value_target == "refreshed" else experience.values)[part]
+            parts.append(compute_advantages(experience, part, values, ratios, config))
+        advantages = torch.cat(parts)
+    return advantages.mean(), advantages.std()
+
+
 def minibatch_loss(
     policy: nn.Module,
     experience: Experience,
@@ -150,9 +194,11 @@ def minibatch_loss(
     config: TrainerConfig,
     hyper: dict[str, float],
     rollout_advantages: Tensor | None = None,
+    norm_stats: tuple[Tensor, Tensor] | None = None,
 ) -> PPOLoss:
     """The PPO loss of the segments `segments` (LongTensor on the buffer's device);
-    `rollout_advantages` [all segments, T] are the advantages at ratio 1."""
+    `rollout_advantages` [all segments, T] are the advantages at ratio 1; `norm_stats`: the
+    (mean, std) that advantage_norm=minibatch uses (None: these segments' own)."""
     logits, new_values = policy.forward_sequence(
         experience.obs[segments],
         experience.segment_start_state(segments),
@@ -174,6 +220,7 @@ def minibatch_loss(
     if config.advantages == "vtrace":
         # V-trace: advantages of this minibatch with the current policy's ratios.
         ratios = (new_logprobs - old_logprobs).exp().detach()
+        experience.ratios[segments] = ratios
         advantages = compute_advantages(experience, segments, values, ratios, config)
         returns = advantages + values
     else:
@@ -184,7 +231,7 @@ def minibatch_loss(
         returns = advantages + experience.values[segments]
 
     return finish_loss(new_logprobs, old_logprobs, entropy, new_values, values, advantages, returns,
-                       weights, global_stats, config, hyper)
+                       weights, global_stats, config, hyper, norm_stats)
 
 
 def transition_loss(
@@ -195,6 +242,7 @@ def transition_loss(
     global_stats: tuple[Tensor, Tensor],
     config: TrainerConfig,
     hyper: dict[str, float],
+    norm_stats: tuple[Tensor, Tensor] | None = None,
 ) -> PPOLoss:
     """The PPO loss of single steps (`steps`: indices into the flattened [S × T] buffer), each
     run from the recurrent state stored when it was acted on (minibatch_sampling=transitions);
@@ -207,18 +255,21 @@ def transition_loss(
     new_logprobs, entropy = logprobs_and_entropy(logits, at(experience.actions))
     values, advantages = at(experience.values), at(rollout_advantages)
     return finish_loss(new_logprobs, at(experience.logprobs), entropy, new_values, values,
-                       advantages, advantages + values, None, global_stats, config, hyper)
+                       advantages, advantages + values, None, global_stats, config, hyper, norm_stats)
 
 
 def finish_loss(
     new_logprobs: Tensor, old_logprobs: Tensor, entropy: Tensor, new_values: Tensor, values: Tensor,
     advantages: Tensor, returns: Tensor, weights: Tensor | None,
     global_stats: tuple[Tensor, Tensor], config: TrainerConfig, hyper: dict[str, float],
+    norm_stats: tuple[Tensor, Tensor] | None = None,
 ) -> PPOLoss:
-    """Normalise the advantages (switch: advantage_norm), weight them (prioritized sampling),
-    and build the clipped PPO loss."""
+    """Normalise the advantages (switch: advantage_norm; `minibatch` with `norm_stats` when a
+    micro-batch stands for a larger minibatch), weight them (prioritized sampling), and build
+    the clipped PPO loss."""
     if config.advantage_norm == "minibatch":
-        advantages = normalize(advantages, advantages.mean(), advantages.std())
+        mean, std = norm_stats if norm_stats is not None else (advantages.mean(), advantages.std())
+        advantages = normalize(advantages, mean, std)
     elif config.advantage_norm == "global":
         advantages = normalize(advantages, *global_stats)
     if weights is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartgrid.checkpoint import CheckpointManager
+from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.checkpoint.durable import remove_temporary_files, replace_file_atomically
 from heartgrid.checkpoint.manager import SPACE_MARGIN
 from heartgrid.config.diff import diff_configs, format_diff
@@ -109,7 +109,12 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
     if resuming:
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
-        trainer.load_state_dict(checkpoint.trainer_state)
+        try:
+            trainer.load_state_dict(checkpoint.trainer_state)
+        except (ValueError, KeyError) as e:  # e.g. optimizer state of another parameter split
+            raise CheckpointError(checkpoint.path, (
+                f"its trainer state does not fit this trainer: {e}. To go on from its weights with a "
+                f"fresh optimizer, start a new run with trainer.initial_policy={run_dir}")) from None
         saved_total = read_run_config(run_dir).trainer.total_timesteps
         refused = checkpoint.refused
     space_warning = check_space(config, trainer, checkpoints)

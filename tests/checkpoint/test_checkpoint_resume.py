@@ -206,3 +206,18 @@ def test_initial_policy_of_another_architecture_is_refused_naming_both(uninterru
     overrides = {"trainer.initial_policy": str(uninterrupted), "policy.name": "latent_attn_tiny"}
     with pytest.raises(CheckpointError, match=r"'conv_lstm'.*'latent_attn_tiny'|'latent_attn_tiny'.*'conv_lstm'"):
         Trainer(tiny_config(tmp_path, "other", **overrides))
+
+
+def test_a_muon_checkpoint_of_another_parameter_split_is_refused_naming_a_way_on(tmp_path, monkeypatch):
+    """Muon once also stepped the input and output layers; such a checkpoint's optimizer state
+    cannot be restored, and resuming says so (CheckpointError, exit 2) rather than a traceback."""
+    import heartgrid.trainer.optimizer as optimizer
+
+    config = tiny_config(tmp_path, "muon", **{"trainer.optimizer.type": "muon"})
+    with monkeypatch.context() as patch:
+        patch.setattr(optimizer, "boundary_layers", lambda policy: set())  # the old split
+        stop_after(patch, 1, "ctrl_c")
+        run_dir = train(config)
+    with pytest.raises(CheckpointError, match=r"(?s)does not fit this trainer.*covers .* parameters.*"
+                                              rf"trainer.initial_policy={run_dir}"):
+        train(config)

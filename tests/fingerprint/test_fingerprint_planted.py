@@ -87,8 +87,8 @@ def advantages_not_scaled(original):
 
 
 def segments_in_order(original):
-    def epoch(self, advantages, progress):
-        for minibatch in original(self, advantages, progress):
+    def epoch(self, advantages, progress, **kwargs):
+        for minibatch in original(self, advantages, progress, **kwargs):
             minibatch.segments = minibatch.segments.sort().values
             yield minibatch
     return epoch

@@ -39,7 +39,7 @@ def test_muon_takes_weights_of_linear_maps_and_adam_the_rest():
 
 
 @pytest.mark.parametrize("name", ["fast", "latent_attn_tiny"])
-def test_muon_leaves_embeddings_queries_and_norms_of_the_policies_to_adam(name):
+def test_muon_takes_hidden_matrices_only_and_leaves_embeddings_queries_norms_and_the_input_and_output_layers_to_adam(name):
     features = FeatureRegistry.default()
     policy = make_policy(PolicyConfig(name=name, hidden_size=16, lstm_layers=1), features,
                          ["noop_0", "move_0", "move_1"], (len(features), 7, 7))
@@ -48,8 +48,10 @@ def test_muon_leaves_embeddings_queries_and_norms_of_the_policies_to_adam(name):
     adam = {n for n, _ in policy.named_parameters()} - muon
     assert {"action_head.embeddings", "action_head.bias", "lstm.bias_ih_l0"} <= adam
     assert {"lstm.weight_ih_l0", "lstm.weight_hh_l0", "actor.0.weight", "critic.0.weight"} <= muon
+    assert "critic.2.weight" in adam  # the value head's output layer
     if name == "fast":
-        assert {"conv1.weight", "conv2.weight", "fc1.weight"} <= muon
+        assert {"conv2.weight", "fc1.weight"} <= muon
+        assert "conv1.weight" in adam  # the input layer reads the observation
     else:
         assert {"tokenizer.feature_embeddings", "cross_attention.queries",
                 "cross_attention.final_norm.weight"} <= adam

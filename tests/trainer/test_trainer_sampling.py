@@ -9,10 +9,11 @@ from heartgrid.config.trainer import PrioritizedSamplingConfig, TrainerConfig
 from heartgrid.trainer.sampling import MinibatchSampler
 
 
-def config(mode="shuffled", alpha=0.0, beta0=0.6, segments=12, minibatch_segments=3, bptt=4):
+def config(mode="shuffled", alpha=0.0, beta0=0.6, segments=12, minibatch_segments=3, bptt=4, **prioritized):
     return TrainerConfig(
         batch_size=segments * bptt, minibatch_size=minibatch_segments * bptt, bptt_horizon=bptt,
-        minibatch_sampling=mode, prioritized=PrioritizedSamplingConfig(alpha=alpha, beta0=beta0),
+        minibatch_sampling=mode,
+        prioritized=PrioritizedSamplingConfig(alpha=alpha, beta0=beta0, **prioritized),
     )
 
 
@@ -45,7 +46,7 @@ def test_prioritized_with_alpha_zero_is_uniform_with_unit_weights():
     sampler = MinibatchSampler(config("prioritized", alpha=0.0), seed=0)
     advantages = torch.randn(12, 4)
     for mb in sampler.epoch(advantages, progress=0.3):
-        assert len(set(mb.segments.tolist())) == 3  # without replacement within a minibatch
+        assert len(mb.segments) == 3 and all(0 <= s < 12 for s in mb.segments.tolist())
         torch.testing.assert_close(mb.weights, torch.ones(3))
 
 
@@ -55,27 +56,68 @@ def test_prioritized_prefers_large_advantages_and_corrects_with_weights():
     sampler = MinibatchSampler(config("prioritized", alpha=1.0, beta0=0.5), seed=0)
     counts = torch.zeros(12)
     progress = 0.5
-    beta = 0.5 + 0.5 * progress
+    beta = 0.5 + 0.5 * 1.0 * progress  # the reference schedule, alpha = 1
     probs = advantages.abs().sum(1).double() / advantages.abs().sum()
+    weights = {True: [], False: []}  # drawn segment is 7 -> its weights
     for _ in range(50):
         for mb in sampler.epoch(advantages, progress):
-            counts[mb.segments] += 1
+            counts.index_add_(0, mb.segments, torch.ones(len(mb.segments)))  # duplicates count twice
             expected = (12 * probs[mb.segments]) ** (-beta)
             torch.testing.assert_close(mb.weights, expected.float())
-    assert counts[7] == 200  # in every minibatch
+            for segment, weight in zip(mb.segments.tolist(), mb.weights.tolist()):
+                weights[segment == 7].append(weight)
     assert counts.sum() == 50 * 4 * 3
+    assert counts[7] > 0.95 * counts.sum()  # P = 0.989
     # the dominant segment is down-weighted, the rare ones up-weighted
-    mb = next(sampler.epoch(advantages, progress))
-    assert mb.weights[mb.segments == 7].item() < 1.0 < mb.weights[mb.segments != 7].min().item()
+    assert max(weights[True]) < 1.0 < min(weights[False])
 
 
-def test_prioritized_beta_anneals_to_one():
+@pytest.mark.parametrize("schedule, alpha, final", [("reference", 1.0, 1.0), ("reference", 0.5, 0.6),
+                                                     ("to_one", 0.5, 1.0)])
+def test_prioritized_beta_schedules(schedule, alpha, final):
+    """`reference`: beta0 + (1 - beta0)·alpha·p (PufferLib, the reference system);
+    `to_one`: beta0 + (1 - beta0)·p."""
     advantages = torch.rand(12, 4, generator=torch.Generator().manual_seed(1)) + 0.1
-    sampler = MinibatchSampler(config("prioritized", alpha=1.0, beta0=0.2), seed=0)
-    probs = advantages.sum(1).double() / advantages.sum()
-    for progress, beta in [(0.0, 0.2), (1.0, 1.0)]:
+    sampler = MinibatchSampler(config("prioritized", alpha=alpha, beta0=0.2, beta_schedule=schedule), seed=0)
+    probs = advantages.sum(1).double() ** alpha
+    probs /= probs.sum()
+    for progress, beta in [(0.0, 0.2), (0.5, 0.2 + 0.8 * (final - 0.2) / 0.8 * 0.5), (1.0, final)]:
+        assert sampler.beta(progress) == pytest.approx(beta)
         mb = next(sampler.epoch(advantages, progress))
         torch.testing.assert_close(mb.weights, ((12 * probs[mb.segments]) ** -beta).float())
+
+
+@pytest.mark.parametrize("draws", ["with_replacement", "without_replacement"])
+def test_prioritized_weights_remove_the_sampling_bias_only_with_replacement(draws):
+    """By simulation: priorities [20, 10, 1 x 8], alpha = beta = 1, 5 of 10 segments a minibatch.
+    Unbiased means E[w_i · times drawn_i] is the same (k/S = 0.5) for every segment."""
+    sampler = MinibatchSampler(config("prioritized", alpha=1.0, beta0=1.0, segments=10, minibatch_segments=5,
+                                      draws=draws), seed=0)
+    advantages = torch.tensor([20.0, 10.0] + [1.0] * 8)[:, None].expand(10, 4) / 4
+    totals, minibatches = torch.zeros(10, dtype=torch.float64), 0
+    for _ in range(5000):
+        for mb in sampler.epoch(advantages, progress=0.0):
+            totals.index_add_(0, mb.segments, mb.weights.double())
+            minibatches += 1
+    expected_per_draw = totals / minibatches
+    if draws == "with_replacement":
+        torch.testing.assert_close(expected_per_draw, torch.full((10,), 0.5, dtype=torch.float64), rtol=0.1, atol=0)
+    else:  # the reference's draws: the top segments end up under-weighted several times over
+        assert expected_per_draw[0] < 0.25 and expected_per_draw[2:].min() > 1.2
+
+
+def test_prioritized_priorities_refresh_before_each_minibatch_by_default():
+    calls = []
+
+    def refresh():
+        calls.append(1)
+        return torch.rand(12, 4)
+
+    for refresh_mode, expected_calls in [("minibatch", 4), ("update", 0)]:
+        calls.clear()
+        sampler = MinibatchSampler(config("prioritized", alpha=1.0, refresh=refresh_mode), seed=0)
+        assert len(list(sampler.epoch(torch.rand(12, 4), 0.0, refresh=refresh))) == 4
+        assert len(calls) == expected_calls
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])

@@ -107,6 +107,23 @@ def test_gradient_accumulation(monkeypatch, mode, device):
     assert any(not torch.allclose(g, o, rtol=1e-3) for g, o in zip(steps[0], other))
 
 
+@pytest.mark.parametrize("advantages", ["vtrace", "gae"])
+@pytest.mark.parametrize("advantage_norm", ["minibatch", "global", "off"])
+def test_accumulated_micro_batches_give_the_whole_minibatch_gradient(advantage_norm, advantages):
+    """Whatever the normalisation: 4 segments in 2 micro-batches step with the gradient that one
+    pass over the 4 would give (same segments: the same sampler state on both sides)."""
+    fields = dict(passes=1, minibatch_segments=4, advantage_norm=advantage_norm, advantages=advantages)
+    whole = filled_trainer(**fields)
+    split = filled_trainer(micro_batch_size=2 * 4, **fields)
+    gradients = []
+    for trainer in (whole, split):
+        steps = record_steps(trainer)
+        update(trainer)
+        gradients.append(steps[0])
+    for got, want in zip(gradients[1], gradients[0]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
 # ---- value target --------------------------------------------------------------------------
 
 
@@ -197,8 +214,8 @@ def test_prioritized_weights_multiply_the_normalised_advantages(monkeypatch):
     minibatches = []
     original_epoch = trainer.sampler.epoch
 
-    def epoch(*args):
-        for minibatch in original_epoch(*args):
+    def epoch(*args, **kwargs):
+        for minibatch in original_epoch(*args, **kwargs):
             minibatches.append(minibatch)
             yield minibatch
 
@@ -209,7 +226,11 @@ def test_prioritized_weights_multiply_the_normalised_advantages(monkeypatch):
 
     assert len(minibatches) == len(loss_calls) == trainer.sampler.minibatches_per_epoch == 4
     assert any(not torch.allclose(mb.weights, torch.ones(2)) for mb in minibatches)
-    for minibatch, (_, _, raw), (_, kwargs, _) in zip(minibatches, advantages_calls[1:], loss_calls):
+    # The rollout's advantages and the priorities refreshed before each minibatch are over all
+    # segments (a slice); the others are the minibatches' own.
+    per_minibatch = [call for call in advantages_calls if not isinstance(call[0][1], slice)]
+    assert len(advantages_calls) == 1 + 2 * len(per_minibatch)
+    for minibatch, (_, _, raw), (_, kwargs, _) in zip(minibatches, per_minibatch, loss_calls):
         expected = normalize(raw, raw.mean(), raw.std()) * minibatch.weights[:, None]
         torch.testing.assert_close(kwargs["advantages"], expected)
 
