@@ -131,7 +131,8 @@ class CheckpointManager:
             replace_directory(tmp, final)
             self._prune(final)
         except OSError as e:
-            raise file_fault(e, self.space_remedy(checkpoint.nbytes) if is_space_error(e) else "") from None
+            raise file_fault(e, self.space_remedy(checkpoint.nbytes) if is_space_error(e) else "",
+                             doing=f"checkpoint {checkpoint_name(checkpoint.epoch)}") from None
         return final
 
     def space_remedy(self, checkpoint_bytes: int) -> str:

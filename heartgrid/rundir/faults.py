@@ -46,13 +46,19 @@ def check_free_space(where: Path, needed: int, what: str, remedy: str) -> None:
                         f"{format_bytes(free)} free; {remedy}")
 
 
-def file_fault(error: OSError, remedy: str = "") -> FileFault:
-    """The one-line message for an OSError of a run's files (the file named, the cause, the fix)."""
+SPACE_REMEDY = "free some space, or train on a larger disk (data_dir=...)"
+
+
+def file_fault(error: OSError, remedy: str = "", doing: str = "") -> FileFault:
+    """The one-line message for an OSError of a run's files (the file named, the cause, the
+    fix); `doing` says what was being written when the file itself is a temporary one."""
     name = error.filename or "a file"
     reason = error.strerror or str(error)
     if error.errno in _SPACE:
         where = Path(error.filename).parent if error.filename else Path(".")
-        message = f"disk full while writing {name} ({format_bytes(free_bytes(where))} free)"
+        what = f"{doing} ({name})" if doing else name
+        message = f"disk full while writing {what}; {format_bytes(free_bytes(where))} free"
+        remedy = remedy or SPACE_REMEDY
     elif error.errno in _READ_ONLY:
         message = f"cannot write {name}: {reason} (a read-only file system, an immutable file or missing permission)"
     else:

@@ -80,9 +80,11 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         """Take the lock or raise RunLockedError at once (never waits). Creates the directory."""
-        if not self.directory.exists():
+        try:
             self.directory.mkdir(parents=True)
             self.created_directory = True
+        except FileExistsError:  # there already, or made by a writer starting at this moment
+            pass
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:

@@ -19,6 +19,8 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +78,10 @@ class RunLogger:
         self.wandb = start_wandb(run_dir, config) if config.wandb.enabled else None
 
     def log_metrics(self, record: dict[str, float]) -> None:
-        record = {k: float(v) for k, v in record.items() if math.isfinite(float(v))}
-        self.metrics_file.write(json.dumps(record, sort_keys=True) + "\n")
-        self.metrics_file.flush()
+        record = finite(record)
+        with naming(self.metrics_path):
+            self.metrics_file.write(json.dumps(record, sort_keys=True) + "\n")
+            self.metrics_file.flush()
         step = int(record[STEP_KEY])
         if self.tensorboard is not None:
             for name, value in record.items():
@@ -92,12 +95,14 @@ class RunLogger:
 
     def sync(self) -> None:
         """Put every record written so far on disk (before a checkpoint that covers them)."""
-        self.metrics_file.flush()
-        os.fsync(self.metrics_file.fileno())
+        with naming(self.metrics_path):
+            self.metrics_file.flush()
+            os.fsync(self.metrics_file.fileno())
 
     def info(self, message: str) -> None:
-        self.text_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n")
-        self.text_log.flush()
+        with naming(self.run_dir / LOG_FILE):
+            self.text_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {message}\n")
+            self.text_log.flush()
 
     def close(self) -> None:
         if self.tensorboard is not None:
@@ -106,6 +111,22 @@ class RunLogger:
             self.wandb.finish()
         self.metrics_file.close()
         self.text_log.close()
+
+
+def finite(record: dict[str, float]) -> dict[str, float]:
+    """The record as metrics.jsonl holds it: float values, non-finite ones left out."""
+    return {k: float(v) for k, v in record.items() if math.isfinite(float(v))}
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """A failed write, flush or fsync does not say which file; this one does."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 def read_metrics(run_dir: Path | str) -> list[dict[str, float]]:
@@ -140,7 +161,7 @@ def truncate_metrics(
     restored = None
     if last_record and last_record[EPOCH_KEY] <= last_epoch and (
             not kept or kept[-1][EPOCH_KEY] < last_record[EPOCH_KEY]):
-        kept.append(last_record)
+        kept.append(finite(last_record))
         restored = int(last_record[EPOCH_KEY])
     replace_file_atomically(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept).encode())
     return (int(kept[-1][STEP_KEY]) if kept else 0), dropped, restored

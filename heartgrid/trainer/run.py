@@ -160,8 +160,9 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
             say(f"finished at agent step {trainer.agent_step}")
     except KeyboardInterrupt:
         logger.info(
-            f"aborted during epoch {trainer.epoch + 1}; resume continues from the last checkpoint "
-            f"(epoch {trainer.saved_epoch})"
+            f"aborted during epoch {trainer.epoch + 1}; " + (
+                f"resume continues from the last checkpoint (epoch {trainer.saved_epoch})" if trainer.saved_epoch
+                else "no checkpoint yet: the same command starts the run again from scratch")
         )
         raise
     finally:
@@ -208,9 +209,10 @@ def check_space(config: RunConfig, trainer: Trainer, checkpoints: CheckpointMana
     t = config.trainer
     epochs_left = -(-(t.total_timesteps - trainer.agent_step) // t.batch_size)
     existing = len(checkpoints.checkpoints())
-    to_write = epochs_left // t.checkpoint_interval + 1
+    to_write = -(-epochs_left // t.checkpoint_interval)  # the periodic ones and the final one
     keep = t.keep_last_n if t.keep_last_n is not None else existing + to_write
-    more = max(min(keep, existing + to_write) + 1 - existing, 1)  # at the peak, one is being written
+    # A new checkpoint is complete before the oldest is pruned: at the peak keep + 1 are on disk.
+    more = max(min(existing + to_write, keep + 1) - existing, 1)
     if free_bytes(config.run_dir) < more * size + SPACE_MARGIN:
         return [f"warning: the disk will fill before training ends: {more} more checkpoints of about "
                 f"{format_bytes(size)} need {format_bytes(more * size)}, "
@@ -261,8 +263,12 @@ def restart(config: RunConfig, run_dir: Path) -> list[str]:
     logged = [run_dir / name for name in (METRICS_FILE, TENSORBOARD_DIR, "wandb") if (run_dir / name).exists()]
     if not logged:
         return ["restarting from scratch: the earlier attempt stopped before its first checkpoint"]
-    aside = run_dir / RESTARTS_DIR / time.strftime("%Y%m%d-%H%M%S")
-    aside.mkdir(parents=True, exist_ok=True)
+    stamp, attempt = time.strftime("%Y%m%d-%H%M%S"), 1
+    aside = run_dir / RESTARTS_DIR / stamp
+    while aside.exists():  # two restarts within a second keep both attempts
+        attempt += 1
+        aside = run_dir / RESTARTS_DIR / f"{stamp}-{attempt}"
+    aside.mkdir(parents=True)
     for path in logged:
         os.replace(path, aside / path.name)
     return [f"restarting from scratch: the earlier attempt stopped before its first checkpoint; "
