@@ -11,11 +11,32 @@ from __future__ import annotations
 import torch
 
 
+class DeviceError(ValueError):
+    """The device asked for is not there (the CLI reports it as a usage error, exit 2)."""
+
+
 def resolve_device(device: str) -> str:
-    """`auto` → `cuda` when a GPU is available, else `cpu`; any other name as it is."""
+    """`auto` → `cuda` when a GPU is available, else `cpu`; any other name as it is (a config
+    for a GPU may be built and read on any machine)."""
     if device != "auto":
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def require_device(device: str) -> str:
+    """`resolve_device`, for a device about to be used: `cuda[:N]` only when that GPU is there
+    (DeviceError otherwise, rather than an assertion deep inside torch)."""
+    device = resolve_device(device)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "a CUDA build, but no GPU is visible"
+            raise DeviceError(
+                f"system.device={device}, but this PyTorch ({torch.__version__}) is {build}; use "
+                "system.device=cpu or auto, or install a CUDA build of torch (README: Using a GPU)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"system.device={device}, but only {torch.cuda.device_count()} GPU(s) are visible")
+    return device
 
 
 def to_device(values: torch.Tensor, device: torch.device | str) -> torch.Tensor:

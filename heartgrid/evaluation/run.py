@@ -22,7 +22,7 @@ from heartgrid.checkpoint.uri import run_dir_of
 from heartgrid.config.game import GameConfig
 from heartgrid.config.overrides import apply_overrides
 from heartgrid.config.run import RunConfig
-from heartgrid.devices import resolve_device
+from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
 from heartgrid.recipes import build_config
@@ -83,7 +83,7 @@ def evaluate_on_game(
 ) -> EvalResult:
     """Play `episodes` episodes of `policy` (as loaded by `load_evaluated_policy`) on `game`,
     with `min(num_envs, episodes)` envs."""
-    device = resolve_device(device)
+    device = require_device(device)
     game = evaluation_game(game)
     engine = BatchedEngine(game, min(num_envs, episodes), device=device, seed=seed)
     # Bind by name to this engine's features and actions, as `load_policy` does when given them.

@@ -56,8 +56,10 @@ def small_cardinal(device: str) -> RunConfig:
 def _small_run(name: str, game: GameConfig, device: str) -> RunConfig:
     trainer = trainer_for(device, game.num_agents, bptt_horizon=16, total_timesteps=300_000)
     trainer.num_envs = 32
-    trainer.batch_size = 32 * 2 * 16 * 2
+    # Minibatch first: each assignment is validated, and the GPU default batch is larger than
+    # the small batch (512 divides both; the small batch does not hold the GPU's minibatch).
     trainer.minibatch_size = 512
+    trainer.batch_size = 32 * 2 * 16 * 2
     trainer.optimizer.learning_rate = 0.001
     trainer.ent_coef = 0.01
     return RunConfig(run=name, recipe=name, game=game, trainer=trainer)

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from heartgrid.devices import resolve_device
+from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.errors import UsageError
 from heartgrid.recipes import get_recipe
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.rounds < 1 or args.seconds <= 0:
         raise UsageError("--rounds must be >= 1 and --seconds > 0")
-    args.device = resolve_device(args.device)
+    args.device = require_device(args.device)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
     if args.threads is not None:

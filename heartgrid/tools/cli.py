@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from heartgrid.config.overrides import OverrideError, validation_message
+from heartgrid.devices import DeviceError
 from heartgrid.errors import UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
@@ -33,6 +34,8 @@ COMMAND_MODULES = [
     "heartgrid.tools.plot",  # plot
     "heartgrid.tools.render",  # render
     "heartgrid.tools.eval_cmd",  # eval
+    "heartgrid.tools.suites_cmd",  # suites
+    "heartgrid.tools.stats_cmd",  # stats
     "heartgrid.tools.compare_cmd",  # ab, compare, baseline, regress
     "heartgrid.tools.fingerprint_cmd",  # fingerprint
 ]
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with one_line_warnings(args.command):
             return int(args.func(args) or 0)
-    except (OverrideError, UnknownRecipeError, UsageError, RunConfigError) as e:
+    except (OverrideError, UnknownRecipeError, UsageError, RunConfigError, DeviceError) as e:
         print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ValidationError as e:

@@ -1,19 +1,34 @@
 """`heartgrid eval URI [RECIPE] [key=value ...]`: play a saved policy and report how it does.
+`heartgrid eval URI [URI ...] --suite SUITE`: score policies on every simulation of a suite.
 
 URI: a checkpoint directory, a run directory (its newest valid checkpoint), a policy.safetensors
 file, or file://<path>. Without RECIPE the game is the one the checkpoint's run trained on.
 Prints hearts per agent (`heart.get`), reward per agent and episode length over the episodes;
 with --json the last line is the full summary as one JSON object.
+
+With --suite (a built-in suite, `heartgrid suites` lists them, or a suite file), every policy
+plays every simulation on the same seeds, hence the same maps, and a scorecard is printed:
+policies x simulations, mean score with its 95% confidence interval, category means and an
+overall score (how a score is normalised is printed under the table). --out writes it as JSON,
+--json prints that JSON as the last line, --stats-db appends every episode to a DuckDB stats
+database (`heartgrid stats DB scorecard|sql|plot` reads it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
+
+import torch
 
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.evaluation.evaluate import EvalResult
+from heartgrid.evaluation.policy_sources import policy_from_uri
+from heartgrid.evaluation.scorecard import Result, Scorecard
+from heartgrid.evaluation.scorecard_text import cell, format_scorecard
 from heartgrid.evaluation.run import (
     NoGameError,
     PolicySource,
@@ -21,8 +36,12 @@ from heartgrid.evaluation.run import (
     evaluate_on_game,
     load_evaluated_policy,
 )
-from heartgrid.errors import UsageError
+from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, write_shard
+from heartgrid.evaluation.suite_eval import evaluate_suite
+from heartgrid.evaluation.suites import load_suite, select
+from heartgrid.errors import EXIT_FILE_FAULT, UsageError
 from heartgrid.rundir import RunConfigError
+from heartgrid.rundir.faults import file_fault
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +52,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("uri", help="checkpoint dir, run dir, policy.safetensors, or file://...")
     p.add_argument(
-        "args", nargs="*", metavar="[RECIPE] key=value",
-        help="recipe to play (default: the run's own config.json) and config overrides",
+        "args", nargs="*", metavar="[RECIPE] key=value | URI",
+        help="recipe to play (default: the run's own config.json) and config overrides; "
+             "with --suite: more policy URIs",
     )
-    p.add_argument("--episodes", type=int, help="episodes to play (default evaluation.episodes)")
+    p.add_argument("--suite", help="score the policies on every simulation of this suite "
+                                   "(a built-in name, a .json/.yaml/.py suite file or module:ATTRIBUTE)")
+    p.add_argument("--simulation", action="append", default=[], metavar="NAME",
+                   help="with --suite: only this simulation (category/name or name; repeatable)")
+    p.add_argument("--stats-db", type=Path, metavar="PATH",
+                   help="with --suite: append the episodes to this DuckDB stats database")
+    p.add_argument("--out", type=Path, metavar="JSON", help="with --suite: write the scorecard here")
+    p.add_argument("--episodes", type=int,
+                   help="episodes to play (default evaluation.episodes; with --suite: per "
+                        "simulation, default each simulation's own)")
     p.add_argument("--num-envs", type=int, help="envs played at once (default evaluation.num_envs)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--seed", type=int, help="maps and sampling seed (default system.seed)")
+    p.add_argument("--seed", type=int, help="maps and sampling seed (default system.seed; with "
+                                            "--suite: replaces every simulation's own seed)")
     p.add_argument("--greedy", action="store_true", help="take the most likely action, not a sample")
+    p.add_argument("--torch-threads", type=int, metavar="N",
+                   help="torch threads on a CPU (default torch's: one per core); 1 on a machine "
+                        "shared with other work, where more threads wait on each other")
     p.add_argument("--json", action="store_true", help="also print the summary as JSON, last line")
     p.set_defaults(func=cmd_eval)
 
@@ -53,10 +86,18 @@ def split_recipe(args: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    recipe, overrides = split_recipe(args.args)
-    for name, value in (("--episodes", args.episodes), ("--num-envs", args.num_envs)):
+    for name, value in (("--episodes", args.episodes), ("--num-envs", args.num_envs),
+                        ("--torch-threads", args.torch_threads)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    if args.suite is not None:
+        return eval_suite(args)
+    for flag, value in (("--simulation", args.simulation), ("--stats-db", args.stats_db), ("--out", args.out)):
+        if value:
+            raise UsageError(f"{flag} needs --suite SUITE (`heartgrid suites` lists them)")
+    recipe, overrides = split_recipe(args.args)
     try:
         policy, source = load_evaluated_policy(args.uri)
         config, game_source = eval_config(source.checkpoint, recipe, overrides, args.device)
@@ -123,3 +164,60 @@ def format_report(summary: dict[str, Any]) -> str:
             f"min {stats['min']:9.3f}  max {stats['max']:9.3f}"
         )
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# --suite
+
+
+def eval_suite(args: argparse.Namespace) -> int:
+    uris = [args.uri, *args.args]
+    overrides = [u for u in uris if "=" in u and not Path(u).exists()]
+    if overrides:
+        raise UsageError(f"--suite plays each simulation's own game; overrides such as "
+                         f"{overrides[0]!r} are not accepted (write a suite file with them instead)")
+    if args.num_envs is not None:
+        raise UsageError("--num-envs does not apply with --suite: every episode of a simulation "
+                         "is an env of its own; use --episodes")
+    suite = select(load_suite(args.suite), args.simulation)  # unknown names: exit 2 here
+    try:
+        policies = [policy_from_uri(uri) for uri in uris]
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+
+    def progress(label: str, key: str, result: Result) -> None:
+        print(f"{label}  {key}  {cell(result.summary)}  ({result.wall_s:.1f} s)", file=sys.stderr)
+
+    try:
+        card = evaluate_suite(policies, suite, episodes=args.episodes, device=args.device,
+                              seed=args.seed, greedy=args.greedy, progress=progress)
+    except ValueError as e:  # a policy that cannot play a game of the suite says why
+        raise UsageError(str(e)) from None
+    print(format_scorecard(card))
+    data = card.to_json()
+    try:
+        save_scorecard(args, card, data)
+    except OSError as e:  # disk full, read-only: one line naming the file, exit 4
+        print(f"heartgrid eval: error: {file_fault(e, 'choose another --out or --stats-db path, or free space')}", file=sys.stderr)
+        return EXIT_FILE_FAULT
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+    return 0
+
+
+def save_scorecard(args: argparse.Namespace, card: Scorecard, data: dict[str, Any]) -> None:
+    """--out: the JSON file; --stats-db: a shard of this evaluation, merged into the database."""
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        print(f"scorecard: {args.out}")
+    if args.stats_db is None:
+        return
+    shard = write_shard(args.stats_db, card)
+    try:
+        merged = merge_shards(args.stats_db)
+    except StatsDbError as e:
+        raise UsageError(f"{e}\nthis evaluation's rows are kept in {shard}; they are merged by "
+                         f"the next `heartgrid stats {args.stats_db} ...` once the database is fixed") from None
+    print(f"stats: {sum(len(r.episodes) for r in card.results)} episodes written to "
+          f"{args.stats_db} ({merged.shards} shard(s) merged)")

@@ -38,7 +38,7 @@ from heartgrid.checkpoint.manager import EncodedCheckpoint
 from heartgrid.checkpoint.policy_io import check_architecture
 from heartgrid.config.run import RunConfig
 from heartgrid.curriculum import CurriculumDriver
-from heartgrid.devices import resolve_device
+from heartgrid.devices import require_device
 from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
@@ -83,7 +83,7 @@ class Trainer:
         loaded again (its source may be gone by then)."""
         self.config = config
         t = config.trainer
-        self.device = torch.device(resolve_device(config.system.device))
+        self.device = torch.device(require_device(config.system.device))
         configure_torch(config, self.device)
         seed = config.system.seed
         seed_everything(seed)

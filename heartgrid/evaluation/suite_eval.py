@@ -1,0 +1,169 @@
+"""Score policies on every simulation of a suite: `evaluate_suite(policies, suite) -> Scorecard`.
+
+    card = evaluate_suite([policy_from_uri("runs/x"), policy_from_uri("runs/y")], "navigation",
+                          device="cuda")
+
+Batched: all episodes of a simulation are the envs of one BatchedEngine on the device, played
+at once for the simulation's `max_steps` (desynchronised first episodes are off, so every env
+ends on that step and each env gives exactly one episode). Env i plays episode i with seed
+`env_seed(simulation seed, i)`, the same for every policy (resolve.py). A simulation whose rooms
+are generated gives each env its own room through `set_next_task` before the reset.
+
+A policy is anything with the policy interface's `initial_state(batch, device)`,
+`forward(obs, state) -> (logits, values, state)` and `adapt(features, action_names)`. It is
+copied before it is bound to each game, so a caller's module (the trainer's live policy, for
+evaluation during training) keeps its own binding, device and train/eval mode.
+
+Actions are sampled from the policy's distribution, as in training (seeded by the simulation's
+seed); `greedy=True` takes the most likely action.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import torch
+from torch import nn
+
+from heartgrid.config.items import ITEMS
+from heartgrid.devices import require_device
+from heartgrid.engine.batched import BatchedEngine
+from heartgrid.evaluation.policy_sources import EvaluatedPolicy, policy_from_module, unique_labels
+from heartgrid.evaluation.resolve import ResolvedSimulation
+from heartgrid.evaluation.scorecard import EpisodeScore, Result, Scorecard, SimulationInfo
+from heartgrid.evaluation.simulation import SuiteConfig
+from heartgrid.evaluation.suites import LoadedSuite, load_suite, select
+from heartgrid.policies.distribution import sample_actions
+
+Progress = Callable[[str, str, Result], None]  # (policy label, simulation key, its result)
+
+
+def evaluate_suite(
+    policies: Sequence[EvaluatedPolicy | nn.Module],
+    suite: str | SuiteConfig | LoadedSuite,
+    *,
+    episodes: int | None = None,
+    device: str = "auto",
+    seed: int | None = None,
+    simulations: Sequence[str] = (),
+    greedy: bool = False,
+    progress: Progress | None = None,
+) -> Scorecard:
+    """Play every policy on every simulation (or the named `simulations`) of `suite`.
+
+    episodes: per simulation (default: each simulation's own); seed: replaces every
+    simulation's seed (a fresh draw of maps; such simulations are new rows in a stats
+    database). Raises SuiteError for an unknown suite or simulation or an unplayable game, and
+    ValueError when a policy cannot play a game (e.g. another observation window).
+    """
+    if episodes is not None and episodes < 1:
+        raise ValueError(f"episodes must be at least 1, got {episodes}")
+    loaded = _as_loaded(suite)
+    loaded = select(loaded, list(simulations))
+    if seed is not None:
+        sims = [sim.model_copy(update={"seed": seed}) for sim in loaded.config.simulations]
+        loaded = LoadedSuite(loaded.config.model_copy(update={"simulations": sims}), loaded.source,
+                             loaded.base_dir)
+    resolved = loaded.resolve()  # every simulation is checked before any is played
+    players = [p if isinstance(p, EvaluatedPolicy) else policy_from_module(p, f"policy{i}")
+               for i, p in enumerate(policies)]
+    unique_labels(players)
+    device = require_device(device)
+    card = Scorecard(
+        eval_id=uuid.uuid4().hex, suite=loaded.name, created_at=_now(), device=device,
+        actions="greedy" if greedy else "sampled", policies=[p.info for p in players],
+        simulations=[simulation_info(sim) for sim in resolved], results=[],
+    )
+    for player in players:
+        module = copy.deepcopy(player.module)
+        for sim in resolved:
+            result = play_simulation(module, sim, player.info.policy_id,
+                                     episodes=episodes or sim.config.episodes, device=device,
+                                     greedy=greedy)
+            card.results.append(result)
+            if progress is not None:
+                progress(player.info.label, sim.key, result)
+    return card
+
+
+def _as_loaded(suite: str | SuiteConfig | LoadedSuite) -> LoadedSuite:
+    if isinstance(suite, LoadedSuite):
+        return suite
+    if isinstance(suite, SuiteConfig):
+        return LoadedSuite(suite, "python", None)
+    return load_suite(suite)
+
+
+def simulation_info(sim: ResolvedSimulation) -> SimulationInfo:
+    c = sim.config
+    return SimulationInfo(
+        key=sim.key, suite=sim.suite, category=c.category, name=c.name, description=c.description,
+        config_hash=sim.config_hash, config=sim.config_json, seed=c.seed, max_steps=sim.max_steps,
+        metric=c.metric, normalisation=sim.normalisation,
+    )
+
+
+def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, *, episodes: int,
+                    device: str, greedy: bool = False) -> Result:
+    """`episodes` episodes of `sim` played at once, one per env; the policy is re-bound to the
+    engine's features and actions by name (ValueError if it cannot play this game)."""
+    started, clock = _now(), time.perf_counter()
+    games = sim.games(episodes)
+    engine = BatchedEngine(games[0], episodes, device=device, seed=sim.config.seed)
+    if sim.config.generator is not None:
+        engine.set_next_task(list(range(episodes)), games, list(range(episodes)))
+    module.adapt(engine.features, engine.action_space.names)
+    module.to(device)
+    module.eval()
+
+    engine.reset()
+    agent_rewards = torch.zeros(engine.num_slots, dtype=torch.float64, device=device)
+    generator = torch.Generator(device).manual_seed(sim.config.seed)
+    with torch.inference_mode():  # no autograd records: ~20% less overhead per small forward on a CPU
+        state = module.initial_state(engine.num_slots, device)
+        for _ in range(sim.max_steps):
+            logits, _, state = module(engine.obs, state)
+            actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
+            engine.step(actions)
+            agent_rewards += engine.rewards
+    batch = engine.drain_episodes()
+    if sorted(batch.env_ids.tolist()) != list(range(episodes)):
+        raise RuntimeError(f"{sim.key}: after {sim.max_steps} steps the engine reported episodes of "
+                           f"envs {sorted(batch.env_ids.tolist())}, expected one from each of "
+                           f"{episodes} envs")
+
+    agents = engine.num_agents
+    centre = (engine.obs_shape[1] // 2, engine.obs_shape[2] // 2)
+    first_inv = engine.features[f"inv:{ITEMS[0]}"].id
+    inventory = engine.final_obs[:, first_inv:first_inv + len(ITEMS), centre[0], centre[1]]
+    inventory = inventory.reshape(episodes, agents, len(ITEMS)).cpu()
+    per_agent = agent_rewards.view(episodes, agents).cpu()
+    references: dict[int, float | None] = {}
+    scores = []
+    for row, env in enumerate(batch.env_ids.tolist()):
+        game = games[env]
+        if id(game) not in references:
+            references[id(game)] = sim.reference(game)
+        reference = references[id(game)]
+        reward = float(batch.rewards[row])
+        metric = reward if sim.config.metric == "reward" else float(batch.agent_stats[sim.config.metric][row])
+        stats = {f"env_agent/{k}": float(v[row]) for k, v in batch.agent_stats.items() if float(v[row]) != 0}
+        stats.update({f"env_game/{k}": float(v[row]) for k, v in batch.game_stats.items() if float(v[row]) != 0})
+        held = {item: inventory[env, :, i].float().tolist() for i, item in enumerate(ITEMS)
+                if bool(inventory[env, :, i].any())}
+        scores.append(EpisodeScore(
+            index=env, seed=sim.episode_seed(env), length=int(batch.lengths[row]), reward=reward,
+            metric=metric, reference=reference,
+            score=metric / reference if reference else metric,
+            agent_rewards=per_agent[env].tolist(), agent_inventory=held, stats=stats,
+        ))
+    scores.sort(key=lambda e: e.index)
+    return Result(policy_id, sim.key, scores, started, _now(), time.perf_counter() - clock)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,29 @@
+"""Configs for a GPU build anywhere; a GPU that is not there is a usage error, not a traceback."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from heartgrid.devices import DeviceError, require_device
+from heartgrid.recipes import all_recipes, build_config
+from heartgrid.tools.cli import main
+
+
+@pytest.mark.parametrize("recipe", sorted(all_recipes()))
+def test_every_recipe_resolves_for_a_gpu(recipe):
+    """The small recipes once set a batch smaller than the GPU default minibatch first and were
+    refused on every GPU machine."""
+    config = build_config(recipe, [], default_device="cuda")
+    assert config.trainer.batch_size % config.trainer.minibatch_size == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_missing_gpu_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(DeviceError, match="system.device=cuda, but this PyTorch"):
+        require_device("cuda")
+    assert require_device("auto") == "cpu"
+    code = main(["train", "small_cardinal", "system.device=cuda", f"data_dir={tmp_path}", "run=gpu"])
+    assert code == 2
+    assert "use system.device=cpu or auto" in capsys.readouterr().err
+    assert not (tmp_path / "gpu").exists()

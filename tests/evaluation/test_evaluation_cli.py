@@ -1,0 +1,116 @@
+"""`heartgrid eval URI... --suite S`: checkpoints scored side by side, the scorecard printed and
+written, the episodes in the stats database; every usage error is exit 2 with what to do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import torch
+
+from heartgrid.checkpoint import CheckpointManager, save_policy
+from heartgrid.checkpoint.durable import sha256_file
+from heartgrid.config.run import PolicyConfig
+from heartgrid.engine.batched import BatchedEngine
+from heartgrid.evaluation.stats_db import pending_shards
+from heartgrid.policies import make_policy
+from heartgrid.recipes import build_config
+from heartgrid.tools import cli
+
+SIMS = ["--simulation", "maze_small", "--simulation", "navigation/emptyspace_withinsight"]
+
+
+def small_policy(game_recipe: str, seed: int, overrides: list[str] = ()) -> torch.nn.Module:
+    config = build_config(game_recipe, ["system.device=cpu", *overrides])
+    engine = BatchedEngine(config.game, 1)
+    torch.manual_seed(seed)
+    return make_policy(PolicyConfig(hidden_size=16, lstm_layers=1), engine.features,
+                       engine.action_names, engine.obs_shape)
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run directory with one checkpoint, an exported policy, and a 7x7-window policy."""
+    root = tmp_path_factory.mktemp("policies")
+    run = root / "navrun"
+    CheckpointManager(run).save(3, 4096, small_policy("navigation_maze", 0), {"epoch": 3})
+    exported = save_policy(root / "exported", small_policy("navigation_maze", 1))
+    narrow = save_policy(root / "narrow", small_policy("small_easy_shaped", 2))
+    return {"run": run, "exported": exported, "narrow": narrow}
+
+
+def test_eval_scores_two_policies_on_a_suite(policies: dict[str, Path], tmp_path: Path, capsys):
+    db, out = tmp_path / "evals.duckdb", tmp_path / "card.json"
+    uri = f"file://{policies['exported'] / 'policy.safetensors'}"
+    code = cli.main(["eval", str(policies["run"]), uri, "--suite", "navigation", *SIMS, "--episodes", "2",
+                     "--device", "cpu", "--stats-db", str(db), "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    lines = captured.out.splitlines()
+    assert lines[0] == "suite navigation: 2 simulations x 2 policies; sampled actions; device cpu"
+    header = lines[2].split()
+    assert header == ["simulation", "navrun@3", "exported"]
+    assert any(line.startswith("navigation/maze_small ") for line in lines)
+    assert any(line.startswith("overall (1 category) ") for line in lines)
+    assert "navrun@3: " in captured.out and "epoch 3, agent_step 4,096" in captured.out
+    assert "stats: 8 episodes written to" in captured.out
+    assert "navrun@3  navigation/maze_small" in captured.err  # progress, one line per simulation
+    data = json.loads(lines[-1])
+    assert data == json.loads(out.read_text())
+    assert [p["label"] for p in data["policies"]] == ["navrun@3", "exported"]
+    assert {len(r["episodes"]) for r in data["results"]} == {2}
+    conn = duckdb.connect(str(db), read_only=True)
+    rows = conn.execute("SELECT label, run, epoch, agent_step, checksum FROM policies ORDER BY label").fetchall()
+    assert conn.execute("SELECT count(*) FROM episodes").fetchone()[0] == 8
+    conn.close()
+    checkpoint = policies["run"] / "checkpoints" / "epoch_000003"
+    assert rows == [("exported", None, None, None, sha256_file(policies["exported"] / "policy.safetensors")),
+                    ("navrun@3", "navrun", 3, 4096, sha256_file(checkpoint / "policy.safetensors"))]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--suite", "navigaton"], "unknown suite 'navigaton'; did you mean 'navigation'?"),
+    (["--suite", "navigation", "--simulation", "coridors"],
+     "suite navigation has no simulation 'coridors'; did you mean 'corridors'?"),
+    (["--suite", "navigation", "--num-envs", "4"], "--num-envs does not apply with --suite"),
+    (["game.max_steps=5", "--suite", "navigation"], "overrides such as 'game.max_steps=5' are not accepted"),
+    (["--stats-db", "x.duckdb"], "--stats-db needs --suite SUITE"),
+    (["--suite", "navigation", "--episodes", "0"], "--episodes must be at least 1, got 0"),
+])
+def test_eval_usage_errors_exit_2(policies: dict[str, Path], extra: list[str], message: str, capsys):
+    assert cli.main(["eval", str(policies["exported"]), *extra, "--device", "cpu"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_policy_that_cannot_play_the_suite_is_exit_2(policies: dict[str, Path], tmp_path: Path, capsys):
+    code = cli.main(["eval", str(policies["narrow"]), "--suite", "navigation", "--simulation", "maze_small",
+                     "--episodes", "1", "--device", "cpu"])
+    assert code == 2
+    assert "built for 7x7 observations, got 11x11" in capsys.readouterr().err
+    assert cli.main(["eval", str(tmp_path / "nothing"), "--suite", "navigation"]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_a_damaged_database_keeps_the_evaluations_rows(policies: dict[str, Path], tmp_path: Path, capsys):
+    db = tmp_path / "evals.duckdb"
+    db.write_bytes(b"not a database at all" * 50)
+    argv = ["eval", str(policies["exported"]), "--suite", "navigation", "--simulation", "maze_small",
+            "--episodes", "2", "--device", "cpu", "--stats-db", str(db)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    (shard,) = pending_shards(db)
+    assert "not a readable DuckDB database" in err and f"rows are kept in {shard}" in err
+    shutil.move(db, tmp_path / "aside.duckdb")  # what the message says to do
+    assert cli.main(["stats", str(db), "scorecard"]) == 0  # the next read merges the kept shard
+    assert "navigation/maze_small" in capsys.readouterr().out and pending_shards(db) == []
+
+
+def test_a_stats_path_that_cannot_be_written_is_a_file_fault(policies: dict[str, Path], tmp_path: Path, capsys):
+    (tmp_path / "file").write_text("")
+    code = cli.main(["eval", str(policies["exported"]), "--suite", "navigation", "--simulation", "maze_small",
+                     "--episodes", "1", "--device", "cpu", "--stats-db", str(tmp_path / "file" / "x.duckdb")])
+    assert code == 4
+    assert "Not a directory; choose another --out or --stats-db path" in capsys.readouterr().err
