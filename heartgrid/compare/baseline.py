@@ -1,13 +1,17 @@
 """A local store of baselines: named sets of runs that later runs are checked against.
 
 A baseline is a directory `<store>/<name>/` holding
-- `baseline.json`: name, creation time, the source runs (label, path, seed, last agent step),
-  the guarded metric specs with their statistics, the set of metric names every run logged,
-  and every run's final value of every metric;
+- `baseline.json`: `format` (FORMAT), name, creation time, the source runs (label, path, seed,
+  last agent step), the guarded metric specs with their statistics, the set of metric names
+  every run logged, every run's final value of every metric, and optionally `scores`: the runs'
+  eval-suite scores, `{"higher_is_better": bool, "values": {simulation: {seed: score}}}` with
+  the seeds of the baseline's runs (heartgrid.compare.scores);
 - `config.json` (as in a run directory): the resolved config the runs share (they must agree
   beyond run identity);
 - `curves.parquet`: all metric points of all runs (run, step, metric, value), so that any
   metric can be reduced and tested later exactly as for fresh runs.
+The runs' seeds let `regress` pair new runs of the same seeds with them (heartgrid.compare.pairing).
+Baselines written before `format` existed (format 1) hold the same fields without `scores`.
 The store is `--store DIR`, else `$HEARTGRID_BASELINES`, else `~/.heartgrid/baselines`.
 """
 
@@ -29,10 +33,12 @@ from heartgrid.checkpoint.durable import replace_directory
 from heartgrid.compare.comparison import side_config_notes
 from heartgrid.compare.metric_spec import MetricSpec
 from heartgrid.compare.runs import CompareError, Run, RunSet
+from heartgrid.compare.scores import ScoreTable, check_score_table, score_table_from_json, score_table_to_json
 from heartgrid.compare.stats import summarize
 from heartgrid.rundir import CONFIG_FILE
 
 STORE_ENV = "HEARTGRID_BASELINES"
+FORMAT = 2
 MIN_BASELINE_RUNS = 2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
 
@@ -61,9 +67,25 @@ class Baseline:
     def metric_names(self) -> list[str]:
         return self.info["metric_names"]
 
+    @property
+    def scores(self) -> dict[tuple[str, int], float] | None:
+        """The runs' eval-suite scores {(simulation, seed): score}, if the baseline has them."""
+        scores = self.info.get("scores")
+        return score_table_from_json(scores["values"]) if scores else None
+
+    @property
+    def scores_higher_is_better(self) -> bool:
+        return bool(self.info.get("scores", {}).get("higher_is_better", True))
+
     def runset(self) -> RunSet:
-        runs = [Run(r["label"], r["path"], self.config) for r in self.info["runs"]]
+        # The runs share config.json beyond run identity; each keeps its own seed, the key
+        # that pairs it with a new run.
+        runs = [Run(r["label"], r["path"], _with_seed(self.config, r.get("seed"))) for r in self.info["runs"]]
         return RunSet.from_parquet(self.path / "curves.parquet", runs)
+
+
+def _with_seed(config: dict[str, Any], seed: Any) -> dict[str, Any]:
+    return {**config, "system": {**config.get("system", {}), "seed": seed}}
 
 
 def _check_name(name: str) -> None:
@@ -73,8 +95,9 @@ def _check_name(name: str) -> None:
 
 def save_baseline(
     name: str, run_dirs: list[str | Path], specs: list[MetricSpec], *, store: str | Path | None = None,
-    force: bool = False,
+    force: bool = False, scores: ScoreTable | None = None, scores_higher_is_better: bool = True,
 ) -> Baseline:
+    """Store runs as baseline `name`; `scores` are their eval-suite scores by (simulation, seed)."""
     _check_name(name)
     target = store_dir(store) / name
     if target.exists() and not force:
@@ -108,15 +131,23 @@ def save_baseline(
             "n": s.n, "mean": s.mean, "std": s.std, "ci": [s.ci_low, s.ci_high], "values": values
         }
 
+    if scores is not None:
+        check_score_table(scores, f"baseline {name!r} scores")
+        seeds = {r.seed for r in runs.runs}
+        strangers = sorted({seed for _, seed in scores if seed not in seeds})
+        if strangers:
+            raise CompareError(f"the scores name seed(s) {strangers} that no run of the baseline has")
+
     ranges = runs.step_range()
-    info = {
+    info: dict[str, Any] = {
+        "format": FORMAT,
         "name": name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "runs": [
             {
                 "label": r.label,
                 "path": r.path,
-                "seed": r.config.get("system", {}).get("seed"),
+                "seed": r.seed,
                 "last_agent_step": ranges.get(r.label, (None, None))[1],
             }
             for r in runs.runs
@@ -126,6 +157,8 @@ def save_baseline(
         "metric_names": common,
         "final": runs.final_values(),
     }
+    if scores is not None:
+        info["scores"] = {"higher_is_better": scores_higher_is_better, "values": score_table_to_json(scores)}
     # Write next to the target and rename, so a failure never leaves half a baseline and a
     # replaced one (--force) stays on disk until the new one is in place.
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -178,8 +211,12 @@ def describe(baseline: Baseline) -> str:
         f"total_timesteps={trainer.get('total_timesteps', '?')}",
         "  runs:      " + ", ".join(f"{r['label']} (seed {r['seed']})" for r in info["runs"]),
         f"  metrics:   {len(info['metric_names'])} logged by every run",
-        "  guarded:",
     ]
+    if baseline.scores:
+        simulations = sorted({s for s, _ in baseline.scores})
+        lines.append(f"  scores:    {len(simulations)} eval simulation(s) x {len({s for _, s in baseline.scores})} "
+                     f"seed(s): {', '.join(simulations)}")
+    lines.append("  guarded:")
     for key, s in info["statistics"].items():
         spec = MetricSpec.parse(key)
         better = "higher" if spec.higher_is_better else "lower"

@@ -2,7 +2,8 @@
 
 The two sides are a *reference* (A in `heartgrid ab A B`, the `--vs` runs of `heartgrid compare`,
 the baseline of `heartgrid regress`) and a *candidate*; every difference and verdict reads
-"candidate relative to reference".
+"candidate relative to reference". Runs of the two sides that share a seed are paired
+(heartgrid.compare.pairing) and then tested on their per-seed differences.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 import numpy as np
 
 from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.compare.pairing import Pairing, PairingMode, pair_for_test
 from heartgrid.compare.runs import CompareError, RunSet, common_grid, on_grid
 from heartgrid.compare.stats import (
-    TESTS,
     Alternative,
     MetricTest,
     TestName,
     bootstrap_band,
     compare_samples,
+    effect_size_label,
+    label_of_test,
 )
 from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs
 
@@ -33,8 +36,11 @@ STEP_MISMATCH = 0.01
 class MetricResult:
     spec: MetricSpec
     reference_values: dict[str, float]
+    """run label -> value, of the runs in the test (paired: the runs of the pairs)."""
     candidate_values: dict[str, float]
     test: MetricTest
+    pairs: list[tuple[int, str, str]] = field(default_factory=list)
+    """Paired: (seed, reference run, candidate run) of the pairs in the test, in that order."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Comparison:
     metrics: dict[str, MetricResult]
     curves: list[CurveBand]
     test: TestName
+    """The test asked for (welch, mannwhitney); on paired runs its paired counterpart runs."""
+    pairing: Pairing
     alternative: Alternative
     alpha: float
     confidence: float
@@ -68,7 +76,12 @@ class Comparison:
 
     @property
     def test_name(self) -> str:
-        return TESTS[self.test]
+        """The test that ran: "Welch's t-test", or "paired t-test" on runs paired by seed."""
+        return label_of_test(self.test, self.pairing.paired)
+
+    @property
+    def effect_size_name(self) -> str:
+        return effect_size_label(self.test, self.pairing.paired)
 
 
 def metric_hint(name: str, logged: set[str]) -> str:
@@ -129,6 +142,7 @@ def compare_runs(
     reference_description: str = "",
     candidate_description: str = "",
     test: TestName = "welch",
+    pairing: PairingMode = "auto",
     alternative: Alternative = "two-sided",
     alpha: float = 0.05,
     confidence: float = 0.95,
@@ -140,23 +154,37 @@ def compare_runs(
             raise CompareError(f"no run logged a metric named {spec.name!r}; {metric_hint(spec.name, logged)}")
     notes = side_config_notes(reference_label, reference) + side_config_notes(candidate_label, candidate)
     notes += _step_note(reference, candidate)
+    matched = pair_for_test(reference.seeds(), candidate.seeds(), pairing, test=test, alpha=alpha,
+                            two_sided=alternative == "two-sided", labels=(reference_label, candidate_label))
+    if matched.left_out:
+        notes.append(f"run(s) {', '.join(matched.left_out)} have no partner of the same seed on the other side "
+                     "and are left out of the paired tests")
 
     samples: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
-    values: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    metrics_values: dict[str, tuple[dict[str, float], dict[str, float], list[tuple[int, str, str]]]] = {}
     for spec in specs:
         ref, cand = reference.values(spec), candidate.values(spec)
         for label, runs, got in ((reference_label, reference, ref), (candidate_label, candidate, cand)):
             missing = [r for r in runs.labels if r not in got]
             if missing:
                 notes.append(f"{spec.name} is not logged by {label} run(s) {', '.join(missing)}")
-        values[spec.key] = (ref, cand)
+        pairs: list[tuple[int, str, str]] = []
+        if matched.paired:
+            # A pair is in the test when both of its runs logged the metric; the values line up
+            # pair by pair, in seed order.
+            pairs = [(s, r, c) for s, r, c in matched.pairs if r in ref and c in cand]
+            ref = {r: ref[r] for _, r, _ in pairs}
+            cand = {c: cand[c] for _, _, c in pairs}
+        metrics_values[spec.key] = (ref, cand, pairs)
         samples[spec.key] = (np.array(list(ref.values())), np.array(list(cand.values())), spec.higher_is_better)
     tests = compare_samples(
-        samples, test=test, alternative=alternative, alpha=alpha, confidence=confidence, seed=seed
+        samples, test=test, paired=matched.paired, alternative=alternative, alpha=alpha, confidence=confidence,
+        seed=seed,
     )
-    metrics = {
-        spec.key: MetricResult(spec, values[spec.key][0], values[spec.key][1], tests[spec.key]) for spec in specs
-    }
+    metrics = {}
+    for spec in specs:
+        ref, cand, pairs = metrics_values[spec.key]
+        metrics[spec.key] = MetricResult(spec, ref, cand, tests[spec.key], pairs=pairs)
 
     sides = {reference_label: reference, candidate_label: candidate}
     curve_metrics = list(dict.fromkeys(spec.name for spec in specs))
@@ -171,6 +199,7 @@ def compare_runs(
         metrics=metrics,
         curves=curves,
         test=test,
+        pairing=matched,
         alternative=alternative,
         alpha=alpha,
         confidence=confidence,

@@ -6,21 +6,29 @@ Three checks, each of which can fail the command (exit 1):
 2. metrics: every metric that all baseline runs logged is logged by every new run — the
    investigation also lost `overview/reward` without noticing;
 3. statistics: no guarded metric is significantly worse (one-sided test, Holm-adjusted over the
-   guarded metrics, so a healthy change fails this check at most alpha of the time).
+   guarded metrics, so a healthy change fails this check at most alpha of the time);
+4. scores, when the baseline has eval-suite scores and the new runs bring theirs: no
+   simulation's score, nor the overall score, is significantly worse, and no simulation of the
+   baseline is missing. The score tests join the guarded metrics' Holm family, so checks 3 and
+   4 together still fail a healthy change at most alpha of the time.
+New runs of the baseline's seeds are paired with the baseline's runs by seed (`pairing`, as in
+`compare`), and the tests run on the per-seed differences.
 `allow_config` lists config paths (or path prefixes) whose differences were intended; the
 statistics then say whether the intended change hurt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from heartgrid.compare.baseline import Baseline
 from heartgrid.compare.comparison import Comparison, compare_runs, metric_hint
 from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.compare.pairing import PairingMode
 from heartgrid.compare.report import Check, fmt, fmt_p, format_text
 from heartgrid.compare.runs import CompareError, RunSet
-from heartgrid.compare.stats import INSUFFICIENT, WORSE, TestName
+from heartgrid.compare.scores import OVERALL, ScoreComparison, ScoreTable, compare_score_tables
+from heartgrid.compare.stats import INSUFFICIENT, WORSE, MetricTest, TestName, adjust_family
 from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs
 
 MIN_NEW_RUNS = 2
@@ -31,6 +39,7 @@ class RegressionResult:
     baseline: Baseline
     comparison: Comparison
     checks: list[Check]
+    scores: ScoreComparison | None = None
 
     @property
     def passed(self) -> bool:
@@ -75,25 +84,54 @@ def metric_names_check(baseline: Baseline, runs: RunSet) -> Check:
     )
 
 
+def _test_line(label: str, t: MetricTest, untested: str) -> str:
+    if t.verdict == INSUFFICIENT:
+        return f"{label}: not tested ({untested})"
+    return (f"{label}: baseline {fmt(t.reference.mean)} -> new {fmt(t.candidate.mean)}, "
+            f"p(Holm) {fmt_p(t.p_adjusted)}: {t.verdict}")
+
+
+def _test_description(test_name: str, paired: bool, alpha: float, family: int) -> str:
+    on = " on the per-seed differences" if paired else ""
+    return f"one-sided {test_name}{on}, alpha {alpha}, Holm over {family}"
+
+
 def statistics_check(comparison: Comparison) -> Check:
-    details = []
-    worse = False
-    for result in comparison.metrics.values():
-        t = result.test
-        if t.verdict == INSUFFICIENT:
-            details.append(f"{result.spec.label}: not tested (logged by {t.candidate.n} new run(s))")
-            continue
-        worse |= t.verdict == WORSE
-        details.append(
-            f"{result.spec.label}: baseline {fmt(t.reference.mean)} -> new {fmt(t.candidate.mean)}, "
-            f"p(Holm) {fmt_p(t.p_adjusted)}: {t.verdict}"
-        )
+    tests = [(result.spec.label, result.test) for result in comparison.metrics.values()]
+    details = [_test_line(label, t, f"logged by {t.candidate.n} new run(s)") for label, t in tests]
+    family = max((t.family for _, t in tests), default=len(tests))
     return Check(
-        f"no guarded metric is significantly worse (one-sided {comparison.test_name}, alpha {comparison.alpha}, "
-        f"Holm over {len(comparison.metrics)})",
-        passed=not worse,
+        "no guarded metric is significantly worse "
+        f"({_test_description(comparison.test_name, comparison.pairing.paired, comparison.alpha, family)})",
+        passed=not any(t.verdict == WORSE for _, t in tests),
         details=details,
     )
+
+
+def scores_check(scores: ScoreComparison, alpha: float) -> Check:
+    tests = scores.tests()
+    details = [scores.pairing.describe()]
+    details += [_test_line(f"score {name}", t, "fewer than 2 seeds a side") for name, t in tests.items()]
+    details += [f"score {name}: not scored by the new runs" for name in scores.missing]
+    worse = any(t.verdict == WORSE for t in tests.values())
+    return Check(
+        "no eval-suite score is significantly worse and every simulation of the baseline is scored "
+        f"({_test_description(scores.overall.test, scores.pairing.paired, alpha, scores.overall.family)})",
+        passed=not worse and not scores.missing,
+        details=details,
+    )
+
+
+def _joint_family(comparison: Comparison, scores: ScoreComparison, alpha: float) -> ScoreComparison:
+    """Holm over the guarded metrics and the score tests together: one family, one alpha.
+    Updates the comparison's metrics in place; returns the scores with their new adjustment."""
+    family: dict[tuple[str, str], MetricTest] = {("metric", k): r.test for k, r in comparison.metrics.items()}
+    family |= {("score", k): t for k, t in scores.tests().items()}
+    adjusted = adjust_family(family, alpha=alpha)
+    for key, result in comparison.metrics.items():
+        comparison.metrics[key] = replace(result, test=adjusted[("metric", key)])
+    simulations = {name: adjusted[("score", name)] for name in scores.simulations}
+    return replace(scores, overall=adjusted[("score", OVERALL)], simulations=simulations)
 
 
 def regress(
@@ -102,9 +140,13 @@ def regress(
     *,
     specs: list[MetricSpec] | None = None,
     test: TestName = "welch",
+    pairing: PairingMode = "auto",
     alpha: float = 0.05,
     allow_config: list[str] | None = None,
+    scores: ScoreTable | None = None,
 ) -> RegressionResult:
+    """Check new runs against a baseline; `scores` are the new runs' eval-suite scores by
+    (simulation, training seed), compared when the baseline has scores too."""
     runs = RunSet.load(run_dirs)
     if len(runs.runs) < MIN_NEW_RUNS:
         raise CompareError(
@@ -128,15 +170,32 @@ def regress(
             f"{baseline.name} (recipe {baseline.config.get('recipe', '?')}, saved {baseline.info['created']})"
         ),
         test=test,
+        pairing=pairing,
         alternative="worse",
         alpha=alpha,
     )
+    score_result = None
+    if baseline.scores and scores:
+        score_result = compare_score_tables(
+            baseline.scores, scores, test=test, pairing=pairing, alternative="worse", alpha=alpha,
+            higher_is_better=baseline.scores_higher_is_better,
+        )
+        score_result = _joint_family(comparison, score_result, alpha)
+        comparison.notes.extend(score_result.notes)
+    elif baseline.scores:
+        comparison.notes.append(f"baseline {baseline.name} has eval-suite scores; no scores of the new runs "
+                                "were given, so scores were not compared")
+    elif scores:
+        comparison.notes.append(f"baseline {baseline.name} has no eval-suite scores; the new runs' scores "
+                                "were not compared")
     checks = [
         config_check(baseline, runs, allow_config or []),
         metric_names_check(baseline, runs),
         statistics_check(comparison),
     ]
-    return RegressionResult(baseline, comparison, checks)
+    if score_result is not None:
+        checks.append(scores_check(score_result, alpha))
+    return RegressionResult(baseline, comparison, checks, score_result)
 
 
 def format_result(result: RegressionResult) -> str:

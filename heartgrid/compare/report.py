@@ -18,13 +18,14 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from heartgrid.compare.comparison import Comparison, MetricResult
+from heartgrid.compare.power import POWER, DetectableEffect, rank_test_smallest_p
 from heartgrid.compare.stats import (
     BETTER,
     BOOTSTRAP_RESAMPLES,
-    EFFECT_SIZES,
     NO_DIFFERENCE,
     NOT_WORSE,
     WORSE,
+    MetricTest,
     SampleSummary,
 )
 
@@ -79,12 +80,32 @@ def _json_safe(value: Any) -> Any:
 # ---- text -----------------------------------------------------------------------------------
 
 
+def _family(c: Comparison) -> int:
+    """The Holm family size (regress may add eval-suite scores to the metrics' family)."""
+    return max((r.test.family for r in c.metrics.values()), default=len(c.metrics))
+
+
+def _family_text(c: Comparison) -> str:
+    family = _family(c)
+    if family == len(c.metrics):
+        return f"{family} metric(s)"
+    return f"{family} tests ({len(c.metrics)} metric(s) and {family - len(c.metrics)} eval-suite score(s))"
+
+
 def method_line(c: Comparison) -> str:
+    """Which test ran, on what, and how it was adjusted; the second line says how runs were paired."""
     sided = "two-sided" if c.alternative == "two-sided" else f"one-sided: is {c.candidate_label} worse"
+    difference = f"{c.candidate_label} - {c.reference_label}"
+    if c.pairing.paired:
+        what = (f"{c.effect_size_name} (and Hedges' g) and the {c.test_name} on the per-seed differences "
+                f"{difference} ({sided})")
+        intervals = f"{c.confidence:.0%} bootstrap CIs of the mean (pairs resampled together)"
+    else:
+        what = f"{c.effect_size_name} and {c.test_name} ({sided})"
+        intervals = f"{c.confidence:.0%} bootstrap CIs of the mean"
     return (
-        f"{EFFECT_SIZES[c.test]} and {c.test_name} ({sided}), alpha {c.alpha}, p-values Holm-adjusted "
-        f"over {len(c.metrics)} metric(s); {c.confidence:.0%} bootstrap CIs of the mean "
-        f"({BOOTSTRAP_RESAMPLES:,} resamples); differences are {c.candidate_label} - {c.reference_label}"
+        f"{what}, alpha {c.alpha}, p-values Holm-adjusted over {_family_text(c)}; {intervals} "
+        f"({BOOTSTRAP_RESAMPLES:,} resamples); differences are {difference}\n{c.pairing.describe()}"
     )
 
 
@@ -97,9 +118,14 @@ def _mean_ci(s: SampleSummary) -> str:
     return f"{fmt(s.mean)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}]"
 
 
+def _sample_size(t: MetricTest) -> str:
+    return f"n={t.reference.n} pairs" if t.paired else f"n={t.reference.n} vs {t.candidate.n}"
+
+
 def metric_rows(c: Comparison) -> list[list[str]]:
+    effect = f"{c.effect_size_name} (Hedges' g)" if c.pairing.paired else c.effect_size_name
     rows = [["metric", f"{c.reference_label} mean [CI]", f"{c.candidate_label} mean [CI]",
-             f"{c.candidate_label}-{c.reference_label} [CI]", EFFECT_SIZES[c.test], "p", "p(Holm)", "verdict"]]
+             f"{c.candidate_label}-{c.reference_label} [CI]", effect, "p", "p(Holm)", "verdict"]]
     for result in c.metrics.values():
         t = result.test
         better = "higher" if result.spec.higher_is_better else "lower"
@@ -108,13 +134,46 @@ def metric_rows(c: Comparison) -> list[list[str]]:
             _mean_ci(t.reference),
             _mean_ci(t.candidate),
             f"{fmt(t.difference)} [{fmt(t.difference_ci[0])}, {fmt(t.difference_ci[1])}]",
-            fmt(t.effect_size),
+            f"{fmt(t.effect_size)} ({fmt(t.hedges_g)})" if t.paired else fmt(t.effect_size),
             fmt_p(t.p_value),
             fmt_p(t.p_adjusted),
-            f"{t.verdict} (n={t.reference.n} vs {t.candidate.n})" if t.verdict in (NO_DIFFERENCE, NOT_WORSE)
-            else t.verdict,
+            f"{t.verdict} ({_sample_size(t)})" if t.verdict in (NO_DIFFERENCE, NOT_WORSE) else t.verdict,
         ])
     return rows
+
+
+def _undetectable(t: MetricTest, e: DetectableEffect) -> str:
+    """Why a test can detect no difference at all at its number of runs."""
+    smallest = rank_test_smallest_p(t.reference.n, t.candidate.n, paired=t.paired,
+                                    two_sided=t.alternative == "two-sided")
+    runs = f"{t.reference.n} pairs" if t.paired else f"{t.reference.n} vs {t.candidate.n} runs"
+    return (f"none: with {runs} the exact {t.test}'s smallest p-value is {smallest:.3g}, not below "
+            f"{e.alpha:.3g}; add seeds or choose --test welch")
+
+
+def detectable_lines(c: Comparison) -> list[str]:
+    """Per metric the smallest difference the report's test detects with power 0.8."""
+    family = _family(c)
+    methods = sorted({r.test.detectable.method for r in c.metrics.values() if r.test.detectable})
+    spread = "d_z in SDs of the per-seed differences" if c.pairing.paired else "d in pooled SDs"
+    lines = [
+        f"smallest detectable difference (power {POWER}, alpha {c.alpha / max(family, 1):.3g} = {c.alpha} / "
+        f"{family} tests, Holm's first step; {'; '.join(methods)}; {spread}):"
+    ]
+    for result in c.metrics.values():
+        t, e = result.test, result.test.detectable
+        if e is None or math.isnan(e.standardised):
+            text = f"n/a ({_sample_size(t)}; a test needs 2 runs a side)"
+        elif math.isinf(e.standardised):
+            text = _undetectable(t, e)
+        elif e.spread == 0.0:
+            # No spread to scale by: a standardised MDE says nothing in the metric's units.
+            same = ", the two runs of every seed agree exactly" if t.paired and t.difference == 0.0 else ""
+            text = f"n/a ({_sample_size(t)}: the {e.spread_name} is 0{same})"
+        else:
+            text = f"{fmt(e.difference)} ({e.effect_name}={e.standardised:.2g}) at {_sample_size(t)}"
+        lines.append(f"  {result.spec.label}: {text}")
+    return lines
 
 
 def table(rows: list[list[str]]) -> str:
@@ -126,7 +185,7 @@ def summary_lines(c: Comparison) -> list[str]:
     lines = []
     for result in c.metrics.values():
         t = result.test
-        sample = f"at n={t.reference.n} vs {t.candidate.n}"
+        sample = f"at {_sample_size(t)}"
         if t.verdict in (BETTER, WORSE):
             lines.append(f"{c.candidate_label} is {t.verdict} than {c.reference_label} on {result.spec.label}")
         elif t.verdict == NOT_WORSE:
@@ -148,6 +207,7 @@ def format_text(c: Comparison, checks: list[Check] | None = None) -> str:
         "",
         table(metric_rows(c)),
         method_line(c),
+        *detectable_lines(c),
     ]
     if c.notes:
         parts += ["", "notes:"] + [f"  {n}" for n in c.notes]
@@ -167,6 +227,16 @@ def _side_json(s: SampleSummary, values: dict[str, float]) -> dict[str, Any]:
     return {"n": s.n, "mean": s.mean, "std": s.std, "ci": [s.ci_low, s.ci_high], "values": values}
 
 
+def _detectable_json(e: DetectableEffect | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {
+        "difference": e.difference, "standardised": e.standardised, "effect": e.effect_name,
+        "spread": e.spread, "spread_name": e.spread_name, "alpha": e.alpha, "power": e.power,
+        "method": e.method,
+    }
+
+
 def _metric_json(r: MetricResult) -> dict[str, Any]:
     t = r.test
     return {
@@ -179,11 +249,16 @@ def _metric_json(r: MetricResult) -> dict[str, Any]:
         "difference_ci": list(t.difference_ci),
         "effect_size": t.effect_size,
         "effect_size_name": t.effect_size_name,
+        "hedges_g": t.hedges_g,
         "test": t.test,
+        "paired": t.paired,
+        "pairs": [{"seed": s, "reference": a, "candidate": b} for s, a, b in r.pairs],
         "alternative": t.alternative,
         "p_value": t.p_value,
         "p_adjusted": t.p_adjusted,
+        "holm_family": t.family,
         "verdict": t.verdict,
+        "smallest_detectable": _detectable_json(t.detectable),
     }
 
 
@@ -197,13 +272,31 @@ def to_json(c: Comparison, checks: list[Check] | None = None) -> dict[str, Any]:
         },
         "settings": {
             "test": c.test_name,
+            "test_option": c.test,
+            "pairing": {
+                "paired": c.pairing.paired,
+                "by": "system.seed" if c.pairing.paired else None,
+                "reason": c.pairing.reason,
+                "pairs": [{"seed": s, "reference": a, "candidate": b} for s, a, b in c.pairing.pairs],
+                "left_out": c.pairing.left_out,
+                "description": c.pairing.describe(),
+            },
             "alternative": c.alternative,
             "alpha": c.alpha,
             "p_adjustment": "holm",
             "confidence": c.confidence,
-            "interval": "percentile bootstrap of the mean",
+            "interval": "percentile bootstrap of the mean" + (" difference, pairs resampled together"
+                                                              if c.pairing.paired else ""),
             "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-            "effect_size": EFFECT_SIZES[c.test],
+            "effect_size": c.effect_size_name,
+            "smallest_detectable": {
+                "power": POWER,
+                "alpha": c.alpha / max(_family(c), 1),
+                "why_this_alpha": f"alpha {c.alpha} over the Holm family of {_family(c)}: Holm's first step",
+                "methods": sorted({r.test.detectable.method for r in c.metrics.values() if r.test.detectable}),
+                "standardised": "d_z: per SD of the per-seed differences" if c.pairing.paired
+                else "d: per pooled SD",
+            },
             "auc": "trapezoid area over agent_step divided by the agent steps spanned",
         },
         "config_diff": [{"path": p, "reference": a, "candidate": b} for p, a, b in c.config_diff],
@@ -302,7 +395,9 @@ def to_html(
     parts += [
         "<h2>Metrics</h2>",
         _html_table(metric_rows(c), verdict_column=7),
-        f"<p>{e(method_line(c))}</p>",
+        "".join(f"<p>{e(line)}</p>" for line in method_line(c).splitlines()),
+        f"<p>{e(detectable_lines(c)[0])}</p>",
+        "<ul>" + "".join(f"<li>{e(line.strip())}</li>" for line in detectable_lines(c)[1:]) + "</ul>",
         "<ul>" + "".join(f"<li>{e(s)}</li>" for s in summary_lines(c)) + "</ul>",
         "<h2>Learning curves</h2>",
         f"<img alt='learning curves' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>",

@@ -40,6 +40,12 @@ class Run:
     path: str
     config: dict[str, Any]
 
+    @property
+    def seed(self) -> int | None:
+        """`system.seed` of the run's config: the key that pairs runs of two sides."""
+        seed = self.config.get("system", {}).get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
 
 def _labels(paths: list[Path]) -> list[str]:
     depth = 1
@@ -141,6 +147,10 @@ class RunSet:
     @property
     def labels(self) -> list[str]:
         return [r.label for r in self.runs]
+
+    def seeds(self) -> dict[str, int | None]:
+        """run label -> its seed (None when its config has no integer system.seed)."""
+        return {r.label: r.seed for r in self.runs}
 
     def metric_names(self) -> dict[str, set[str]]:
         """run label -> the names of the metrics it logged (with at least one finite value)."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # The statistics, DuckDB and matplotlib are imported by the handlers, not here: every
 # `heartgrid` command builds this parser, and training should not wait for them.
 TEST_CHOICES = ("welch", "mannwhitney")  # heartgrid.compare.stats.TESTS
+PAIRING_CHOICES = ("auto", "paired", "unpaired")  # heartgrid.compare.pairing.PAIRING_MODES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -48,7 +49,12 @@ def _add_statistics(p: argparse.ArgumentParser) -> None:
         "--metric", action="append", metavar="SPEC",
         help="[final:|late:|auc:]NAME[:higher|:lower], repeatable (default: " + ", ".join(DEFAULT_METRICS) + ")",
     )
-    p.add_argument("--test", choices=TEST_CHOICES, default="welch", help="two-sample test (default welch)")
+    p.add_argument("--test", choices=TEST_CHOICES, default="welch",
+                   help="two-sample test (default welch); on runs paired by seed its paired counterpart "
+                   "runs: welch -> paired t-test, mannwhitney -> Wilcoxon signed-rank test")
+    p.add_argument("--pairing", choices=PAIRING_CHOICES, default="auto",
+                   help="pair runs of the two sides by seed (system.seed): auto (default) pairs when both "
+                   "sides ran the same seeds; paired pairs the seeds both ran; unpaired never pairs")
     p.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
 
 
@@ -220,6 +226,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         comparison = compare_runs(
             runs["A"], runs["B"], specs, reference_label="A", candidate_label="B",
             reference_description=args.a, candidate_description=args.b, test=args.test, alpha=args.alpha,
+            pairing=args.pairing,
         )
     except CompareError as e:
         # The training is done and kept: say how to compare it again without retraining.
@@ -249,7 +256,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     reference, candidate = RunSet.load(args.vs), RunSet.load(args.runs)
     comparison = compare_runs(
         reference, candidate, specs, reference_label="reference", candidate_label="candidate",
-        test=args.test, alpha=args.alpha,
+        test=args.test, alpha=args.alpha, pairing=args.pairing,
     )
     rows = comparison.config_diff
     if rows:
@@ -298,7 +305,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.name, store=args.store)
     specs = parse_metrics(args.metric) if args.metric else None
     result = regress(baseline, args.runs, specs=specs, test=args.test, alpha=args.alpha,
-                     allow_config=args.allow_config)
+                     allow_config=args.allow_config, pairing=args.pairing)
     print(format_result(result))
     if args.out:
         write_report(result.comparison, args.out, result.checks, title=f"HeartGrid regress: {baseline.name}")

@@ -1,10 +1,11 @@
 """Synthetic run directories for the compare tests: a real resolved config + made-up curves;
-and the compare verbs of the CLI, called in-process."""
+the compare verbs of the CLI, called in-process; the allowance for false-positive rates."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,12 @@ from heartgrid.recipes import build_config
 from heartgrid.tools import compare_cmd
 
 RECIPE = "small_easy_shaped"
+ALPHA = 0.05
+
+
+def max_false_rate(draws: int, alpha: float = ALPHA) -> float:
+    """Upper limit for an observed false-positive rate whose true rate is alpha (3 sigma)."""
+    return alpha + 3.0 * math.sqrt(alpha * (1 - alpha) / draws)
 
 
 def write_run(

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from compare_synth import max_false_rate
 from scipy import stats as scipy_stats
 
 from heartgrid.compare.metric_spec import DEFAULT_METRICS, MetricSpec, MetricSpecError, parse_metrics
@@ -23,14 +24,6 @@ from heartgrid.compare.stats import (
     holm,
     p_value,
 )
-
-ALPHA = 0.05
-
-
-def _max_rate(draws: int, alpha: float = ALPHA) -> float:
-    """Upper limit for an observed false-positive rate whose true rate is alpha (3 sigma)."""
-    return alpha + 3.0 * math.sqrt(alpha * (1 - alpha) / draws)
-
 
 # ---- exact values ---------------------------------------------------------------------------
 
@@ -165,7 +158,7 @@ def test_same_distribution_called_different_at_most_alpha(test, alternative, sam
         not in calm
         for _ in range(draws)
     )
-    assert false_calls / draws <= _max_rate(draws)
+    assert false_calls / draws <= max_false_rate(draws)
 
 
 def test_family_of_metrics_keeps_alpha_with_holm():
@@ -178,7 +171,7 @@ def test_family_of_metrics_keeps_alpha_with_holm():
         family = {f"m{i}": (rng.normal(size=4), rng.normal(size=4), True) for i in range(3)}
         results = compare_samples(family, resamples=20)
         any_call += any(r.verdict != NO_DIFFERENCE for r in results.values())
-    assert any_call / draws <= _max_rate(draws)
+    assert any_call / draws <= max_false_rate(draws)
 
 
 def test_compare_samples_rejects_bad_settings():
