@@ -71,6 +71,7 @@ class EncodedCheckpoint:
     epoch: int
     agent_step: int
     files: dict[str, bytes]
+    scores: dict[str, float] = field(default_factory=dict)  # for the manifest
 
     @property
     def nbytes(self) -> int:
@@ -90,26 +91,30 @@ class CheckpointManager:
         return list_checkpoints(self.directory)
 
     def encode(
-        self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any]
+        self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any],
+        scores: dict[str, float] | None = None,
     ) -> EncodedCheckpoint:
         """The checkpoint's files as bytes, ready for `write` (a snapshot: later training
         does not change them)."""
         check_plain(trainer_state, "trainer_state")
         buffer = io.BytesIO()
         torch.save(trainer_state, buffer)
-        return EncodedCheckpoint(epoch, agent_step, {**encode_policy(policy), TRAINER_STATE: buffer.getvalue()})
+        files = {**encode_policy(policy), TRAINER_STATE: buffer.getvalue()}
+        return EncodedCheckpoint(epoch, agent_step, files, dict(scores or {}))
 
     def save(
-        self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any]
+        self, epoch: int, agent_step: int, policy: nn.Module, trainer_state: dict[str, Any],
+        scores: dict[str, float] | None = None,
     ) -> Path:
-        """Write `checkpoints/epoch_<epoch>/` atomically, then prune beyond `keep_last_n`."""
-        return self.write(self.encode(epoch, agent_step, policy, trainer_state))
+        """Write `checkpoints/epoch_<epoch>/` atomically, then prune beyond `keep_last_n`;
+        `scores` (suite scores while training) go into its manifest."""
+        return self.write(self.encode(epoch, agent_step, policy, trainer_state, scores))
 
     def write(self, checkpoint: EncodedCheckpoint) -> Path:
         """Write an encoded checkpoint atomically, then prune beyond `keep_last_n`. A full disk
         (checked first, or hit while writing) raises FileFault and leaves no partial files."""
         files = checkpoint.files
-        manifest = Manifest.describe(checkpoint.epoch, checkpoint.agent_step, files)
+        manifest = Manifest.describe(checkpoint.epoch, checkpoint.agent_step, files, checkpoint.scores)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._remove_leftovers()

@@ -17,7 +17,7 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from heartgrid.checkpoint.durable import sha256_bytes, sha256_file
@@ -43,6 +43,9 @@ class Manifest:
     epoch: int
     agent_step: int
     files: dict[str, dict]  # file name -> {"size": int, "sha256": str}
+    scores: dict[str, float] = field(default_factory=dict)
+    """The latest suite scores while training (`overview/<category>_score`, ...; evaluation.suite),
+    by which a policy URI can choose the best checkpoint; empty without evaluation."""
 
     def to_json(self) -> str:
         body = {
@@ -51,12 +54,15 @@ class Manifest:
             "agent_step": self.agent_step,
             "files": self.files,
         }
+        if self.scores:
+            body["scores"] = self.scores
         return json.dumps(body, indent=2, sort_keys=True)
 
     @classmethod
-    def describe(cls, epoch: int, agent_step: int, files: dict[str, bytes]) -> Manifest:
+    def describe(cls, epoch: int, agent_step: int, files: dict[str, bytes],
+                 scores: dict[str, float] | None = None) -> Manifest:
         entries = {name: {"size": len(b), "sha256": sha256_bytes(b)} for name, b in files.items()}
-        return cls(epoch, agent_step, entries)
+        return cls(epoch, agent_step, entries, dict(scores or {}))
 
 
 def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
@@ -81,7 +87,8 @@ def read_manifest(path: Path) -> Manifest:
     try:
         body = json.loads(manifest_path.read_text())
         version = body["format_version"]
-        manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), dict(body["files"]))
+        manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), dict(body["files"]),
+                            {str(k): float(v) for k, v in body.get("scores", {}).items()})
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(path, f"unreadable {MANIFEST}: {type(e).__name__}: {e}") from None
     if version != FORMAT_VERSION:

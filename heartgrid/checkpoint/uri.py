@@ -5,7 +5,10 @@ Accepted forms (SPEC §5):
   `policy.safetensors` and `policy.json`, such as one written by `save_policy`);
 - a run directory (`runs/x`) or its `checkpoints/` directory: the newest *valid* checkpoint;
 - a `policy.safetensors` (or `policy.json`) file: the directory that holds it;
-- any of the above behind `file://` (`file:///abs/path`, `file://relative/path`).
+- any of the above behind `file://` (`file:///abs/path`, `file://relative/path`);
+- a run directory followed by `?best=<score>` (`runs/x?best=overview/navigation_score`): of its
+  intact checkpoints, the one whose manifest holds the highest such score (recorded by
+  evaluation while training: evaluation.suite and evaluation.interval); the newest on a tie.
 
 Resolving checks the policy files of a trainer checkpoint against its manifest (its trainer
 state is not read, so not hashed either): the directory returned holds an intact policy.
@@ -29,13 +32,16 @@ from heartgrid.checkpoint.manifest import (
 )
 from heartgrid.rundir import CHECKPOINTS_DIR
 
-SUPPORTED = "a checkpoint directory, a run directory, a policy.safetensors file, or file://<path>"
+SUPPORTED = ("a checkpoint directory, a run directory (optionally ?best=<score>), a policy.safetensors "
+             "file, or file://<path>")
+BEST = "?best="
 
 
 def uri_to_path(uri: str | Path) -> Path:
     """The local path a URI names (no existence check)."""
     if isinstance(uri, Path):
         return uri
+    uri = uri.split(BEST, 1)[0]  # the run directory of `runs/x?best=<score>`
     if "://" not in uri:
         return Path(uri).expanduser()
     parts = urlsplit(uri)
@@ -47,7 +53,11 @@ def uri_to_path(uri: str | Path) -> Path:
 
 def resolve_policy_uri(uri: str | Path) -> Path:
     """The directory of the policy a URI names; a run directory gives its newest checkpoint
-    whose policy files are intact. A named trainer checkpoint that is not intact is refused."""
+    whose policy files are intact (or, with `?best=<score>`, its best-scoring one). A named
+    trainer checkpoint that is not intact is refused."""
+    if isinstance(uri, str) and BEST in uri:
+        location, score = uri.split(BEST, 1)
+        return best_checkpoint(uri_to_path(location), score)
     path = uri_to_path(uri)
     if not path.exists():
         raise CheckpointError(
@@ -78,6 +88,24 @@ def latest_valid_checkpoint(checkpoints_dir: Path) -> Path:
     for path, _ in valid_checkpoints(checkpoints_dir, refused, POLICY_FILES):
         return path
     raise no_valid_checkpoint(checkpoints_dir, refused)
+
+
+def best_checkpoint(run_dir: Path, score: str) -> Path:
+    """The intact checkpoint of `run_dir` whose manifest holds the highest `score`."""
+    checkpoints_dir = run_dir if run_dir.name == CHECKPOINTS_DIR else run_dir / CHECKPOINTS_DIR
+    if not list_checkpoints(checkpoints_dir):
+        raise CheckpointError(run_dir, f"holds no checkpoint to choose the best by {score!r} from")
+    refused: list[CheckpointError] = []
+    scored = [(manifest.scores[score], manifest.epoch, path)
+              for path, manifest in valid_checkpoints(checkpoints_dir, refused, POLICY_FILES)
+              if score in manifest.scores]
+    if not scored:
+        held = sorted({name for _, m in valid_checkpoints(checkpoints_dir, [], POLICY_FILES) for name in m.scores})
+        raise CheckpointError(run_dir, (
+            f"no checkpoint holds the score {score!r} (scores are recorded when the run evaluates "
+            f"while training: evaluation.suite and evaluation.interval); "
+            + (f"they hold: {', '.join(held)}" if held else "they hold none")))
+    return max(scored)[2]
 
 
 def run_dir_of(checkpoint_dir: Path) -> Path | None:

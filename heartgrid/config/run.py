@@ -98,7 +98,23 @@ class WandbConfig(Config):
 
 class EvaluationConfig(Config):
     episodes: int = Field(8, ge=1)
+    """`heartgrid eval` on a recipe's game: episodes to play."""
     num_envs: int = Field(8, ge=1)
+    suite: str | None = None
+    """Evaluate the policy while training on this suite (a name from `heartgrid suites`, or a
+    suite file): every `interval` epochs and at the end, logged as `evaluator/<suite>/<sim>/*`
+    and `overview/<category>_score`, appended to `runs/<run>/stats.duckdb`, and kept in the
+    checkpoint manifest (`scores`)."""
+    interval: int = Field(0, ge=0)
+    """Epochs between evaluations while training; 0 = none (the CPU recipes' default)."""
+    suite_episodes: int | None = Field(None, ge=1)
+    """Episodes per simulation while training (None: each simulation's own)."""
+
+    @model_validator(mode="after")
+    def _suite_for_interval(self) -> EvaluationConfig:
+        if self.interval and self.suite is None:
+            raise ValueError("evaluation.interval needs evaluation.suite (see `heartgrid suites`)")
+        return self
 
 
 class RunConfig(Config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from heartgrid.config.curriculum import BucketedTaskConfig, CurriculumConfig, SingleTaskConfig
 from heartgrid.config.game import GameConfig, MapConfig, RandomRoomConfig
 from heartgrid.config.run import RunConfig
-from heartgrid.recipes.common import trainer_for
+from heartgrid.recipes.common import evaluation_for, trainer_for
 from heartgrid.recipes.registry import recipe
 
 SHAPED_REWARDS = {
@@ -65,6 +65,7 @@ def _run(name: str, device: str, game: GameConfig, curriculum: CurriculumConfig 
         game=game,
         trainer=trainer_for(device, game.num_agents),
         curriculum=curriculum or CurriculumConfig(),
+        evaluation=evaluation_for(device, "arena"),
     )
 
 

@@ -1,8 +1,21 @@
-"""Pieces shared by recipes: device-dependent trainer sizes."""
+"""Pieces shared by recipes: device-dependent trainer sizes and evaluation."""
 
 from __future__ import annotations
 
+from heartgrid.config.run import EvaluationConfig
 from heartgrid.config.trainer import TrainerConfig
+
+GPU_EVALUATION_INTERVAL = 100
+"""Epochs between suite evaluations while training on a GPU (about every 80M agent steps at the
+reference batch; an evaluation of a suite takes seconds there)."""
+
+
+def evaluation_for(device: str, suite: str) -> EvaluationConfig:
+    """On a GPU, evaluate on `suite` while training; on a CPU, where an evaluation costs as
+    much as several epochs, not by default (evaluation.interval=N turns it on)."""
+    if device.startswith("cuda"):
+        return EvaluationConfig(suite=suite, interval=GPU_EVALUATION_INTERVAL)
+    return EvaluationConfig(suite=suite)
 
 
 def trainer_for(device: str, num_agents: int, **overrides) -> TrainerConfig:

@@ -9,7 +9,7 @@ from heartgrid.config.game import (
     RandomRoomConfig,
 )
 from heartgrid.config.run import RunConfig
-from heartgrid.recipes.common import trainer_for
+from heartgrid.recipes.common import evaluation_for, trainer_for
 from heartgrid.recipes.registry import recipe
 
 NAVIGATION_MAZE = [
@@ -48,7 +48,7 @@ def navigation(device: str) -> RunConfig:
     room = RandomRoomConfig(width=21, height=21, agents=4, objects={"altar": 6, "wall": 60})
     game = navigation_game(room)
     return RunConfig(run="navigation", recipe="navigation", game=game,
-                     trainer=trainer_for(device, game.num_agents))
+                     trainer=trainer_for(device, game.num_agents), evaluation=evaluation_for(device, "navigation"))
 
 
 @recipe("navigation_maze")
@@ -56,4 +56,4 @@ def navigation_maze(device: str) -> RunConfig:
     """Navigation on a fixed ASCII maze with 4 agents and 4 full altars."""
     game = navigation_game(AsciiRoomConfig(rows=NAVIGATION_MAZE))
     return RunConfig(run="navigation_maze", recipe="navigation_maze", game=game,
-                     trainer=trainer_for(device, game.num_agents))
+                     trainer=trainer_for(device, game.num_agents), evaluation=evaluation_for(device, "navigation"))

@@ -5,6 +5,7 @@
                      tb/             TensorBoard events
                      log.txt         a line per record, plus start/stop/resume messages
                      checkpoints/    heartgrid.checkpoint (SPEC §5)
+                     stats.duckdb    suite evaluations while training (evaluation.suite)
                      restarts/<time>/  metrics of attempts stopped before their first checkpoint
                      .lock           held by the one process writing the directory (lock.py)
 
@@ -26,6 +27,8 @@ METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
 LOG_FILE = "log.txt"
 CHECKPOINTS_DIR = "checkpoints"
+STATS_DB = "stats.duckdb"
+"""Evaluations while training (heartgrid.evaluation's stats database; its shards and lock beside it)."""
 RESTARTS_DIR = "restarts"
 """What a run stopped before its first checkpoint had logged, kept aside when it starts again."""
 

@@ -30,7 +30,8 @@ from heartgrid.config.run import RunConfig
 from heartgrid.config.trainer import TrainerConfig
 from heartgrid.errors import FileFault
 from heartgrid.rundir import (
-    CHECKPOINTS_DIR, CONFIG_FILE, LOG_FILE, METRICS_FILE, RESTARTS_DIR, TENSORBOARD_DIR, read_run_config,
+    CHECKPOINTS_DIR, CONFIG_FILE, LOG_FILE, METRICS_FILE, RESTARTS_DIR, STATS_DB, TENSORBOARD_DIR,
+    read_run_config,
 )
 from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, free_bytes
 from heartgrid.rundir.lock import LOCK_FILE, RunLock
@@ -141,6 +142,7 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
 
     trainer.on_log = on_log
     trainer.on_checkpoint = logger.sync
+    trainer.on_evaluation = lambda card: record_evaluation(run_dir / STATS_DB, card)
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
@@ -170,6 +172,14 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
         logger.close()
     stopped_by = trainer.stop.reason if trainer.stop.requested else None
     return RunOutcome(run_dir, trainer.saved_epoch, trainer.agent_step, stopped_by)
+
+
+def record_evaluation(db: Path, card: Any) -> None:
+    """Append a scorecard of evaluation while training to the run's stats database."""
+    from heartgrid.evaluation.stats_db import merge_shards, write_shard
+
+    write_shard(db, card)
+    merge_shards(db)
 
 
 def signal_words(reason: str) -> str:
@@ -246,7 +256,7 @@ def prepare_run_dir(config: RunConfig, *, resume: bool | None, overwrite: bool) 
         return True, []
     if resume:
         raise RunDirectoryError(f"cannot resume: {run_dir} holds no checkpoint")
-    foreign = [p.name for p in entries if p.name not in RUN_ENTRIES]
+    foreign = [p.name for p in entries if p.name not in RUN_ENTRIES and not p.name.startswith(STATS_DB)]
     if foreign:
         raise RunDirectoryError(
             f"{run_dir} exists and holds {', '.join(foreign[:5])}, which no run writes; choose a "

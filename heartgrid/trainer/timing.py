@@ -47,6 +47,16 @@ class PhaseTimer:
             else:
                 self.seconds[name] += end - start
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Work that is not training (evaluation): its time counts in no phase, no window and
+        not in total_seconds, so SPS and the time shares stay those of training."""
+        start = self._now()
+        try:
+            yield
+        finally:
+            self.window_start += self._now() - start
+
     def _mark(self) -> torch.cuda.Event | float:
         """A phase boundary: a CUDA event recorded in the stream, or the host's clock."""
         if not self.cuda:

@@ -45,6 +45,7 @@ from heartgrid.policies.base import State, reset_state
 from heartgrid.policies.distribution import sample_actions
 from heartgrid.rundir import STEP_KEY
 from heartgrid.trainer import probes
+from heartgrid.trainer.evaluator import SuiteEvaluator
 from heartgrid.trainer.experience import Experience
 from heartgrid.interrupts import StopRequest
 from heartgrid.trainer.optimizer import build_optimizer
@@ -134,6 +135,11 @@ class Trainer:
         )
         """Sees every drained batch of finished episodes and assigns the envs' next tasks."""
         self.stop = StopRequest()
+        self.evaluator = SuiteEvaluator(config, self.device) if config.evaluation.interval else None
+        self.scores: dict[str, float] = {}
+        """The latest suite scores (`overview/*_score`), kept in each checkpoint's manifest."""
+        self.on_evaluation: Callable[[Any], None] | None = None
+        """Receives each scorecard of evaluation while training (the run writes its stats.duckdb)."""
         self.engine.reset()
 
     # ---- the loop ------------------------------------------------------------------------
@@ -175,7 +181,8 @@ class Trainer:
         self.snapshot = None
         grace = self.config.system.stop_grace_s
         if self.checkpoints is not None and self.epoch != self.saved_epoch and self.epoch_seconds > grace / 2:
-            self.snapshot = self.checkpoints.encode(self.epoch, self.agent_step, self.policy, self.state_dict())
+            self.snapshot = self.checkpoints.encode(self.epoch, self.agent_step, self.policy, self.state_dict(),
+                                                    self.scores)
 
     def save_snapshot(self) -> None:
         if self.snapshot is not None:
@@ -198,6 +205,8 @@ class Trainer:
         self.epochs_since_log += 1
         # The last epoch (training done, or stopped) also logs a partial window.
         last = self.agent_step >= self.config.trainer.total_timesteps or self.stop.requested
+        if self.evaluator is not None and self.evaluator.due(self.epoch, last):
+            self.evaluate()
         record = None
         if self.epoch % self.config.logging.log_interval == 0 or last:
             record = self.log()
@@ -286,6 +295,17 @@ class Trainer:
         self.stats.add_dict(episodes.game_stats, prefix="env_game/")
         self.curriculum.on_episodes(episodes)
 
+    def evaluate(self) -> None:
+        """Score the policy on the evaluation suite; the numbers join the next record. Its wall
+        time is left out of the training time and SPS."""
+        with self.timer.paused():
+            card, metrics = self.evaluator.evaluate(self.policy, self.epoch, self.agent_step)
+        for name, value in metrics.items():
+            self.stats.add(name, value)
+        self.scores = {k: v for k, v in metrics.items() if k.startswith("overview/")}
+        if self.on_evaluation is not None:
+            self.on_evaluation(card)
+
     # ---- logging ---------------------------------------------------------------------------
 
     def log(self) -> dict[str, float]:
@@ -319,7 +339,7 @@ class Trainer:
             return
         if self.on_checkpoint is not None:
             self.on_checkpoint()
-        self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict())
+        self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict(), self.scores)
         self.saved_epoch = self.epoch
 
     def state_dict(self) -> dict[str, Any]:
@@ -347,6 +367,7 @@ class Trainer:
             "log_window": {"epochs": self.epochs_since_log, "steps": self.steps_since_log},
             "curriculum": self.curriculum.state_dict(),
             "last_record": dict(self.last_record),
+            "scores": dict(self.scores),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -372,6 +393,7 @@ class Trainer:
         self.steps_since_log = int(state["log_window"]["steps"])
         self.curriculum.load_state_dict(state["curriculum"])
         self.last_record = dict(state.get("last_record", {}))  # absent before this was stored
+        self.scores = dict(state.get("scores", {}))
 
 
 def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.Module:

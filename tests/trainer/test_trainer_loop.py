@@ -23,7 +23,7 @@ class RecordingCheckpoints:
     def __init__(self):
         self.saved: list[tuple[int, int]] = []
 
-    def save(self, epoch, agent_step, policy, trainer_state):
+    def save(self, epoch, agent_step, policy, trainer_state, scores=None):
         self.saved.append((epoch, agent_step))
 
 
@@ -151,7 +151,7 @@ class StateCheckpoints(RecordingCheckpoints):
         super().__init__()
         self.log_windows: list[dict[str, int]] = []
 
-    def save(self, epoch, agent_step, policy, trainer_state):
+    def save(self, epoch, agent_step, policy, trainer_state, scores=None):
         super().save(epoch, agent_step, policy, trainer_state)
         self.log_windows.append(trainer_state["log_window"])
 
