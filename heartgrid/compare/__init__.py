@@ -2,7 +2,11 @@
 
     metric_spec  what is compared: final value or curve average of a metric, and its direction
     runs         many run directories' metrics in one DuckDB table
-    stats        bootstrap intervals, Welch / Mann-Whitney tests, effect sizes, Holm, verdicts
+    stats        bootstrap intervals, Welch / Mann-Whitney and paired t / Wilcoxon signed-rank
+                 tests, effect sizes, Holm, verdicts
+    pairing      which runs of two sides are pairs (the same seed): --pairing auto|paired|unpaired
+    power        the smallest difference a comparison can detect (minimum detectable effect)
+    scores       eval-suite score tables of two sides compared per simulation and overall
     comparison   reference vs candidate runs: statistics per metric, curves, config diff
     report       console text, report.json, curves.png, self-contained report.html
     baseline     the local baseline store
