@@ -74,6 +74,11 @@ class Baseline:
         return score_table_from_json(scores["values"]) if scores else None
 
     @property
+    def scores_source(self) -> dict[str, Any] | None:
+        """Where the scores came from: {"suite", "episodes", "simulations": {key: config hash}}."""
+        return self.info.get("scores", {}).get("source")
+
+    @property
     def scores_higher_is_better(self) -> bool:
         return bool(self.info.get("scores", {}).get("higher_is_better", True))
 
@@ -96,8 +101,11 @@ def _check_name(name: str) -> None:
 def save_baseline(
     name: str, run_dirs: list[str | Path], specs: list[MetricSpec], *, store: str | Path | None = None,
     force: bool = False, scores: ScoreTable | None = None, scores_higher_is_better: bool = True,
+    scores_source: dict[str, Any] | None = None,
 ) -> Baseline:
-    """Store runs as baseline `name`; `scores` are their eval-suite scores by (simulation, seed)."""
+    """Store runs as baseline `name`; `scores` are their eval-suite scores by (simulation, seed),
+    and `scores_source` says where they came from (suite, episodes, each simulation's config
+    hash), so that new runs can be scored on the same maps."""
     _check_name(name)
     target = store_dir(store) / name
     if target.exists() and not force:
@@ -159,6 +167,8 @@ def save_baseline(
     }
     if scores is not None:
         info["scores"] = {"higher_is_better": scores_higher_is_better, "values": score_table_to_json(scores)}
+        if scores_source is not None:
+            info["scores"]["source"] = scores_source
     # Write next to the target and rename, so a failure never leaves half a baseline and a
     # replaced one (--force) stays on disk until the new one is in place.
     target.parent.mkdir(parents=True, exist_ok=True)

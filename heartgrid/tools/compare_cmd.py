@@ -58,6 +58,12 @@ def _add_statistics(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
 
 
+def _add_suite_scores(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--suite", help=help)
+    p.add_argument("--suite-episodes", type=_positive, help="episodes per simulation (default: each simulation's own)")
+    p.add_argument("--suite-device", default="auto", help="device for the suite evaluation (default auto)")
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store", help="baseline store directory (default $HEARTGRID_BASELINES or ~/.heartgrid/baselines)"
@@ -99,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--metric", action="append", metavar="SPEC",
                    help="guarded metric, repeatable (default: " + ", ".join(DEFAULT_METRICS) + ")")
     s.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    _add_suite_scores(s, "also store the runs' scores on this eval suite (each run's latest checkpoint)")
     _add_store(s)
     s.set_defaults(func=_guard(cmd_baseline_save))
     s = verbs.add_parser("list", help="list the stored baselines")
@@ -112,13 +119,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "regress", help="check new runs against a baseline (exit 1 on a regression)",
         description="Fails when a new run's config differs from the baseline's beyond run identity, "
-        "when a metric of the baseline is not logged, or when a guarded metric is significantly worse.",
+        "when a metric of the baseline is not logged, when a guarded metric is significantly worse, "
+        "or, for a baseline saved with --suite, when the new runs' suite scores (same suite, seeds and "
+        "maps; paired by training seed) are significantly worse.",
     )
     p.add_argument("name", help="baseline name")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--allow-config", action="append", default=[], metavar="PATH",
                    help="config path (or prefix) allowed to differ, repeatable")
     p.add_argument("--out", help="also write a report directory (JSON, PNG, HTML)")
+    p.add_argument("--no-suite", action="store_true", help="skip the suite scores of a baseline saved with --suite")
+    p.add_argument("--suite-device", default="auto", help="device for the suite evaluation (default auto)")
     _add_statistics(p)
     _add_store(p)
     p.set_defaults(func=_guard(cmd_regress))
@@ -271,7 +282,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_baseline_save(args: argparse.Namespace) -> int:
     from heartgrid.compare.baseline import describe, save_baseline
 
-    baseline = save_baseline(args.name, args.runs, parse_metrics(args.metric), store=args.store, force=args.force)
+    scores = source = None
+    if args.suite:
+        from heartgrid.tools.suite_scores import score_runs
+
+        scores, source = score_runs(args.runs, args.suite, episodes=args.suite_episodes, device=args.suite_device)
+    baseline = save_baseline(args.name, args.runs, parse_metrics(args.metric), store=args.store, force=args.force,
+                             scores=scores, scores_source=source)
     print(f"saved baseline {baseline.name}\n{describe(baseline)}")
     return 0
 
@@ -304,8 +321,16 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
     baseline = load_baseline(args.name, store=args.store)
     specs = parse_metrics(args.metric) if args.metric else None
+    scores = None
+    source = baseline.scores_source
+    if source is not None and not args.no_suite:
+        # The baseline was scored on a suite: score the new runs on the same one, same maps.
+        from heartgrid.tools.suite_scores import check_same_maps, score_runs
+
+        scores, ours = score_runs(args.runs, source["suite"], episodes=source["episodes"], device=args.suite_device)
+        check_same_maps(source, ours)
     result = regress(baseline, args.runs, specs=specs, test=args.test, alpha=args.alpha,
-                     allow_config=args.allow_config, pairing=args.pairing)
+                     allow_config=args.allow_config, pairing=args.pairing, scores=scores)
     print(format_result(result))
     if args.out:
         write_report(result.comparison, args.out, result.checks, title=f"HeartGrid regress: {baseline.name}")
