@@ -4,8 +4,16 @@ Slurm (`--signal`, and SIGTERM before its kill), `docker stop`, systemd and Kube
 SIGTERM (or SIGUSR1) and wait a grace period before SIGKILL; a closed terminal sends SIGHUP.
 The first such signal only *requests* a stop: the trainer finishes (or, past its grace time,
 cuts) the current epoch, writes a checkpoint and exits with `EXIT_STOPPED`. A second one
-interrupts at once (KeyboardInterrupt: nothing more is saved). `heartgrid ab` uses the same
-request to pass one stop on to each of its training processes.
+interrupts at once (KeyboardInterrupt: nothing more is saved), except within
+`DUPLICATE_WINDOW_S` of the first, where it is the same stop told twice: Slurm and systemd
+signal every process of a job, so a training process under `heartgrid ab` hears the
+scheduler's SIGTERM and then ab's own. Only a second Ctrl-C (SIGINT after SIGINT), a person at
+the terminal, aborts within the window. `heartgrid ab` uses the same request to pass one stop
+on to each of its training processes.
+
+The handler itself only records the request: the listeners (which write to the log and the
+console) run from the main loop through `announce()`, never inside a signal handler, where a
+write could interrupt another write to the same stream.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ DEFAULT_STOP_SIGNALS = ("SIGTERM", "SIGUSR1", "SIGHUP")
 # caught, and the others (SIGCHLD, SIGWINCH, ...) are not stop requests.
 CATCHABLE_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGQUIT", "SIGXCPU")
 
+DUPLICATE_WINDOW_S = 2.0
+"""A second stop signal this soon after the first is the same stop (see above)."""
+
 
 class StopRequest:
     def __init__(self) -> None:
@@ -34,13 +45,24 @@ class StopRequest:
         """The signal's name ("SIGTERM") or the caller's word for it."""
         self.requested_at: float | None = None
         self.listeners: list[Callable[[str], None]] = []
-        """Called once, with the reason, when a stop is first requested (the display says so)."""
+        """Called once, with the reason, after a stop is requested (the display says so), from
+        `announce()`."""
+        self.announced = False
 
     def request(self, reason: str = "stop") -> None:
         if not self.requested:
             self.requested, self.reason, self.requested_at = True, reason, time.monotonic()
+
+    def announce(self) -> None:
+        """Tell the listeners about a requested stop, once (call from the main loop)."""
+        if self.requested and not self.announced:
+            self.announced = True
             for listener in self.listeners:
-                listener(reason)
+                listener(self.reason or "stop")
+
+    def within(self, seconds: float) -> bool:
+        """Whether a stop was requested less than `seconds` ago."""
+        return self.requested_at is not None and time.monotonic() - self.requested_at < seconds
 
     def past(self, grace_s: float) -> bool:
         """Whether a stop was requested more than `grace_s` seconds ago."""
@@ -58,9 +80,13 @@ class StopRequest:
             return
 
         def handler(signum: int, frame: object) -> None:
+            name = signal.Signals(signum).name
             if self.requested:
-                raise KeyboardInterrupt
-            self.request(signal.Signals(signum).name)
+                repeated = name == "SIGINT" and self.reason == "SIGINT"
+                if repeated or not self.within(DUPLICATE_WINDOW_S):
+                    raise KeyboardInterrupt
+                return  # the same stop, told by the scheduler and by ab
+            self.request(name)
 
         wanted = dict.fromkeys(["SIGINT", *names])
         previous = {}

@@ -5,9 +5,12 @@ subprocess (`python -m heartgrid.tools.cli train ...`), so runs are independent 
 use the cores in parallel and each writes an ordinary run directory. The jobs interleave the
 sides (A0, B0, A1, B1, ...) so that a stopped A/B still has balanced sides.
 
-Interruptions lose nothing: the training processes run in sessions of their own, so Ctrl-C, a
-closed terminal or a scheduler's SIGTERM reaches `ab` alone, which passes one stop on to each
-of them (each finishes its epoch and saves) and waits. The plan is kept in `OUT/ab.json`; the
+Interruptions lose nothing: the training processes run in sessions of their own, so Ctrl-C and
+a closed terminal reach `ab` alone, which passes one stop (SIGINT, which every training process
+takes as a stop whatever its `system.stop_signals`) on to each of them: each finishes its epoch,
+saves and exits 3, and ab waits. A scheduler that signals every process of the job (Slurm,
+systemd) reaches them too; the training process takes ab's stop, a moment later, as the same
+stop (heartgrid/interrupts.py). The plan is kept in `OUT/ab.json`; the
 same command with the same `--out` resumes: finished runs are kept, the others resume from
 their checkpoints.
 """
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.checkpoint.manifest import list_checkpoints, read_manifest
 from heartgrid.compare.runs import CompareError
 from heartgrid.config.diff import RUN_IDENTITY_PATHS
@@ -140,7 +144,8 @@ def check_plan(out: Path, plan: dict[str, Any]) -> bool:
         return True
     if out.exists() and any(p.name != ".lock" for p in out.iterdir()):
         raise CompareError(f"{out} exists and is not empty (and holds no {PLAN_FILE}); choose a new --out")
-    path.write_text(json.dumps(plan, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    replace_file_atomically(path, (json.dumps(plan, indent=2) + "\n").encode())
     return False
 
 
@@ -171,6 +176,8 @@ def run_jobs(
     passed_on = False
     try:
         while pending or running:
+            if stop is not None:
+                stop.announce()
             if stop is not None and stop.requested and not passed_on:
                 stop_all(running)
                 passed_on = True
@@ -188,7 +195,9 @@ def run_jobs(
             time.sleep(0.2)
             for process in [p for p in running if p.poll() is not None]:
                 job, started = running.pop(process)
-                if process.returncode == EXIT_STOPPED and passed_on:
+                # After a stop was passed on, a process that saved (3), or that the signal ended
+                # while it was still starting (before its handlers), is unfinished, not failed.
+                if passed_on and process.returncode in (EXIT_STOPPED, -signal.SIGINT, -signal.SIGTERM):
                     unfinished.append(job)
                     continue
                 if process.returncode != 0:
@@ -211,7 +220,7 @@ def run_jobs(
 def stop_all(running: dict[subprocess.Popen, Any]) -> None:
     for process in running:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGINT)
 
 
 def wait_all(running: dict[subprocess.Popen, Any]) -> None:

@@ -42,6 +42,7 @@ def small_config(config: RunConfig, updates: int) -> RunConfig:
         "trainer.batch_size": 2 * minibatch, "trainer.minibatch_size": minibatch,
         "trainer.update_epochs": 2, "trainer.total_timesteps": 2 * minibatch * updates,
         "game.max_steps": MAX_STEPS,
+        "evaluation.interval": 0,  # a run directory of a GPU recipe evaluates while training
     }
     if config.trainer.micro_batch_size is not None:  # keep micro-batching on, at this size
         overrides["trainer.micro_batch_size"] = BPTT_HORIZON * (slots // 2 if slots % 2 == 0 else 1)

@@ -24,13 +24,13 @@ class Divergence:
     where: str
     detail: str
     equal_before: tuple[str, ...]
-    """The stages of this update that came before and agreed (the divergent stage's inputs)."""
+    """The stages of this update with checks before this one, all of which agreed (its inputs,
+    and the same stage at earlier steps)."""
 
     def message(self) -> str:
-        before = [stage for stage in self.equal_before if stage != self.stage]
-        inputs = ", ".join(before) if before else "none: it is the first stage"
+        agreed = ", ".join(self.equal_before) if self.equal_before else "none: it is the first check"
         return (f"first divergence: update {self.update}, stage `{self.stage}` at {self.where} "
-                f"(its inputs are equal: {inputs}); {self.detail}")
+                f"(every check before it agreed: {agreed}); {self.detail}")
 
 
 def close(a: Any, b: Any) -> bool:

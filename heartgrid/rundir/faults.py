@@ -34,6 +34,14 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def is_file_error(error: OSError) -> bool:
+    """An error of a file (it names one, or is a space or permission error), as opposed to a
+    network error (ConnectionError, also an OSError)."""
+    if isinstance(error, ConnectionError):
+        return False
+    return error.filename is not None or error.errno in _SPACE | _READ_ONLY
+
+
 def is_space_error(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in _SPACE
 

@@ -61,6 +61,8 @@ def describe_owner(owner: dict[str, object]) -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    if pid <= 0:  # no PID recorded (an owner that died before writing its record)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

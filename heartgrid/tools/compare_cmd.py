@@ -228,26 +228,26 @@ def cmd_ab(args: argparse.Namespace) -> int:
             say(f"heartgrid ab: stopped by {stop.reason}; {done} of {len(jobs)} runs finished, the others "
                 f"saved their progress; resume with the same command and --out {out}", err=True)
             return EXIT_STOPPED
+        runs = {
+            side.label: RunSet.load([data_dir / j.run for j in jobs if j.side is side]) for side in sides
+        }
+        try:
+            comparison = compare_runs(
+                runs["A"], runs["B"], specs, reference_label="A", candidate_label="B",
+                reference_description=args.a, candidate_description=args.b, test=args.test, alpha=args.alpha,
+                pairing=args.pairing,
+            )
+        except CompareError as e:
+            # The training is done and kept: say how to compare it again without retraining.
+            raise CompareError(
+                f"{e}\nthe runs are in {data_dir}; compare them with "
+                f"`heartgrid compare {data_dir}/b-seed* --vs {data_dir}/a-seed* --metric ...`"
+            ) from None
+        say("")
+        _print_report(comparison, out)  # still under the lock: the report is written into `out`
+        return 0
     finally:
         lock.release()
-    runs = {
-        side.label: RunSet.load([data_dir / j.run for j in jobs if j.side is side]) for side in sides
-    }
-    try:
-        comparison = compare_runs(
-            runs["A"], runs["B"], specs, reference_label="A", candidate_label="B",
-            reference_description=args.a, candidate_description=args.b, test=args.test, alpha=args.alpha,
-            pairing=args.pairing,
-        )
-    except CompareError as e:
-        # The training is done and kept: say how to compare it again without retraining.
-        raise CompareError(
-            f"{e}\nthe runs are in {data_dir}; compare them with "
-            f"`heartgrid compare {data_dir}/b-seed* --vs {data_dir}/a-seed* --metric ...`"
-        ) from None
-    say("")
-    _print_report(comparison, out)
-    return 0
 
 
 def say(text: str, *, err: bool = False) -> None:

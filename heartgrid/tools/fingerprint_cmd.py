@@ -160,7 +160,9 @@ def golden(args: argparse.Namespace, updates: int) -> int:
 def against_revision(args: argparse.Namespace, updates: int) -> int:
     """Record the same config with the code of `args.rev` (in a temporary git worktree, run by
     this Python) and with the working tree, and compare them."""
-    spec = shlex.join(args.items)
+    # Paths (a run directory, a config file) are the user's, not the worktree's.
+    items = [str(Path(item).resolve()) if Path(item).exists() else item for item in args.items]
+    spec = shlex.join(items)
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="heartgrid-rev-") as tmp:
         tree, out = Path(tmp) / "tree", Path(tmp) / "a.json"
@@ -171,7 +173,7 @@ def against_revision(args: argparse.Namespace, updates: int) -> int:
         try:
             env = {**os.environ, "PYTHONPATH": str(tree)}
             recorded = subprocess.run(
-                [sys.executable, "-m", "heartgrid.tools.cli", "fingerprint", *args.items,
+                [sys.executable, "-m", "heartgrid.tools.cli", "fingerprint", *items,
                  "--updates", str(updates), "--out", str(out)],
                 cwd=tree, env=env, capture_output=True, text=True,
             )
@@ -180,7 +182,10 @@ def against_revision(args: argparse.Namespace, updates: int) -> int:
                                  f"`heartgrid fingerprint` existed cannot be recorded):\n{recorded.stderr.strip()}")
             from heartgrid.fingerprint import Fingerprint
 
-            a = Fingerprint.load(out)
+            try:
+                a = Fingerprint.load(out)
+            except (ValueError, KeyError) as e:
+                raise UsageError(f"the fingerprint recorded at {args.rev} cannot be read by this version: {e}") from None
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
     a.label = f"{args.rev}: {spec}"

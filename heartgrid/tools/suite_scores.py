@@ -24,6 +24,14 @@ def score_runs(
     from heartgrid.rundir import read_run_config
 
     seeds = {run: read_run_config(Path(run)).system.seed for run in run_dirs}
+    by_seed: dict[int, list[str]] = {}
+    for run, seed in seeds.items():
+        by_seed.setdefault(seed, []).append(run)
+    shared = {seed: runs for seed, runs in by_seed.items() if len(runs) > 1}
+    if shared:  # the score table is keyed by training seed: such runs would overwrite each other
+        seed, runs = next(iter(shared.items()))
+        raise CompareError(f"runs {', '.join(runs)} were all trained with system.seed={seed}; suite scores "
+                           "are kept and paired by training seed, so give each run its own seed")
     players = [policy_from_uri(run, label=f"{Path(run).name}") for run in run_dirs]
     try:
         card = evaluate_suite(players, suite, episodes=episodes, device=device)

@@ -7,7 +7,7 @@ import sys
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
-from heartgrid.interrupts import EXIT_STOPPED
+from heartgrid.interrupts import EXIT_STOPPED, StopRequest
 from heartgrid.policies.registry import check_policy_config
 from heartgrid.recipes import build_config
 
@@ -36,8 +36,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from heartgrid.engine.maps import MapError
     from heartgrid.rundir.lock import RunLockedError
 
+    # Listening from here: a stop signal while the trainer starts up (imports, a resume's
+    # checkpoint) stops it cleanly too, rather than killing it.
+    stop = StopRequest()
     try:
-        outcome = train_run(config, resume=False if args.no_resume else None, overwrite=args.overwrite)
+        with stop.on_signals(config.system.stop_signals):
+            outcome = train_run(config, resume=False if args.no_resume else None, overwrite=args.overwrite,
+                                stop=stop)
     except (RunDirectoryError, RunLockedError, CheckpointError, MapError) as e:
         # A run directory that cannot be resumed or is in use, a bad trainer.initial_policy, a
         # map that cannot be built: the command line asked for something impossible.

@@ -72,5 +72,7 @@ def scorecard_metrics(card: Scorecard, policy_id: str) -> dict[str, float]:
             metrics[f"overview/{category}_score"] = summary.mean
     overall = card.overall(policy_id)
     if overall is not None:
-        metrics[f"overview/{card.suite}_score"] = overall.mean
+        # A suite with several categories, one named like the suite, keeps both numbers.
+        clash = card.suite in card.categories and len(card.categories) > 1
+        metrics[f"overview/{card.suite}_overall_score" if clash else f"overview/{card.suite}_score"] = overall.mean
     return metrics

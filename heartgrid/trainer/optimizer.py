@@ -70,29 +70,34 @@ def muon_parameters(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
 
 def boundary_layers(policy: nn.Module) -> set[int]:
     """ids of the linear maps that read the observation or write the logits or values, found by
-    one forward pass on a blank observation (empty when the module cannot be run so)."""
+    one forward pass on a blank observation (empty when the module cannot be run so). The pass
+    leaves no trace: the random generators are forked and the train/eval mode is put back."""
     if not hasattr(policy, "obs_shape") or not hasattr(policy, "initial_state"):
         return set()
     parameter = next(policy.parameters())
     obs = torch.zeros((2, *policy.obs_shape), dtype=torch.uint8, device=parameter.device)
-    inputs, outputs = set(), {}
+    inputs: set[int] = set()
+    outputs: dict[int, torch.Tensor] = {}  # kept alive: a freed output's memory may be reused
 
     def record(module: nn.Module, args: tuple, output: Any) -> None:
         if args and isinstance(args[0], torch.Tensor) and not args[0].requires_grad:
             inputs.add(id(module))
-        first = output[0] if isinstance(output, tuple) else output
-        outputs[id(module)] = first.untyped_storage().data_ptr()
+        outputs[id(module)] = output[0] if isinstance(output, tuple) else output
 
     layers = [m for m in policy.modules() if isinstance(m, _LINEAR_MAPS + _RECURRENT)]
     handles = [m.register_forward_hook(record) for m in layers]
+    training = policy.training
+    devices = [parameter.device] if parameter.device.type == "cuda" else []
     try:
-        with torch.enable_grad():
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            policy.eval()
             logits, values, _ = policy(obs, policy.initial_state(2, parameter.device))
     finally:
+        policy.train(training)
         for handle in handles:
             handle.remove()
-    returned = {logits.untyped_storage().data_ptr(), values.untyped_storage().data_ptr()}
-    return inputs | {module for module, storage in outputs.items() if storage in returned}
+    returned = {t.untyped_storage().data_ptr() for t in (logits, values)}
+    return inputs | {module for module, out in outputs.items() if out.untyped_storage().data_ptr() in returned}
 
 
 class MuonWithAdam:

@@ -101,10 +101,12 @@ def ppo_update(
         ratios = experience.ratios if config.advantages == "vtrace" else torch.ones_like(experience.values)
         return compute_advantages(experience, all_segments, values, ratios, config)
 
+    # GAE on the rollout's values cannot change during the update: nothing to refresh.
+    refreshable = config.advantages == "vtrace" or config.value_target == "refreshed"
     minibatches = (
         (epoch, minibatch)
         for epoch in range(config.update_epochs)
-        for minibatch in sampler.epoch(advantages, progress, refresh=current_advantages)
+        for minibatch in sampler.epoch(advantages, progress, refresh=current_advantages if refreshable else None)
     )
     for epoch, minibatch in minibatches:
         if check_stop is not None:

@@ -33,7 +33,8 @@ from heartgrid.rundir import (
     CHECKPOINTS_DIR, CONFIG_FILE, LOG_FILE, METRICS_FILE, RESTARTS_DIR, STATS_DB, TENSORBOARD_DIR,
     read_run_config,
 )
-from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, free_bytes
+from heartgrid.interrupts import StopRequest
+from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, free_bytes, is_file_error
 from heartgrid.rundir.lock import LOCK_FILE, RunLock
 from heartgrid.trainer.display import make_display
 from heartgrid.trainer.health import LearningHealth
@@ -73,7 +74,9 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     return train_run(config, resume=resume, overwrite=overwrite).run_dir
 
 
-def train_run(config: RunConfig, *, resume: bool | None = None, overwrite: bool = False) -> RunOutcome:
+def train_run(
+    config: RunConfig, *, resume: bool | None = None, overwrite: bool = False, stop: StopRequest | None = None,
+) -> RunOutcome:
     """Train `config` in `config.run_dir`, holding the directory's lock throughout.
 
     resume: None = resume when the directory has a checkpoint, else start (or restart) fresh;
@@ -83,29 +86,37 @@ def train_run(config: RunConfig, *, resume: bool | None = None, overwrite: bool 
     once the log and display are closed. When every checkpoint is corrupt, CheckpointError
     propagates and the directory is left as it was. Another live writer: RunLockedError. A
     file-system fault (disk full, read-only): FileFault, one line naming the file, in log.txt
-    too where it still fits.
+    too where it still fits. `stop`: a StopRequest already listening to the stop signals (the
+    CLI's, from before the run directory is touched).
     """
     run_dir = config.run_dir
     try:
-        with RunLock(run_dir, f"heartgrid train {config.recipe} run={config.run}"):
-            return _train_locked(config, resume=resume, overwrite=overwrite)
+        lock = RunLock(run_dir, f"heartgrid train {config.recipe} run={config.run}").acquire()
     except OSError as e:
+        raise file_fault(e) from None
+    try:  # the fault is noted in log.txt while the lock is still ours
+        return _train_locked(config, resume=resume, overwrite=overwrite, stop=stop)
+    except OSError as e:
+        if not is_file_error(e):  # a network error of W&B online, say: not the disk's
+            raise
         fault = file_fault(e)
         note_in_log(run_dir, f"error: {fault}")
         raise fault from None
     except FileFault as fault:
         note_in_log(run_dir, f"error: {fault}")
         raise
+    finally:
+        lock.release()
 
 
-def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) -> RunOutcome:
+def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, stop: StopRequest | None) -> RunOutcome:
     run_dir = config.run_dir
     remove_temporary_files(run_dir)  # a killed writer's; we are the only writer now
     resuming, restarted = prepare_run_dir(config, resume=resume, overwrite=overwrite)
     checkpoints = CheckpointManager(run_dir, config.trainer.keep_last_n)
     # Built before anything is written, so that a config the engine or policy refuses leaves
     # no directory behind to block the corrected command.
-    trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming)
+    trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming, stop=stop)
     saved_total, refused = None, []
     if resuming:
         checkpoint = checkpoints.load_latest()
@@ -142,7 +153,7 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
 
     trainer.on_log = on_log
     trainer.on_checkpoint = logger.sync
-    trainer.on_evaluation = lambda card: record_evaluation(run_dir / STATS_DB, card)
+    trainer.on_evaluation = lambda card: record_evaluation(run_dir / STATS_DB, card, logger.info)
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
@@ -171,15 +182,21 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool) ->
         display.close()
         logger.close()
     stopped_by = trainer.stop.reason if trainer.stop.requested else None
-    return RunOutcome(run_dir, trainer.saved_epoch, trainer.agent_step, stopped_by)
+    step = trainer.saved_agent_step if trainer.cut_epoch is not None else trainer.agent_step
+    return RunOutcome(run_dir, trainer.saved_epoch, step, stopped_by)
 
 
-def record_evaluation(db: Path, card: Any) -> None:
-    """Append a scorecard of evaluation while training to the run's stats database."""
-    from heartgrid.evaluation.stats_db import merge_shards, write_shard
+def record_evaluation(db: Path, card: Any, warn: Any) -> None:
+    """Add a scorecard of evaluation while training to the run's stats database: as a shard,
+    which every reader (`heartgrid stats`) merges first, so that training never waits for the
+    database's lock (a reader holds it while it reads). A failure is a warning in log.txt, not
+    the end of the run: the scores are in the metrics and the manifest too."""
+    from heartgrid.evaluation.stats_db import write_shard
 
-    write_shard(db, card)
-    merge_shards(db)
+    try:
+        write_shard(db, card)
+    except Exception as e:  # DuckDB raises its own types; none may stop training
+        warn(f"warning: evaluation not written to {db}: {type(e).__name__}: {e}")
 
 
 def signal_words(reason: str) -> str:
@@ -188,6 +205,8 @@ def signal_words(reason: str) -> str:
 
 def stop_message(trainer: Trainer) -> str:
     words = signal_words(trainer.stop.reason or "stop")
+    if trainer.cut_epoch is None and trainer.epoch == trainer.saved_epoch == 0:
+        return f"{words}: stopped before the first epoch; nothing to save: the same command starts the run"
     if trainer.cut_epoch is None:
         return (f"{words}: stopped at epoch {trainer.epoch}, agent step {trainer.agent_step}; "
                 f"checkpoint written; run the same command again to resume")
@@ -219,7 +238,9 @@ def check_space(config: RunConfig, trainer: Trainer, checkpoints: CheckpointMana
     t = config.trainer
     epochs_left = -(-(t.total_timesteps - trainer.agent_step) // t.batch_size)
     existing = len(checkpoints.checkpoints())
-    to_write = -(-epochs_left // t.checkpoint_interval)  # the periodic ones and the final one
+    end = trainer.epoch + epochs_left
+    # The periodic checkpoints in (epoch, end], and the final one when `end` is not one of them.
+    to_write = end // t.checkpoint_interval - trainer.epoch // t.checkpoint_interval + (end % t.checkpoint_interval > 0)
     keep = t.keep_last_n if t.keep_last_n is not None else existing + to_write
     # A new checkpoint is complete before the oldest is pruned: at the peak keep + 1 are on disk.
     more = max(min(existing + to_write, keep + 1) - existing, 1)
@@ -326,6 +347,6 @@ def progress_dependents(trainer: TrainerConfig) -> list[str]:
     dependents = []
     if trainer.schedules:
         dependents.append(f"the schedules of {', '.join(sorted(trainer.schedules))}")
-    if trainer.minibatch_sampling == "prioritized":
+    if trainer.minibatch_sampling == "prioritized" and trainer.prioritized.alpha > 0:
         dependents.append("the annealing of prioritized sampling's beta")
     return dependents

@@ -75,13 +75,15 @@ class Trainer:
         on_checkpoint: Callable[[], None] | None = None,
         checkpoints: CheckpointManager | None = None,
         resuming: bool = False,
+        stop: StopRequest | None = None,
     ):
         """`engine`, `policy` and `curriculum` default to those the config describes (tests
         may pass their own); `on_log` receives every metrics record; `on_checkpoint` runs before
         each checkpoint (the logger syncs the records it covers); `checkpoints` is the run's
         CheckpointManager, or None for no checkpoints (benchmarks). `resuming`: the
         weights will come from the run's own checkpoint, so `trainer.initial_policy` is not
-        loaded again (its source may be gone by then)."""
+        loaded again (its source may be gone by then). `stop`: a StopRequest the caller has
+        already listened to signals with (a stop during start-up then trains no epoch)."""
         self.config = config
         t = config.trainer
         self.device = torch.device(require_device(config.system.device))
@@ -119,6 +121,7 @@ class Trainer:
         self.epochs_since_log = 0
         self.steps_since_log = 0
         self.saved_epoch = 0  # the epoch of the last checkpoint (0: none needed yet)
+        self.saved_agent_step = 0
         self.on_log = on_log
         self.on_checkpoint = on_checkpoint
         self.last_record: dict[str, float] = {}
@@ -134,10 +137,13 @@ class Trainer:
             else CurriculumDriver(config.curriculum, config.game, engine, seed)
         )
         """Sees every drained batch of finished episodes and assigns the envs' next tasks."""
-        self.stop = StopRequest()
+        self.stop = stop if stop is not None else StopRequest()
         self.evaluator = SuiteEvaluator(config, self.device) if config.evaluation.interval else None
         self.scores: dict[str, float] = {}
-        """The latest suite scores (`overview/*_score`), kept in each checkpoint's manifest."""
+        """The latest suite scores (`overview/*_score`), kept in the manifest of the checkpoint
+        of the epoch they were measured at (`scores_epoch`) only: a later checkpoint holds
+        another policy, which nobody scored."""
+        self.scores_epoch = -1
         self.on_evaluation: Callable[[Any], None] | None = None
         """Receives each scorecard of evaluation while training (the run writes its stats.duckdb)."""
         self.engine.reset()
@@ -158,6 +164,7 @@ class Trainer:
             except EpochCut:
                 self.save_snapshot()
                 return
+            self.stop.announce()
             # Normally logged by the last epoch itself; here if a stop came after it decided not to.
             if self.epochs_since_log and self.epoch != self.saved_epoch:
                 self.log()
@@ -169,7 +176,10 @@ class Trainer:
     def check_stop(self) -> None:
         """Cut the epoch when a stop request has waited longer than `system.stop_grace_s`
         and there is a consistent state to save instead (or nothing newer than the last
-        checkpoint would be lost)."""
+        checkpoint would be lost). Called between rollout steps and between minibatches."""
+        if not self.stop.requested:
+            return
+        self.stop.announce()
         if self.stop.past(self.config.system.stop_grace_s) and (
                 self.snapshot is not None or self.epoch == self.saved_epoch):
             self.cut_epoch = self.epoch + 1
@@ -182,14 +192,14 @@ class Trainer:
         grace = self.config.system.stop_grace_s
         if self.checkpoints is not None and self.epoch != self.saved_epoch and self.epoch_seconds > grace / 2:
             self.snapshot = self.checkpoints.encode(self.epoch, self.agent_step, self.policy, self.state_dict(),
-                                                    self.scores)
+                                                    self.scores_now())
 
     def save_snapshot(self) -> None:
         if self.snapshot is not None:
             if self.on_checkpoint is not None:
                 self.on_checkpoint()
             self.checkpoints.write(self.snapshot)
-            self.saved_epoch = self.snapshot.epoch
+            self.saved_epoch, self.saved_agent_step = self.snapshot.epoch, self.snapshot.agent_step
 
     def train_epoch(self) -> dict[str, float] | None:
         """One rollout and one update; returns the metrics record when this epoch logs one."""
@@ -199,13 +209,14 @@ class Trainer:
             ppo_update(
                 self.policy, self.optimizer, self.experience, self.sampler, self.config.trainer,
                 self.hyper, self.agent_step / self.config.trainer.total_timesteps, self.stats,
-                check_stop=self.check_stop if self.stop.requested else None,
+                check_stop=self.check_stop,
             )
         self.epoch += 1
         self.epochs_since_log += 1
         # The last epoch (training done, or stopped) also logs a partial window.
         last = self.agent_step >= self.config.trainer.total_timesteps or self.stop.requested
-        if self.evaluator is not None and self.evaluator.due(self.epoch, last):
+        # Not when stopping: the time before a scheduler's kill is for the checkpoint.
+        if self.evaluator is not None and not self.stop.requested and self.evaluator.due(self.epoch, last):
             self.evaluate()
         record = None
         if self.epoch % self.config.logging.log_interval == 0 or last:
@@ -228,8 +239,7 @@ class Trainer:
             rows = experience.rows(rollout_pass, slots)
             experience.store_start_state(rows, self.state)
             for step in range(t.bptt_horizon):
-                if self.stop.requested:
-                    self.check_stop()
+                self.check_stop()
                 experience.obs[rows, step] = engine.obs
                 experience.episode_starts[rows, step] = self.episode_starts
                 if experience.step_state is not None:
@@ -300,11 +310,12 @@ class Trainer:
         time is left out of the training time and SPS."""
         with self.timer.paused():
             card, metrics = self.evaluator.evaluate(self.policy, self.epoch, self.agent_step)
+            if self.on_evaluation is not None:
+                self.on_evaluation(card)
         for name, value in metrics.items():
             self.stats.add(name, value)
         self.scores = {k: v for k, v in metrics.items() if k.startswith("overview/")}
-        if self.on_evaluation is not None:
-            self.on_evaluation(card)
+        self.scores_epoch = self.epoch
 
     # ---- logging ---------------------------------------------------------------------------
 
@@ -339,8 +350,12 @@ class Trainer:
             return
         if self.on_checkpoint is not None:
             self.on_checkpoint()
-        self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict(), self.scores)
-        self.saved_epoch = self.epoch
+        self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict(), self.scores_now())
+        self.saved_epoch, self.saved_agent_step = self.epoch, self.agent_step
+
+    def scores_now(self) -> dict[str, float]:
+        """The scores that describe the policy of this epoch (none when it was not evaluated)."""
+        return self.scores if self.scores_epoch == self.epoch else {}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the policy weights that an exact resume needs."""
@@ -368,12 +383,13 @@ class Trainer:
             "curriculum": self.curriculum.state_dict(),
             "last_record": dict(self.last_record),
             "scores": dict(self.scores),
+            "scores_epoch": self.scores_epoch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
         self.saved_epoch = self.epoch
-        self.agent_step = int(state["agent_step"])
+        self.agent_step = self.saved_agent_step = int(state["agent_step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.hyper = self.schedules.values(self.agent_step)
         rng = state["rng"]
@@ -394,6 +410,7 @@ class Trainer:
         self.curriculum.load_state_dict(state["curriculum"])
         self.last_record = dict(state.get("last_record", {}))  # absent before this was stored
         self.scores = dict(state.get("scores", {}))
+        self.scores_epoch = int(state.get("scores_epoch", -1))
 
 
 def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.Module:

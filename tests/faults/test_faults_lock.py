@@ -104,15 +104,19 @@ def test_the_lock_of_a_process_killed_with_sigkill_is_free_at_once(tmp_path: Pat
 def test_two_writers_creating_a_new_run_directory_at_once_do_not_fault(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The other writer's mkdir of the new run directory lands first: this one's mkdir finds
+    it there (FileExistsError), and it must go on to the lock, not fail."""
     run_dir = tmp_path / "new"
-    real_exists = Path.exists
+    real_mkdir = Path.mkdir
+    raced = []
 
-    def exists(self: Path, *args: object, **kwargs: object) -> bool:
-        found = real_exists(self, *args, **kwargs)
-        if self == run_dir and not found:
-            run_dir.mkdir()  # the other writer creates it just after this one looked
-        return found
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if self == run_dir and not raced:
+            raced.append(True)
+            real_mkdir(self)  # the other writer
+        real_mkdir(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "exists", exists)
-    with RunLock(run_dir, "second"):
-        pass
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with RunLock(run_dir, "second") as lock:
+        assert raced and not lock.created_directory  # the race happened, and was survived
+    assert run_dir.is_dir()  # not ours to remove: the other writer made it

@@ -63,7 +63,7 @@ def test_check_exits_1_naming_the_first_divergent_stage(tmp_path, capsys):
     (golden / "small_cardinal.json").write_text(json.dumps(data))
     assert main(["fingerprint", "--check", "--golden", str(golden), "small_cardinal"]) == 1
     out = capsys.readouterr().out
-    assert f"first divergence: update 2, stage `advantages` at {check['where']} (its inputs are equal: " in out
+    assert f"first divergence: update 2, stage `advantages` at {check['where']} (every check before it agreed: " in out
     assert "max abs diff 0.5 at segment 1" in out and "fingerprint --regenerate" in out
 
 

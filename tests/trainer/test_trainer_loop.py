@@ -186,3 +186,31 @@ def test_ctrl_c_logs_the_partial_window_before_its_checkpoint():
     assert [r["metric/epoch"] for r in records] == [2, 3]
     assert checkpoints.saved == [(3, 96)]
     assert checkpoints.log_windows == [{"epochs": 0, "steps": 0}]
+
+
+def test_the_same_stop_told_twice_is_one_stop_and_a_second_ctrl_c_aborts(monkeypatch):
+    """Slurm and systemd signal every process of a job, and ab passes its own stop on: a second
+    signal within DUPLICATE_WINDOW_S is the same stop. Ctrl-C twice is a person: it aborts, as
+    does any second signal after the window."""
+    import heartgrid.interrupts as interrupts
+    from heartgrid.interrupts import StopRequest
+
+    stop = StopRequest()
+    heard = []
+    stop.listeners.append(heard.append)
+    with stop.on_signals(["SIGTERM"]):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # ab's stop, just after the scheduler's
+        assert stop.requested and stop.reason == "SIGTERM" and heard == []  # not from the handler
+        stop.announce()
+        stop.announce()
+        assert heard == ["SIGTERM"]
+        monkeypatch.setattr(interrupts, "DUPLICATE_WINDOW_S", 0.0)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    twice = StopRequest()
+    with twice.on_signals([]):
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)

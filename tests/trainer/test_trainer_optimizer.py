@@ -142,3 +142,17 @@ def test_muon_state_of_another_layout_is_refused():
     other = build_optimizer(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), OptimizerConfig(type="muon"))
     with pytest.raises(ValueError, match="covers 2 parameters but this policy gives it 5"):
         opt.load_state_dict(other.state_dict())
+
+
+@pytest.mark.parametrize("name", ["fast", "latent_attn_med"])
+def test_the_muon_split_is_the_same_every_time_and_leaves_no_trace(name):
+    """The split once depended on memory addresses a freed layer output could hand to the
+    logits; a resume then found another split than its checkpoint's."""
+    features = FeatureRegistry.default()
+    policy = make_policy(PolicyConfig(name=name, hidden_size=8, lstm_layers=1), features,
+                         ["noop_0", "move_0", "move_1"], (len(features), 7, 7))
+    policy.train()
+    rng = torch.get_rng_state()
+    splits = {tuple(id(p) for p in muon_parameters(policy)[0]) for _ in range(30)}
+    assert len(splits) == 1
+    assert policy.training and torch.equal(torch.get_rng_state(), rng)

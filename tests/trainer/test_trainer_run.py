@@ -109,11 +109,11 @@ def test_resume_with_another_config_is_refused(trained):
 
 @pytest.mark.parametrize("follower", [
     None,
-    "trainer.minibatch_sampling=prioritized",
-    'trainer.schedules={"learning_rate": {"type": "linear", "initial": 0.001, "final": 0.0}}',
-])
+    ["trainer.minibatch_sampling=prioritized", "trainer.prioritized.alpha=1"],
+    ['trainer.schedules={"learning_rate": {"type": "linear", "initial": 0.001, "final": 0.0}}'],
+], ids=["nothing", "prioritized", "schedule"])
 def test_total_timesteps_may_change_on_resume_only_when_nothing_follows_progress(tmp_path, follower):
-    extra = [follower] if follower else []
+    extra = follower or []
     saved = short_config(tmp_path, "run", *extra)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(saved.to_json())
@@ -121,7 +121,7 @@ def test_total_timesteps_may_change_on_resume_only_when_nothing_follows_progress
     if follower is None:
         check_resumable(longer, tmp_path / "run")
         return
-    why = "prioritized sampling's beta" if "prioritized" in follower else "schedules of learning_rate"
+    why = "prioritized sampling's beta" if "prioritized" in follower[0] else "schedules of learning_rate"
     with pytest.raises(RunDirectoryError, match=rf"total_timesteps changed \(768 -> 1536\).*{why}"):
         check_resumable(longer, tmp_path / "run")
 
