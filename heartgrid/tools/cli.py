@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "heartgrid.tools.stats_cmd",  # stats
     "heartgrid.tools.compare_cmd",  # ab, compare, baseline, regress
     "heartgrid.tools.fingerprint_cmd",  # fingerprint
+    "heartgrid.tools.sweep_cmd",  # sweep, sweep show
 ]
 
 
