@@ -19,6 +19,7 @@ write could interrupt another write to the same stream.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,15 @@ CATCHABLE_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP", "
 
 DUPLICATE_WINDOW_S = 2.0
 """A second stop signal this soon after the first is the same stop (see above)."""
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line, unless the terminal is gone: a hang-up (or a reader of a pipe that quit)
+    must not stop a run, an A/B or a sweep; their logs still tell."""
+    try:
+        print(text, file=sys.stderr if err else sys.stdout, flush=True)
+    except OSError:
+        pass
 
 
 class StopRequest:

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from heartgrid.rundir.faults import naming
+
 OLD_PREFIX = ".old-"
 TMP_PREFIX = ".tmp-"
 
@@ -31,15 +33,10 @@ def sha256_file(path: Path) -> str:
 def write_synced(path: Path, data: bytes) -> None:
     """Write `data` to `path` and fsync it (the caller renames the directory or file into place).
     An error names `path` (a failed `write` or `fsync` alone does not say which file)."""
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        if e.filename is None:
-            raise OSError(e.errno, e.strerror, str(path)) from None
-        raise
+    with naming(path), open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def fsync_dir(path: Path) -> None:

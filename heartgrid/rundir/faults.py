@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from heartgrid.errors import FileFault
@@ -52,6 +54,17 @@ def check_free_space(where: Path, needed: int, what: str, remedy: str) -> None:
     if free < needed:
         raise FileFault(f"not enough disk space in {where}: {what} needs {format_bytes(needed)}, "
                         f"{format_bytes(free)} free; {remedy}")
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """A failed write, flush or fsync does not say which file; within this block it does."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 SPACE_REMEDY = "free some space, or train on a larger disk (data_dir=...)"

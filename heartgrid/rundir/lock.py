@@ -149,10 +149,7 @@ class RunLock:
         if self.fd is None:
             return
         # Unlink before unlocking: a process that opened the old file retries on the new name.
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)
         os.close(self.fd)
         self.fd = None
         if self.created_directory:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,21 +22,13 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from heartgrid.interrupts import StopRequest
+from heartgrid.interrupts import StopRequest, say
 from heartgrid.sweep.ledger import Ledger, is_surplus, next_move, worker_label
 from heartgrid.sweep.spec import Sweep
 from heartgrid.sweep.store import SweepDir, create_study, make_pruner, make_sampler, open_storage
 from heartgrid.sweep.trial import MetricNotLogged, TrialJob, TrialResult, run_trial
 
 MAX_FAILURES_IN_A_ROW = 3
-
-
-def say(text: str, *, err: bool = False) -> None:
-    """Print a line, unless the terminal is gone (a closed terminal must not stop a sweep)."""
-    try:
-        print(text, file=sys.stderr if err else sys.stdout, flush=True)
-    except OSError:
-        pass
 
 
 def format_values(values: dict[str, Any]) -> str:

@@ -170,7 +170,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from heartgrid.compare.comparison import compare_runs
     from heartgrid.compare.runs import CompareError, RunSet
     from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs, format_diff
-    from heartgrid.interrupts import DEFAULT_STOP_SIGNALS, EXIT_STOPPED, StopRequest
+    from heartgrid.interrupts import DEFAULT_STOP_SIGNALS, EXIT_STOPPED, StopRequest, say
     from heartgrid.rundir.lock import RunLock, RunLockedError
 
     if args.seeds < 2:
@@ -248,14 +248,6 @@ def cmd_ab(args: argparse.Namespace) -> int:
         return 0
     finally:
         lock.release()
-
-
-def say(text: str, *, err: bool = False) -> None:
-    """Print a line, unless the terminal is gone (a closed terminal must not stop an A/B)."""
-    try:
-        print(text, file=sys.stderr if err else sys.stdout, flush=True)
-    except OSError:
-        pass
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

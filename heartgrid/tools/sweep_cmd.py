@@ -120,7 +120,8 @@ def run_sweep(sweep: Any, where: Any, url: str | None, budget: int, workers: int
     from heartgrid.interrupts import DEFAULT_STOP_SIGNALS, EXIT_STOPPED
     from heartgrid.sweep.show import summary_lines
     from heartgrid.sweep.store import DEFAULT_DIR, create_study, open_storage
-    from heartgrid.sweep.worker import Workers, say
+    from heartgrid.interrupts import say
+    from heartgrid.sweep.worker import Workers
 
     spec = sweep.spec
     study = create_study(sweep, open_storage(url, where), budget)  # refuses another sweep's name here

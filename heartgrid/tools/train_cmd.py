@@ -7,7 +7,7 @@ import sys
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
-from heartgrid.interrupts import EXIT_STOPPED, StopRequest
+from heartgrid.interrupts import EXIT_STOPPED, StopRequest, say
 from heartgrid.policies.registry import check_policy_config
 from heartgrid.recipes import build_config
 
@@ -52,11 +52,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_FILE_FAULT
     if outcome.stopped_by is not None:
         saved = f"checkpoint of epoch {outcome.epoch} saved" if outcome.epoch else "no checkpoint yet"
-        try:  # after a hang-up the terminal may be gone; the status and log.txt still tell
-            print(f"heartgrid train: stopped by {signal_words(outcome.stopped_by)} ({saved}); run the "
-                  f"same command again to {'resume' if outcome.epoch else 'start again'}", file=sys.stderr)
-        except OSError:
-            pass
+        say(f"heartgrid train: stopped by {signal_words(outcome.stopped_by)} ({saved}); run the same "
+            f"command again to {'resume' if outcome.epoch else 'start again'}", err=True)
         return EXIT_STOPPED
     return 0
 

@@ -19,14 +19,13 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.config.run import RunConfig
 from heartgrid.rundir import LOG_FILE, METRICS_FILE, STEP_KEY, TENSORBOARD_DIR
+from heartgrid.rundir.faults import naming
 from heartgrid.trainer.metric_contract import EPOCH_KEY
 
 # Shown in each log.txt line, when present in the record.
@@ -116,17 +115,6 @@ class RunLogger:
 def finite(record: dict[str, float]) -> dict[str, float]:
     """The record as metrics.jsonl holds it: float values, non-finite ones left out."""
     return {k: float(v) for k, v in record.items() if math.isfinite(float(v))}
-
-
-@contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """A failed write, flush or fsync does not say which file; this one does."""
-    try:
-        yield
-    except OSError as e:
-        if e.filename is None:
-            raise OSError(e.errno, e.strerror, str(path)) from None
-        raise
 
 
 def read_metrics(run_dir: Path | str) -> list[dict[str, float]]:

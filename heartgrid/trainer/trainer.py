@@ -272,7 +272,8 @@ class Trainer:
             probes.tap("rollout", experience=experience, slots=slots, bootstraps=self.bootstrap_truncations)
             self.stats.add_dict(experience.summary(), prefix="experience/")
             self.record_episodes(engine.drain_episodes())
-            probes.tap("curriculum", state=self.curriculum.state_dict())
+            if probes.active():  # a state_dict per epoch is not free: only for a fingerprint
+                probes.tap("curriculum", state=self.curriculum.state_dict())
         if self.bootstrap_truncations:
             experience.rewards += experience.bootstraps
 
