@@ -52,6 +52,9 @@ class SystemConfig(Config):
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are
     bit-for-bit deterministic either way."""
+    compile: Literal["auto", "on", "off"] = "auto"
+    """Run the engine step (and the policy's rollout forward where it pays) through
+    torch.compile. `auto`: on where it was measured faster (benchmarks/README.md)."""
     stop_signals: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_SIGNALS))
     """Signals that stop training like Ctrl-C (SIGINT, always on): the current epoch finishes,
     a checkpoint is written and `heartgrid train` exits with status 3; the same command
@@ -83,6 +86,9 @@ class LoggingConfig(Config):
     """Live terminal display; `plain` prints one line per log interval."""
     log_interval: int = Field(1, ge=1)
     """Epochs between metric records."""
+    replay_interval: int = Field(0, ge=0)
+    """Epochs between replays recorded while training (one episode of env 0 with the current
+    policy, written to `runs/<run>/replays/`; docs/replays.md); 0 = none."""
     health_epochs: int = Field(150, ge=0)
     """Warn (console and log.txt) when updates have stalled or the critic has explained nothing
     for this many epochs (heartgrid/trainer/health.py); 0 turns the warnings off."""

@@ -20,6 +20,8 @@ and the episode log), stats.py (stat names), state.py (the tensors).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -125,6 +127,9 @@ class BatchedEngine:
         self.truncated_envs = np.empty(0, dtype=np.int64)
         """Env ids (host) whose episode the last step truncated; empty on most steps. Lets the
         trainer skip the truncation bootstrap without reading `truncations` back from the device."""
+        self.end_hooks: list[Callable[[list[int]], None]] = []
+        """Called with the env ids whose episode the current step ended, after their final
+        observation and before they reset in place (replay recorders read the final state)."""
         self.log = EpisodeLog(layout.names)
         self.log.add_game_stat_objects(_converter_names(game))
         self._all_envs = torch.arange(num_envs, device=self.device)
@@ -356,6 +361,8 @@ class BatchedEngine:
 
     def _end(self, envs: list[int]) -> None:
         """Flags, final observations and episode records of envs that ended; then reset them."""
+        for hook in self.end_hooks:
+            hook(envs)
         env_ids = self._to_device(np.array(envs))
         slots = (env_ids.view(-1, 1) * self.num_agents + self._agent_index).view(-1)
         terminal = self._to_device(np.array([self._tables[e].terminal for e in envs]), torch.bool)

@@ -47,7 +47,7 @@ from heartgrid.trainer.trainer import Trainer
 # `progress_dependents`), and where the numbers are shown. A trailing "." covers a section.
 RESUMABLE_CHANGES = (
     "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.stop_signals",
-    "system.stop_grace_s", "logging.", "wandb.",
+    "system.stop_grace_s", "system.compile", "logging.", "wandb.",
 )
 
 
