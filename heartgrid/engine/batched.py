@@ -48,8 +48,10 @@ class BatchedEngine:
     """`num_envs` copies of `game` on `device`; slot = env * num_agents + agent."""
 
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
-                 seed: int = 0, host_skips: bool | None = None):
-        """host_skips: let a step skip work nobody needs after reading a flag on the host
+                 seed: int = 0, host_skips: bool | None = None, first_env: int = 0):
+        """first_env: the index of this engine's first env in a larger batch split across
+        processes (torch.distributed ranks): env i is seeded as env first_env + i of one engine
+        holding them all, so the split plays exactly the same games. host_skips: let a step skip work nobody needs after reading a flag on the host
         (actions.py); default on for a CPU, off for a GPU. Results are the same either way."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -133,7 +135,8 @@ class BatchedEngine:
         self.log = EpisodeLog(layout.names)
         self.log.add_game_stat_objects(_converter_names(game))
         self._all_envs = torch.arange(num_envs, device=self.device)
-        self._seeds = [env_seed(seed, i) for i in range(num_envs)]
+        self.first_env = first_env
+        self._seeds = [env_seed(seed, first_env + i) for i in range(num_envs)]
         self.world.env_seed.copy_(torch.tensor(self._seeds))
         write_task(self.world, self._all_envs, base)
         self._refresh_flags()
@@ -394,6 +397,7 @@ class BatchedEngine:
             "version": STATE_VERSION,
             "num_envs": self.num_envs,
             "seed": self.seed,
+            "first_env": self.first_env,
             "conv_per_room": self.world.dims.conv_per_room,
             "world": {k: v.detach().cpu().clone() for k, v in self.world.tensors().items()},
             "buffers": {name: tensor.cpu().clone() for name, tensor in self._buffers().items()},
@@ -414,9 +418,11 @@ class BatchedEngine:
     def load_state_dict(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"engine state version {state.get('version')} is not {STATE_VERSION}")
-        if state["num_envs"] != self.num_envs or state["seed"] != self.seed:
-            raise ValueError(f"engine state is for {state['num_envs']} envs seeded {state['seed']}; "
-                             f"this engine has {self.num_envs} envs seeded {self.seed}")
+        first_env = state.get("first_env", 0)
+        if (state["num_envs"], state["seed"], first_env) != (self.num_envs, self.seed, self.first_env):
+            raise ValueError(f"engine state is for {state['num_envs']} envs from env {first_env} "
+                             f"seeded {state['seed']}; this engine has {self.num_envs} envs from env "
+                             f"{self.first_env} seeded {self.seed}")
         tables = [compile_game(GameConfig.model_validate(g)) for g in state["games"]]
         if state["conv_per_room"] > self.world.dims.conv_per_room:
             self._grow_converters(state["conv_per_room"])
