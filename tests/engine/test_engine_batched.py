@@ -256,7 +256,7 @@ def test_state_dict_round_trip_continues_identically():
 
 def test_load_state_dict_refuses_another_engine():
     state = _started(small_game(), 2, seed=0).state_dict()
-    with pytest.raises(ValueError, match="2 envs seeded 0; this engine has 3 envs seeded 0"):
+    with pytest.raises(ValueError, match="2 envs from env 0 seeded 0; this engine has 3 envs from env 0 seeded 0"):
         BatchedEngine(small_game(), num_envs=3).load_state_dict(state)
 
 
