@@ -353,6 +353,28 @@ class GameConfig(Config):
     objects: dict[str, ObjectConfig] = Field(default_factory=_default_objects)
     map: MapConfig = Field(default_factory=MapConfig)
 
+    # ---- who plays the agents (heartgrid/policies/scripted.py, docs/npcs.md) ----------------
+    policy_agents_pct: float = Field(1.0, gt=0, le=1)
+    """Share of each env's agents played by the policy being trained or evaluated: agents
+    0 .. round(pct x num_agents) - 1 of every env (at least one); the rest are NPCs played by
+    `npc_policy_uri`. Their experience is not trained on; their stats are logged as `npc/*`."""
+    npc_policy_uri: str | None = None
+    """Who plays the NPCs: `scripted:random`, `scripted:noop`, `scripted:greedy` (a heart-
+    seeker), any policy URI (a checkpoint directory, `runs/x?epoch=N`, `runs/x?best=score`), a
+    run directory `runs/x`, whose checkpoints are sampled every `npc_refresh_epochs` (self-play
+    against a fixed run), or `self`: this training run's own earlier checkpoints."""
+    npc_sampling: Literal["latest", "uniform"] = "latest"
+    """With a run or `self`: play the latest checkpoint, or one drawn uniformly from the last
+    `npc_last_k` (seeded)."""
+    npc_last_k: int = Field(5, ge=1)
+    npc_refresh_epochs: int = Field(10, ge=1)
+    """Epochs between new draws of the NPCs' checkpoint (a run or `self`)."""
+
+    @property
+    def policy_agents(self) -> int:
+        """Agents per env played by the policy (the first ones)."""
+        return max(1, round(self.policy_agents_pct * self.num_agents))
+
     @field_validator("obs_width", "obs_height")
     @classmethod
     def _odd(cls, value: int) -> int:
@@ -369,6 +391,20 @@ class GameConfig(Config):
         if len(set(ids)) != len(ids):
             raise ValueError(f"group ids must be unique, got {ids}")
         return groups
+
+    @model_validator(mode="after")
+    def _npcs(self) -> GameConfig:
+        if self.policy_agents < self.num_agents and self.npc_policy_uri is None:
+            raise ValueError(
+                f"game.policy_agents_pct={self.policy_agents_pct} leaves "
+                f"{self.num_agents - self.policy_agents} of {self.num_agents} agents to NPCs: set "
+                "game.npc_policy_uri (scripted:greedy, scripted:random, scripted:noop, a policy "
+                "URI, a run directory or self)")
+        if self.npc_policy_uri is not None and self.policy_agents == self.num_agents:
+            raise ValueError(
+                f"game.npc_policy_uri is set but game.policy_agents_pct={self.policy_agents_pct} "
+                f"of {self.num_agents} agents leaves no agent to NPCs; lower policy_agents_pct")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> GameConfig:

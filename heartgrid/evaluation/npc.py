@@ -1,0 +1,174 @@
+"""NPCs: the agents of an env that the policy being trained or evaluated does not play.
+
+`game.policy_agents_pct` leaves agents `game.policy_agents ..` of every env to the NPC policy
+named by `game.npc_policy_uri` (config/game.py):
+
+    scripted:random | scripted:noop | scripted:greedy      built-in (policies/scripted.py)
+    a policy URI                                           one fixed checkpoint
+    a run directory (runs/x)                               its checkpoints, drawn again every
+                                                           npc_refresh_epochs: the latest, or
+                                                           uniformly over the last npc_last_k
+    self                                                   the same, over this run's own
+                                                           checkpoints (self-play); until the
+                                                           first one exists, the initial policy
+
+Draws are a counter-based hash of (seed, draw number), so a resumed run draws the same
+checkpoints without keeping a generator's state. The trainer and the evaluator sample the
+NPCs' actions from their logits with their own seeded generator, like the learner's.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from heartgrid.checkpoint.errors import CheckpointError
+from heartgrid.checkpoint.manifest import POLICY_FILES, valid_checkpoints
+from heartgrid.checkpoint.uri import resolve_policy_uri, uri_to_path
+from heartgrid.config.game import GameConfig
+from heartgrid.engine.rng import hash32
+from heartgrid.errors import UsageError
+from heartgrid.evaluation.run import load_evaluated_policy
+from heartgrid.policies.base import reset_state
+from heartgrid.policies.distribution import sample_actions
+from heartgrid.policies.scripted import SCRIPTED_POLICIES, make_scripted_policy
+from heartgrid.rundir import CHECKPOINTS_DIR
+
+SCRIPTED = "scripted:"
+SELF = "self"
+STREAM_NPC_DRAW = 0x4E5043  # "NPC": the hash stream of checkpoint draws
+
+
+def npc_slots(game: GameConfig, num_envs: int, device: torch.device | str) -> Tensor:
+    """bool [num_envs * num_agents]: the slots the NPC policy plays."""
+    agent = torch.arange(num_envs * game.num_agents, device=device) % game.num_agents
+    return agent >= game.policy_agents
+
+
+class NpcPlayers:
+    """The NPC side of a batch of envs: which slots, who plays them, their recurrent state."""
+
+    def __init__(self, game: GameConfig, num_envs: int, features: Any, action_names: list[str],
+                 device: torch.device, *, seed: int = 0, own_run_dir: Path | None = None,
+                 initial_policy: nn.Module | None = None):
+        if game.npc_policy_uri is None:
+            raise ValueError("NpcPlayers needs game.npc_policy_uri")
+        self.game, self.features, self.action_names = game, features, list(action_names)
+        self.device, self.seed = device, seed
+        self.mask = npc_slots(game, num_envs, device)
+        self.slots = self.mask.nonzero().view(-1)
+        self.uri = game.npc_policy_uri
+        self.draws = 0
+        self.checkpoint: Path | None = None
+        self.run_dir: Path | None = None
+        if self.uri == SELF:
+            if own_run_dir is None:
+                raise UsageError("game.npc_policy_uri=self plays this training run's checkpoints; "
+                                 "outside training name a run directory or a checkpoint instead")
+            self.run_dir = own_run_dir
+        elif not self.uri.startswith(SCRIPTED) and self._names_a_run(self.uri):
+            self.run_dir = uri_to_path(self.uri)
+        self.initial = copy.deepcopy(initial_policy) if initial_policy is not None else None
+        self.module = self._first_module()
+        self.state = self.module.initial_state(len(self.slots), device)
+
+    @staticmethod
+    def _names_a_run(uri: str) -> bool:
+        """A plain run directory (not one checkpoint, not `?best=`): sampled over time."""
+        if "?" in uri:
+            return False
+        path = uri_to_path(uri)
+        return (path / CHECKPOINTS_DIR).is_dir()
+
+    @property
+    def periodic(self) -> bool:
+        return self.run_dir is not None
+
+    def label(self) -> str:
+        return f"{self.uri} ({self.checkpoint.name})" if self.checkpoint is not None else self.uri
+
+    # ---- who plays ---------------------------------------------------------------------------
+
+    def _bind(self, module: nn.Module) -> nn.Module:
+        module.adapt(self.features, self.action_names)
+        module = module.to(self.device).eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        return module
+
+    def _first_module(self) -> nn.Module:
+        if self.uri.startswith(SCRIPTED):
+            name = self.uri[len(SCRIPTED):]
+            if name not in SCRIPTED_POLICIES:
+                raise UsageError(f"game.npc_policy_uri={self.uri}: unknown scripted policy {name!r}; "
+                                 f"choose from {[SCRIPTED + n for n in SCRIPTED_POLICIES]}")
+            return make_scripted_policy(name, self.features, self.action_names).to(self.device)
+        if self.periodic:
+            drawn = self._draw()
+            if drawn is None:
+                if self.initial is None:
+                    raise UsageError(f"game.npc_policy_uri={self.uri}: {self.run_dir} has no "
+                                     "intact checkpoint to play")
+                return self._bind(copy.deepcopy(self.initial))
+            return self._load(drawn)
+        return self._load(resolve_policy_uri(self.uri))
+
+    def _load(self, checkpoint: Path) -> nn.Module:
+        try:
+            module, _ = load_evaluated_policy(checkpoint)
+        except CheckpointError as e:
+            raise UsageError(f"game.npc_policy_uri={self.uri}: {e}") from e
+        self.checkpoint = checkpoint
+        return self._bind(module)
+
+    def _draw(self) -> Path | None:
+        """The checkpoint of this draw: the latest, or uniform over the last npc_last_k."""
+        assert self.run_dir is not None
+        intact = [path for path, _ in valid_checkpoints(self.run_dir / CHECKPOINTS_DIR, [], POLICY_FILES)]
+        self.draws += 1
+        if not intact:
+            return None
+        if self.game.npc_sampling == "latest":
+            return intact[0]
+        window = intact[: self.game.npc_last_k]  # newest first
+        return window[int(hash32(self.seed, self.draws, STREAM_NPC_DRAW)) % len(window)]
+
+    def refresh(self, epoch: int) -> bool:
+        """At every npc_refresh_epochs-th epoch, draw the checkpoint the NPCs play (run or
+        self); True when it changed (their recurrent state then starts over)."""
+        if not self.periodic or epoch % self.game.npc_refresh_epochs:
+            return False
+        drawn = self._draw()
+        if drawn is None or drawn == self.checkpoint:
+            return False
+        self.module = self._load(drawn)
+        self.state = self.module.initial_state(len(self.slots), self.device)
+        return True
+
+    # ---- acting ------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def act(self, obs: Tensor, episode_starts: Tensor, generator: torch.Generator) -> Tensor:
+        """Actions [npc slots] for this step: `obs` and `episode_starts` cover every slot."""
+        self.state = reset_state(self.state, episode_starts.index_select(0, self.slots))
+        logits, _, self.state = self.module(obs.index_select(0, self.slots), self.state)
+        actions, _ = sample_actions(logits, generator)
+        return actions
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"draws": self.draws, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+                "state": [s.detach().cpu().clone() for s in self.state]}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.draws = saved["draws"]
+        if saved["checkpoint"] is not None and Path(saved["checkpoint"]) != self.checkpoint:
+            checkpoint = Path(saved["checkpoint"])
+            if not checkpoint.exists():
+                raise UsageError(f"the NPCs played {checkpoint}, which is gone; resume needs it "
+                                 "(raise trainer.keep_last_n, or restart the run)")
+            self.module = self._load(checkpoint)
+        self.state = tuple(s.to(self.device) for s in saved["state"])
