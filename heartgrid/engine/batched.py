@@ -20,7 +20,8 @@ and the episode log), stats.py (stat names), state.py (the tensors).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -48,8 +49,14 @@ class BatchedEngine:
     """`num_envs` copies of `game` on `device`; slot = env * num_agents + agent."""
 
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
-                 seed: int = 0, host_skips: bool | None = None, first_env: int = 0):
-        """first_env: the index of this engine's first env in a larger batch split across
+                 seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
+                 threads: int | None = 1):
+        """threads: CPU threads for the engine's operations (on a CPU device), set around each
+        step and reset and restored afterwards. A step is some 200 small integer operations,
+        which a second thread barely speeds up on a quiet machine (about 5%) and slows several
+        times when another process keeps a core busy (threads wait for each other at every
+        operation); results are exactly the same for any count (benchmarks/README.md, "threads").
+        None: whatever torch is set to. first_env: the index of this engine's first env in a larger batch split across
         processes (torch.distributed ranks): env i is seeded as env first_env + i of one engine
         holding them all, so the split plays exactly the same games. host_skips: let a step skip work nobody needs after reading a flag on the host
         (actions.py); default on for a CPU, off for a GPU. Results are the same either way."""
@@ -57,6 +64,7 @@ class BatchedEngine:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.game = game
         self.device = torch.device(device)
+        self.threads = threads if self.device.type == "cpu" else None
         self.seed = seed
         self.features = FeatureRegistry.default()
         self.action_space = ActionSpace.from_game(game)
@@ -132,7 +140,9 @@ class BatchedEngine:
         self.end_hooks: list[Callable[[list[int]], None]] = []
         """Called with the env ids whose episode the current step ended, after their final
         observation and before they reset in place (replay recorders read the final state)."""
-        self.log = EpisodeLog(layout.names)
+        # With NPCs (game.policy_agents_pct < 1) the policy's agents and the NPCs are reported apart.
+        self.policy_agents = game.policy_agents
+        self.log = EpisodeLog(layout.names, game.policy_agents if game.policy_agents < game.num_agents else None)
         self.log.add_game_stat_objects(_converter_names(game))
         self._all_envs = torch.arange(num_envs, device=self.device)
         self.first_env = first_env
@@ -140,6 +150,24 @@ class BatchedEngine:
         self.world.env_seed.copy_(torch.tensor(self._seeds))
         write_task(self.world, self._all_envs, base)
         self._refresh_flags()
+
+    # ----------------------------------------------------------------------------------------
+    # Where each env is (host-side, no device read; for replay recorders and tools)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def env_tables(self, env: int) -> TaskTables:
+        """The compiled task env `env` plays now (its `game`, `terminal`, ...); read only."""
+        return self._tables[env]
+
+    def env_episode(self, env: int) -> int:
+        return int(self._episode[env])
+
+    def env_step(self, env: int) -> int:
+        """Steps taken in env `env`'s current episode."""
+        return int(self._step[env])
 
     # ----------------------------------------------------------------------------------------
     # Tasks
@@ -198,9 +226,25 @@ class BatchedEngine:
     # ----------------------------------------------------------------------------------------
     # Episodes
 
-    @torch.inference_mode()
     def reset(self) -> None:
         """Start every env over from its first episode (pending tasks apply now)."""
+        with self._own_threads():
+            self._reset()
+
+    @contextlib.contextmanager
+    def _own_threads(self) -> Iterator[None]:
+        previous = torch.get_num_threads()
+        if self.threads is None or previous == self.threads:
+            yield
+            return
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    @torch.inference_mode()
+    def _reset(self) -> None:
         self._episode[:] = 0
         self.priorities.row = PRIORITY_BLOCK
         self._begin(list(range(self.num_envs)), self._all_envs)
@@ -254,13 +298,19 @@ class BatchedEngine:
         self._reward_weight = w.param_reward_weight.unsqueeze(1)  # [N, 1, 10]
         self._reward_cap = w.param_reward_cap.unsqueeze(1)
 
+    def step(self, actions: torch.Tensor) -> None:
+        """One step of every env (RULES.md "One step"), with `actions` [slots] of flat action
+        indices or [slots, 2] of (type, arg)."""
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        with self._own_threads():
+            self._step_all(actions)
+
     # inference_mode rather than no_grad: ~10% less overhead per operation on a CPU. The
     # buffers stay normal tensors (they are only modified in place here); what a step creates
     # and keeps (finished-episode records) is only ever read.
     @torch.inference_mode()
-    def step(self, actions: torch.Tensor) -> None:
-        if not self._started:
-            raise RuntimeError("call reset() before step()")
+    def _step_all(self, actions: torch.Tensor) -> None:
         w = self.world
         self._inventory_before.copy_(self._inventory)
         stats_before = all_stats(w) if self._stat_rewards else None

@@ -74,8 +74,10 @@ def begin_episodes(w: World, maps: MapGenerator, env_ids: torch.Tensor, episodes
 class Finished:
     """Episodes of envs that ended on the same step (device tensors, then host metadata)."""
 
-    rewards: torch.Tensor  # [k]
+    rewards: torch.Tensor  # [k] (the policy's agents)
     agent_stats: torch.Tensor  # [k, stats]
+    npc_rewards: torch.Tensor  # [k] (the NPCs; [0] without NPCs)
+    npc_agent_stats: torch.Tensor  # [k, stats] ([0, stats] without NPCs)
     conversions: torch.Tensor  # [k, C]
     blocked: torch.Tensor  # [k, C]
     env_ids: list[int]
@@ -85,8 +87,11 @@ class Finished:
 
 
 class EpisodeLog:
-    def __init__(self, agent_stat_names: tuple[str, ...]):
+    def __init__(self, agent_stat_names: tuple[str, ...], policy_agents: int | None = None):
+        """policy_agents: agents 0 .. policy_agents - 1 of each env are the policy's, the rest
+        NPCs whose episodes are reported apart (None: no NPCs)."""
         self.agent_stat_names = agent_stat_names
+        self.policy_agents = policy_agents
         self.game_stat_names: list[str] = []
         self.pending: list[Finished] = []
 
@@ -103,17 +108,21 @@ class EpisodeLog:
         k, A, C = len(env_list), d.num_agents, d.conv_per_env
         slots = (env_ids.view(-1, 1) * A + torch.arange(A, device=w.device)).view(-1)
         convs = (env_ids.view(-1, 1) * C + torch.arange(C, device=w.device)).view(-1)
-        stats = all_stats(w, slots).view(k, A, d.num_stats).float().mean(dim=1)
+        stats = all_stats(w, slots).view(k, A, d.num_stats).float()
+        # float64 mean: the same float32 result whatever the device's summation order.
+        rewards = w.agent_episode_reward[slots].view(k, A).double()
+        mine = self.policy_agents if self.policy_agents is not None else A
         self.pending.append(Finished(
-            # float64 mean: the same float32 result whatever the device's summation order.
-            rewards=w.agent_episode_reward[slots].view(k, A).double().mean(dim=1).float(),
-            agent_stats=stats,
+            rewards=rewards[:, :mine].mean(dim=1).float(),
+            agent_stats=stats[:, :mine].mean(dim=1),
+            npc_rewards=rewards[:, mine:].mean(dim=1).float() if mine < A else rewards[:0, 0].float(),
+            npc_agent_stats=stats[:, mine:].mean(dim=1) if mine < A else stats[:0, 0],
             conversions=w.conv_conversions[convs].view(k, C),
             blocked=w.conv_blocked[convs].view(k, C),
             env_ids=env_list, task_ids=task_ids, lengths=lengths, slot_names=slot_names,
         ))
 
-    TENSORS = ("rewards", "agent_stats", "conversions", "blocked")
+    TENSORS = ("rewards", "agent_stats", "npc_rewards", "npc_agent_stats", "conversions", "blocked")
 
     def state_dict(self) -> dict:
         """The undrained episodes and the reported names, on the CPU."""
@@ -126,16 +135,19 @@ class EpisodeLog:
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
         self.game_stat_names = list(state["game_stat_names"])
+        empty = torch.zeros(0, len(self.agent_stat_names))
         self.pending = [
-            Finished(**{k: f[k].to(device) for k in self.TENSORS}, env_ids=f["env_ids"],
+            Finished(**{k: f.get(k, empty if k == "npc_agent_stats" else empty[:, 0]).to(device)
+                        for k in self.TENSORS}, env_ids=f["env_ids"],
                      task_ids=f["task_ids"], lengths=f["lengths"],
                      slot_names=[tuple(n) for n in f["slot_names"]])
             for f in state["pending"]
         ]
 
     def drain(self) -> EpisodeBatch:
+        npcs = self.policy_agents is not None
         if not self.pending:
-            return EpisodeBatch.empty(self.agent_stat_names, self.game_stat_names)
+            return EpisodeBatch.empty(self.agent_stat_names, self.game_stat_names, npcs)
         done, self.pending = self.pending, []
         width = max(f.conversions.shape[1] for f in done)  # converter capacity may have grown
 
@@ -146,6 +158,7 @@ class EpisodeLog:
             return torch.cat(parts).cpu().numpy()
 
         rewards, agent_stats = cat("rewards"), cat("agent_stats")
+        npc_rewards, npc_stats = (cat("npc_rewards"), cat("npc_agent_stats")) if npcs else (None, None)
         counts = {"conversions": cat("conversions"), "blocked": cat("blocked")}
         slot_names = [names for f in done for names in f.slot_names]
         # Sum converter slots by object name: counts [E, C] @ one-hot [C, names], per layout.
@@ -167,4 +180,7 @@ class EpisodeLog:
                          for i, n in enumerate(self.agent_stat_names)},
             game_stats={n: torch.from_numpy(game[:, j].copy())
                         for j, n in enumerate(self.game_stat_names)},
+            npc_rewards=torch.from_numpy(npc_rewards) if npcs else None,
+            npc_agent_stats=({n: torch.from_numpy(npc_stats[:, i].copy())
+                              for i, n in enumerate(self.agent_stat_names)} if npcs else None),
         )

@@ -61,6 +61,8 @@ class EpisodeBatch:
     agent_stats: per-agent stats averaged over the env's agents.
     game_stats: `<object>.conversions` and `<object>.blocked` summed over the env's objects of
     that name (0 for an object the episode's map did not hold).
+    With NPCs (game.policy_agents_pct < 1) `rewards` and `agent_stats` average over the agents
+    the policy plays, and `npc_rewards` / `npc_agent_stats` over the NPCs (else None).
     """
 
     env_ids: torch.Tensor  # int64 [E]
@@ -69,13 +71,18 @@ class EpisodeBatch:
     lengths: torch.Tensor  # int64 [E]
     agent_stats: dict[str, torch.Tensor]  # float32 [E] each
     game_stats: dict[str, torch.Tensor]  # float32 [E] each
+    npc_rewards: torch.Tensor | None = None  # float32 [E]
+    npc_agent_stats: dict[str, torch.Tensor] | None = None  # float32 [E] each
 
     def __len__(self) -> int:
         return int(self.env_ids.numel())
 
     @staticmethod
-    def empty(agent_stat_names: tuple[str, ...], game_stat_names: list[str]) -> EpisodeBatch:
+    def empty(agent_stat_names: tuple[str, ...], game_stat_names: list[str],
+              npcs: bool = False) -> EpisodeBatch:
         f = torch.zeros(0, dtype=torch.float32)
         i = torch.zeros(0, dtype=torch.int64)
         return EpisodeBatch(i, i.clone(), f, i.clone(), {n: f.clone() for n in agent_stat_names},
-                            {n: f.clone() for n in game_stat_names})
+                            {n: f.clone() for n in game_stat_names},
+                            f.clone() if npcs else None,
+                            {n: f.clone() for n in agent_stat_names} if npcs else None)

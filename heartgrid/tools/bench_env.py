@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one timed round")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds stepped before timing")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of the engine's step (default: the engine's own, 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
 
@@ -48,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
     args.device = require_device(args.device)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be >= 1")
     game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
-    engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed)
+    engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
+                           **({} if args.threads is None else {"threads": args.threads}))
+    threads = engine.threads or torch.get_num_threads()
     engine.reset()
     gen = torch.Generator().manual_seed(args.seed)
     pool = [torch.randint(0, len(engine.action_names), (engine.num_slots,), generator=gen)
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
               f"({steps} steps in {wall:.2f} s, process CPU {cpu:.2f} s, {episodes} episodes)")
     median = statistics.median(x["agent_steps_per_s"] for x in rounds)
     print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
-          f"{torch.get_num_threads()} torch threads: median {median:,.0f} agent-steps/s")
+          f"{threads} engine thread(s): median {median:,.0f} agent-steps/s")
     if args.json:
         print(json.dumps({
             "recipe": args.recipe,
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "device": str(engine.device),
             "device_name": (torch.cuda.get_device_name(engine.device)
                             if engine.device.type == "cuda" else "cpu"),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": threads,
             "rounds": len(rounds),
             "round_agent_steps_per_s": [x["agent_steps_per_s"] for x in rounds],
             "round_wall_s": [x["wall_s"] for x in rounds],

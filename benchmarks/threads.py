@@ -1,0 +1,101 @@
+"""Thread settings on a quiet and on a busy machine, side by side (issue #15, "robust defaults").
+
+    python benchmarks/threads.py [--recipe arena_basic_easy_shaped] [--repeats 3]
+
+For each condition — `quiet`, and `busy`: one extra process spinning on a core for the whole
+measurement, as a neighbour's job would — it runs, `--repeats` times each, in turn:
+
+    heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread)
+    heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
+    heartgrid bench train RECIPE --device cpu                         (the default torch threads)
+    heartgrid bench train RECIPE --device cpu system.torch_threads=1
+    heartgrid bench train RECIPE --device cpu system.torch_threads=2
+
+and prints the median agent-steps/s of each, and each setting against the best one of its
+command in the same condition (the default must be within 10% of the best quiet and within
+1.3x busy). "Quiet" means no neighbour started by this script: check the load average it
+prints, other work on the machine counts too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from contextlib import contextmanager
+
+HEARTGRID = [sys.executable, "-m", "heartgrid.tools.cli"]
+
+
+@contextmanager
+def neighbour(busy: bool):
+    """A process keeping one core busy (pure Python spinning: no threads, no memory traffic)."""
+    if not busy:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def figure(command: list[str], env: dict[str, str]) -> float:
+    """agent-steps/s from the command's final --json line."""
+    out = subprocess.run(command + ["--json"], capture_output=True, text=True, check=True,
+                         env={**os.environ, **env}).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["agent_steps_per_s"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", default="arena_basic_easy_shaped")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--env-seconds", type=float, default=2.0)
+    parser.add_argument("--train-seconds", type=float, default=12.0)
+    args = parser.parse_args()
+
+    env = [*HEARTGRID, "bench", "env", args.recipe, "--envs", "64", "--device", "cpu",
+           "--rounds", "3", "--seconds", str(args.env_seconds)]
+    def train(*overrides: str) -> list[str]:
+        return [*HEARTGRID, "bench", "train", args.recipe, *overrides, "--device", "cpu",
+                "--seconds", str(args.train_seconds)]
+
+    active = {"OMP_WAIT_POLICY": "ACTIVE"}  # idle OpenMP threads spin (libgomp's own default)
+    settings = {
+        ("env", "default"): (env, {}),
+        ("env", "threads=2"): (env + ["--threads", "2"], {}),
+        ("env", "threads=2 spin"): (env + ["--threads", "2"], active),
+        ("train", "default"): (train(), {}),
+        ("train", "torch_threads=1"): (train("system.torch_threads=1"), {}),
+        ("train", "torch_threads=2"): (train("system.torch_threads=2"), {}),
+        ("train", "2 spin"): (train("system.torch_threads=2"), active),
+    }
+    results: dict[tuple[str, str, str], list[float]] = {}
+    for condition in ("quiet", "busy"):
+        with neighbour(condition == "busy"):
+            for _ in range(args.repeats):
+                for (command, setting), (argv, variables) in settings.items():
+                    rate = figure(argv, variables)
+                    results.setdefault((condition, command, setting), []).append(rate)
+                    print(f"{condition:<6}{command:<7}{setting:<17}{rate:>12,.0f}  "
+                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+    print(f"\n{args.recipe}, {os.cpu_count()} CPUs, median of {args.repeats}:")
+    print(f"{'condition':<10}{'command':<8}{'setting':<18}{'agent-steps/s':>14}{'best/this':>11}")
+    for condition in ("quiet", "busy"):
+        for command in ("env", "train"):
+            medians = {s: statistics.median(v) for (c, k, s), v in results.items()
+                       if c == condition and k == command}
+            best = max(medians.values())
+            for setting, rate in medians.items():
+                print(f"{condition:<10}{command:<8}{setting:<18}{rate:>14,.0f}{best / rate:>10.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
