@@ -14,10 +14,14 @@ first episode so that resets spread over time, which would end evaluation episod
 
 Actions are sampled by default, as in training, so the numbers compare with the training
 curves; `greedy=True` takes the most likely action.
+
+`recorders` (heartgrid.replay): replay recorders of some of the engine's envs, begun after the
+reset and fed every step until their episode ends (`heartgrid eval --replays`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,7 @@ from torch import Tensor, nn
 from heartgrid.config.game import GameConfig
 from heartgrid.policies.base import reset_state
 from heartgrid.policies.distribution import sample_actions
+from heartgrid.replay.recorder import EpisodeRecorder
 
 
 def evaluation_game(game: GameConfig) -> GameConfig:
@@ -78,7 +83,8 @@ def episode_quotas(episodes: int, num_envs: int) -> Tensor:
 
 @torch.no_grad()
 def evaluate(
-    policy: nn.Module, engine: Any, *, episodes: int, max_steps: int, greedy: bool = False, seed: int = 0
+    policy: nn.Module, engine: Any, *, episodes: int, max_steps: int, greedy: bool = False, seed: int = 0,
+    recorders: Sequence[EpisodeRecorder] = (),
 ) -> EvalResult:
     """Run `episodes` whole episodes of `policy` (already bound to the engine's features and
     actions) on `engine` (a BatchedEngine of a game with `max_steps`), and collect their stats."""
@@ -94,6 +100,8 @@ def evaluate(
     step_limit = (int(quotas.max()) + 1) * max_steps + 1
 
     engine.reset()
+    for recorder in recorders:
+        recorder.begin()
     state = policy.initial_state(engine.num_slots, device)
     steps = 0
     while bool((taken < quotas).any()):
@@ -103,6 +111,9 @@ def evaluate(
         else:
             actions, _ = sample_actions(logits, generator)
         engine.step(actions)
+        for recorder in recorders:
+            if not recorder.done:
+                recorder.record(actions)
         dones = engine.terminals | engine.truncations
         state = reset_state(state, dones)
         steps += 1

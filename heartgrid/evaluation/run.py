@@ -26,6 +26,7 @@ from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
 from heartgrid.recipes import build_config
+from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import CONFIG_FILE, read_run_config
 
 
@@ -80,14 +81,22 @@ def evaluate_on_game(
     device: str = "auto",
     seed: int = 0,
     greedy: bool = False,
+    replays: ReplayRequest | None = None,
+    replay_name: tuple[str, ...] = ("eval",),
 ) -> EvalResult:
     """Play `episodes` episodes of `policy` (as loaded by `load_evaluated_policy`) on `game`,
-    with `min(num_envs, episodes)` envs."""
+    with `min(num_envs, episodes)` envs. `replays`: record the first episode of its first
+    envs, written as `<replay_name parts>__ep<env>.hgreplay` in its directory."""
     device = require_device(device)
     game = evaluation_game(game)
     engine = BatchedEngine(game, min(num_envs, episodes), device=device, seed=seed)
     # Bind by name to this engine's features and actions, as `load_policy` does when given them.
     policy.adapt(engine.features, engine.action_space.names)
-    return evaluate(
-        policy.to(device), engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed
+    recorders = replays.recorders(engine) if replays is not None else []
+    result = evaluate(
+        policy.to(device), engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed,
+        recorders=recorders,
     )
+    if replays is not None:
+        replays.write(recorders, *replay_name)
+    return result

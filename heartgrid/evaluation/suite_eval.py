@@ -16,6 +16,9 @@ evaluation during training) keeps its own binding, device and train/eval mode.
 
 Actions are sampled from the policy's distribution, as in training (seeded by the simulation's
 seed); `greedy=True` takes the most likely action.
+
+`replays` (heartgrid.replay): record the first envs' episodes of every simulation, one file
+per policy, simulation and episode (`heartgrid eval --suite S --replays DIR`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from heartgrid.evaluation.scorecard import EpisodeScore, Result, Scorecard, Simu
 from heartgrid.evaluation.simulation import SuiteConfig
 from heartgrid.evaluation.suites import LoadedSuite, load_suite, select
 from heartgrid.policies.distribution import sample_actions
+from heartgrid.replay.requests import ReplayRequest
 
 Progress = Callable[[str, str, Result], None]  # (policy label, simulation key, its result)
 
@@ -52,6 +56,7 @@ def evaluate_suite(
     simulations: Sequence[str] = (),
     greedy: bool = False,
     progress: Progress | None = None,
+    replays: ReplayRequest | None = None,
 ) -> Scorecard:
     """Play every policy on every simulation (or the named `simulations`) of `suite`.
 
@@ -83,7 +88,7 @@ def evaluate_suite(
         for sim in resolved:
             result = play_simulation(module, sim, player.info.policy_id,
                                      episodes=episodes or sim.config.episodes, device=device,
-                                     greedy=greedy)
+                                     greedy=greedy, replays=replays, player=player)
             card.results.append(result)
             if progress is not None:
                 progress(player.info.label, sim.key, result)
@@ -108,9 +113,11 @@ def simulation_info(sim: ResolvedSimulation) -> SimulationInfo:
 
 
 def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, *, episodes: int,
-                    device: str, greedy: bool = False) -> Result:
+                    device: str, greedy: bool = False, replays: ReplayRequest | None = None,
+                    player: EvaluatedPolicy | None = None) -> Result:
     """`episodes` episodes of `sim` played at once, one per env; the policy is re-bound to the
-    engine's features and actions by name (ValueError if it cannot play this game)."""
+    engine's features and actions by name (ValueError if it cannot play this game). `replays`:
+    record the first envs' episodes, named after `player` and the simulation."""
     started, clock = _now(), time.perf_counter()
     games = sim.games(episodes)
     engine = BatchedEngine(games[0], episodes, device=device, seed=sim.config.seed)
@@ -120,16 +127,25 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
     module.to(device)
     module.eval()
 
+    recorders = [] if replays is None else replays.recorders(engine, **_replay_meta(sim, player))
     engine.reset()
     agent_rewards = torch.zeros(engine.num_slots, dtype=torch.float64, device=device)
     generator = torch.Generator(device).manual_seed(sim.config.seed)
     with torch.inference_mode():  # no autograd records: ~20% less overhead per small forward on a CPU
+        for recorder in recorders:
+            recorder.begin()
         state = module.initial_state(engine.num_slots, device)
         for _ in range(sim.max_steps):
             logits, _, state = module(engine.obs, state)
             actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
             engine.step(actions)
             agent_rewards += engine.rewards
+            for recorder in recorders:
+                if not recorder.done:
+                    recorder.record(actions)
+    if replays is not None:
+        label = player.info.label if player is not None else policy_id
+        replays.write(recorders, label, sim.config.category, sim.config.name)
     batch = engine.drain_episodes()
     if sorted(batch.env_ids.tolist()) != list(range(episodes)):
         raise RuntimeError(f"{sim.key}: after {sim.max_steps} steps the engine reported episodes of "
@@ -163,6 +179,15 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
         ))
     scores.sort(key=lambda e: e.index)
     return Result(policy_id, sim.key, scores, started, _now(), time.perf_counter() - clock)
+
+
+def _replay_meta(sim: ResolvedSimulation, player: EvaluatedPolicy | None) -> dict:
+    """What a simulation's replays say about where they come from."""
+    meta = {"recipe": sim.config.recipe, "task": sim.key}
+    if player is not None:
+        info = player.info
+        meta.update(policy=info.uri or info.label, epoch=info.epoch, agent_step=info.agent_step)
+    return meta
 
 
 def _now() -> str:

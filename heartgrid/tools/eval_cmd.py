@@ -12,6 +12,10 @@ policies x simulations, mean score with its 95% confidence interval, category me
 overall score (how a score is normalised is printed under the table). --out writes it as JSON,
 --json prints that JSON as the last line, --stats-db appends every episode to a DuckDB stats
 database (`heartgrid stats DB scorecard|sql|plot` reads it).
+
+--replays DIR records replays (docs/replays.md): the first episode of a recipe evaluation, or
+of each simulation of a suite (per policy); --replay-episodes N records the first N envs'
+episodes instead. `heartgrid replay DIR` watches them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import torch
 
 from heartgrid.checkpoint.errors import CheckpointError
+from heartgrid.checkpoint.uri import run_dir_of
 from heartgrid.evaluation.evaluate import EvalResult
 from heartgrid.evaluation.policy_sources import policy_from_uri
 from heartgrid.evaluation.scorecard import Result, Scorecard
@@ -40,6 +45,7 @@ from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, write_shar
 from heartgrid.evaluation.suite_eval import evaluate_suite
 from heartgrid.evaluation.suites import load_suite, select
 from heartgrid.errors import EXIT_FILE_FAULT, UsageError
+from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
 
@@ -75,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch threads on a CPU (default torch's: one per core); 1 on a machine "
                         "shared with other work, where more threads wait on each other")
     p.add_argument("--json", action="store_true", help="also print the summary as JSON, last line")
+    p.add_argument("--replays", type=Path, metavar="DIR",
+                   help="write replays here (*.hgreplay; `heartgrid replay DIR` shows them): the "
+                        "first episode, or with --suite the first of each simulation")
+    p.add_argument("--replay-episodes", type=int, metavar="N",
+                   help="with --replays: record the first episode of N envs (default 1; a "
+                        "suite's simulation plays one episode per env)")
     p.set_defaults(func=cmd_eval)
 
 
@@ -87,9 +99,20 @@ def split_recipe(args: list[str]) -> tuple[str | None, list[str]]:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     for name, value in (("--episodes", args.episodes), ("--num-envs", args.num_envs),
-                        ("--torch-threads", args.torch_threads)):
+                        ("--torch-threads", args.torch_threads), ("--replay-episodes", args.replay_episodes)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
+    if args.replay_episodes is not None and args.replays is None:
+        raise UsageError("--replay-episodes needs --replays DIR")
+    if args.replays is not None:
+        if args.replays.exists() and not args.replays.is_dir():
+            raise UsageError(f"--replays {args.replays}: not a directory")
+        try:  # now, rather than after the evaluation has run
+            args.replays.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            print(f"heartgrid eval: error: {file_fault(e, 'choose another --replays directory')}",
+                  file=sys.stderr)
+            return EXIT_FILE_FAULT
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
     if args.suite is not None:
@@ -104,6 +127,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed = config.system.seed if args.seed is None else args.seed
     except (CheckpointError, NoGameError, RunConfigError) as e:
         raise UsageError(str(e)) from None
+    replays = replay_request(args, policy=args.uri, recipe=recipe or config.recipe or None, seed=seed,
+                             source=source)
     try:
         result = evaluate_on_game(
             policy,
@@ -113,7 +138,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             device=args.device,
             seed=seed,
             greedy=args.greedy,
+            replays=replays,
+            replay_name=(policy_label(source), recipe or config.recipe or "run-config"),
         )
+    except OSError as e:  # a replay that could not be written: one line naming it, exit 4
+        print(f"heartgrid eval: error: {file_fault(e, 'choose another --replays directory, or free space')}",
+              file=sys.stderr)
+        return EXIT_FILE_FAULT
     except ValueError as e:
         # The policy cannot play this game (e.g. `fast` trained on another window size); the
         # policy's message says why and what to do.
@@ -121,9 +152,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     summary = report(result, source, game_source, greedy=args.greedy, seed=seed)
     print(format_report(summary))
+    print_replays(replays)
+    if replays is not None:
+        summary["replays"] = [str(p) for p in replays.written]
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     return 0
+
+
+def replay_request(args: argparse.Namespace, **meta: Any) -> ReplayRequest | None:
+    """--replays DIR (and --replay-episodes N) as a request, with the meta every replay shares."""
+    if args.replays is None:
+        return None
+    source: PolicySource | None = meta.pop("source", None)
+    if source is not None:
+        meta.update(epoch=source.epoch, agent_step=source.agent_step)
+    return ReplayRequest(args.replays, args.replay_episodes or 1, {"source": "eval", **meta})
+
+
+def policy_label(source: PolicySource) -> str:
+    """`<run>@<epoch>` for a run's checkpoint, else the checkpoint directory's name."""
+    run_dir = run_dir_of(source.checkpoint)
+    if run_dir is not None and source.epoch is not None:
+        return f"{run_dir.name}@{source.epoch}"
+    return source.checkpoint.name
+
+
+def print_replays(replays: ReplayRequest | None) -> None:
+    if replays is not None and replays.written:
+        print(f"replays: {len(replays.written)} written to {replays.directory} "
+              f"(heartgrid replay {replays.directory})")
 
 
 def report(
@@ -188,12 +246,18 @@ def eval_suite(args: argparse.Namespace) -> int:
     def progress(label: str, key: str, result: Result) -> None:
         print(f"{label}  {key}  {cell(result.summary)}  ({result.wall_s:.1f} s)", file=sys.stderr)
 
+    replays = replay_request(args)
     try:
         card = evaluate_suite(policies, suite, episodes=args.episodes, device=args.device,
-                              seed=args.seed, greedy=args.greedy, progress=progress)
+                              seed=args.seed, greedy=args.greedy, progress=progress, replays=replays)
     except ValueError as e:  # a policy that cannot play a game of the suite says why
         raise UsageError(str(e)) from None
+    except OSError as e:  # a replay that could not be written: one line naming it, exit 4
+        print(f"heartgrid eval: error: {file_fault(e, 'choose another --replays directory, or free space')}",
+              file=sys.stderr)
+        return EXIT_FILE_FAULT
     print(format_scorecard(card))
+    print_replays(replays)
     data = card.to_json()
     try:
         save_scorecard(args, card, data)

@@ -1,0 +1,77 @@
+"""Play a policy on a BatchedEngine and record one env's episode: what `heartgrid render
+--policy` and the replays written while training do.
+
+    document = record_episode(policy, engine, env=0, meta={"source": "render", ...},
+                              generator=torch.Generator().manual_seed(0))
+
+`policy` follows the policy interface (`initial_state(batch, device)`, `forward(obs, state) ->
+(logits, values, state)`), already bound to the engine's features and actions; actions are
+sampled from its logits with `generator` (or the most likely with `greedy`), as evaluation
+does. `scripted_policy("random" | "noop", action_names)` gives the two policies that need no
+checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from heartgrid.engine.batched import BatchedEngine
+from heartgrid.policies.base import reset_state
+from heartgrid.policies.distribution import sample_actions
+from heartgrid.replay.recorder import BULK_FLUSH_EVERY, EpisodeRecorder
+
+SCRIPTED = ("random", "noop")
+
+
+@torch.inference_mode()
+def record_episode(policy: nn.Module, engine: BatchedEngine, *, env: int = 0, meta: dict[str, Any],
+                   generator: torch.Generator, greedy: bool = False,
+                   max_steps: int | None = None) -> dict[str, Any]:
+    """Reset `engine`, play `policy` on all its envs until env `env`'s episode ends (or after
+    `max_steps` steps: the replay's end is then "cut"), recording env `env`; returns the
+    replay document."""
+    engine.reset()
+    recorder = EpisodeRecorder(engine, env, meta, flush_every=BULK_FLUSH_EVERY)
+    recorder.begin()
+    state = policy.initial_state(engine.num_slots, engine.obs.device)
+    steps = 0
+    while not recorder.done and (max_steps is None or steps < max_steps):
+        logits, _, state = policy(engine.obs, state)
+        actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
+        engine.step(actions)
+        recorder.record(actions)
+        if state:  # other envs of a batch may end first: their slots start afresh
+            state = reset_state(state, engine.terminals | engine.truncations)
+        steps += 1
+    recorder.close()
+    return recorder.document()
+
+
+class ScriptedPolicy(nn.Module):
+    """"random": every action equally likely; "noop": always `noop_0` (uniform where the game
+    has no noop). Stateless; follows the policy interface."""
+
+    def __init__(self, name: str, action_names: list[str]):
+        super().__init__()
+        if name not in SCRIPTED:
+            raise ValueError(f"unknown scripted policy {name!r}; choose from {', '.join(SCRIPTED)}")
+        self.name = name
+        logits = torch.zeros(len(action_names))
+        if name == "noop" and "noop_0" in action_names:
+            logits[action_names.index("noop_0")] = 1e9
+        self.register_buffer("logits", logits)
+
+    def initial_state(self, batch: int, device: torch.device | str) -> tuple[Tensor, ...]:
+        return ()
+
+    def forward(self, obs: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        batch = obs.shape[0]
+        logits = self.logits.to(obs.device).expand(batch, -1)
+        return logits, torch.zeros(batch, device=obs.device), state
+
+
+def scripted_policy(name: str, action_names: list[str]) -> ScriptedPolicy:
+    return ScriptedPolicy(name, action_names)

@@ -1,0 +1,85 @@
+"""Replays while training: `record_training_replay` plays one whole episode of the run's game
+with the current policy into runs/<run>/replays/epoch_<N>.hgreplay, and leaves training
+exactly as it would have been without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heartgrid.config.run import PolicyConfig
+from heartgrid.engine.batched import BatchedEngine
+from heartgrid.policies import make_policy
+from heartgrid.recipes import build_config
+from heartgrid.replay.format import find_replays, read_replay
+from heartgrid.replay.reader import ReplayState
+from heartgrid.trainer.replays import record_training_replay, replay_due
+from heartgrid.trainer.trainer import Trainer
+
+SMALL = ["system.device=cpu", "system.torch_threads=1", 'logging.console="none"', "trainer.num_envs=4",
+         "trainer.batch_size=256", "trainer.minibatch_size=128", "trainer.total_timesteps=768",
+         "game.max_steps=40", "policy.hidden_size=16", "policy.lstm_layers=1",
+         "logging.replay_interval=2"]
+
+
+def small_policy(config) -> torch.nn.Module:
+    engine = BatchedEngine(config.game, 1)
+    torch.manual_seed(0)
+    return make_policy(PolicyConfig(hidden_size=16, lstm_layers=1), engine.features,
+                       engine.action_names, engine.obs_shape)
+
+
+def test_a_training_replay_is_one_whole_episode_read_back(tmp_path: Path):
+    config = build_config("small_cardinal", [*SMALL, f"data_dir={tmp_path}", "run=r"])
+    policy = small_policy(config)
+    policy.train()
+    weights = {k: v.clone() for k, v in policy.state_dict().items()}
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+
+    path = record_training_replay(config, policy, epoch=4, agent_step=1024, run_dir=config.run_dir)
+
+    assert path == tmp_path / "r" / "replays" / "epoch_000004.hgreplay"
+    assert find_replays(config.run_dir) == [path]
+    document = read_replay(path)
+    assert len(document["steps"]) == 40 and document["end"] == "truncated"
+    meta = document["meta"]
+    assert (meta["source"], meta["recipe"], meta["epoch"], meta["agent_step"]) == ("train", "small_cardinal", 4, 1024)
+    assert meta["policy"] == str(config.run_dir) and meta["seed"] == config.system.seed
+    assert document["game"]["desync_episodes"] is False  # the full episode, as evaluated
+    replay = ReplayState(document)
+    assert len(replay) == 40
+    assert len({tuple(step["a"]) for step in document["steps"]}) > 1  # the policy acted
+    # The caller's policy, and torch's and numpy's generators, are as they were.
+    assert policy.training
+    assert all(torch.equal(v, weights[k]) for k, v in policy.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.random.get_state()[1].tolist() == numpy_state[1].tolist()
+    # The same policy at the same epoch: the same replay (same map, same action samples).
+    again = read_replay(record_training_replay(config, policy, epoch=4, agent_step=1024,
+                                               run_dir=tmp_path / "again"))
+    for doc in (document, again):
+        doc["meta"].pop("created"), doc["meta"].pop("policy")
+    assert again == document
+
+
+def test_training_is_the_same_with_replays_on_or_off(tmp_path: Path):
+    """What trainer.py does with logging.replay_interval (record after the epochs it is due),
+    done around Trainer.train_epoch: the weights and the optimizer state stay bit for bit."""
+    config = build_config("small_easy_shaped", [*SMALL, f"data_dir={tmp_path}", "run=r"])
+    results = []
+    for replays in (False, True):
+        trainer = Trainer(config)
+        for _ in range(3):
+            trainer.train_epoch()
+            if replays and replay_due(config, trainer.epoch):
+                record_training_replay(config, trainer.policy, epoch=trainer.epoch,
+                                       agent_step=trainer.agent_step, run_dir=config.run_dir)
+        results.append((trainer.policy.state_dict(), trainer.optimizer.state_dict()["state"]))
+    assert [p.name for p in find_replays(config.run_dir)] == ["epoch_000002.hgreplay"]
+    (weights_off, adam_off), (weights_on, adam_on) = results
+    for name, value in weights_off.items():
+        assert torch.equal(value, weights_on[name]), name
+    for key, state in adam_off.items():
+        assert all(torch.equal(state[k], adam_on[key][k]) for k in state if torch.is_tensor(state[k]))
