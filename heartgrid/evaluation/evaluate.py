@@ -15,6 +15,10 @@ first episode so that resets spread over time, which would end evaluation episod
 Actions are sampled by default, as in training, so the numbers compare with the training
 curves; `greedy=True` takes the most likely action.
 
+`npcs` (npc.py, game.policy_agents_pct < 1): the NPC side of the batch; the policy's actions
+for their slots are replaced by the NPC policy's, and the results keep the two sides apart
+(`rewards`/`agent_stats` the policy's agents, `npc_rewards`/`npc_agent_stats` the NPCs).
+
 `recorders` (heartgrid.replay): replay recorders of some of the engine's envs, begun after the
 reset and fed every step until their episode ends (`heartgrid eval --replays`).
 """
@@ -48,6 +52,8 @@ class EvalResult:
     env_ids: Tensor  # [N] the env each episode ran in
     agent_stats: dict[str, Tensor]  # name -> [N], mean per agent
     game_stats: dict[str, Tensor]  # name -> [N]
+    npc_rewards: Tensor | None = None  # [N], mean per NPC (None: no NPCs)
+    npc_agent_stats: dict[str, Tensor] | None = None
 
     @property
     def episodes(self) -> int:
@@ -56,7 +62,7 @@ class EvalResult:
     def summary(self) -> dict[str, Any]:
         """JSON-able: per-episode statistics of reward, length, hearts, and every stat."""
         hearts = self.agent_stats.get("heart.get")
-        return {
+        summary = {
             "episodes": self.episodes,
             "reward": describe(self.rewards),
             "episode_length": describe(self.lengths),
@@ -64,6 +70,12 @@ class EvalResult:
             "agent_stats": {name: describe(v) for name, v in sorted(self.agent_stats.items())},
             "game_stats": {name: describe(v) for name, v in sorted(self.game_stats.items())},
         }
+        if self.npc_rewards is not None and self.npc_agent_stats is not None:
+            summary["npc"] = {
+                "reward": describe(self.npc_rewards),
+                "agent_stats": {name: describe(v) for name, v in sorted(self.npc_agent_stats.items())},
+            }
+        return summary
 
 
 def describe(values: Tensor) -> dict[str, float]:
@@ -84,7 +96,7 @@ def episode_quotas(episodes: int, num_envs: int) -> Tensor:
 @torch.no_grad()
 def evaluate(
     policy: nn.Module, engine: Any, *, episodes: int, max_steps: int, greedy: bool = False, seed: int = 0,
-    recorders: Sequence[EpisodeRecorder] = (),
+    recorders: Sequence[EpisodeRecorder] = (), npcs: Any = None,
 ) -> EvalResult:
     """Run `episodes` whole episodes of `policy` (already bound to the engine's features and
     actions) on `engine` (a BatchedEngine of a game with `max_steps`), and collect their stats."""
@@ -96,6 +108,7 @@ def evaluate(
     taken = torch.zeros_like(quotas)
     kept: list[dict[str, Any]] = []
     generator = torch.Generator(device).manual_seed(seed)
+    npc_generator = torch.Generator(device).manual_seed(seed + 1) if npcs is not None else None
     # Every env finishes an episode within max_steps; more steps than that means a broken engine.
     step_limit = (int(quotas.max()) + 1) * max_steps + 1
 
@@ -103,6 +116,7 @@ def evaluate(
     for recorder in recorders:
         recorder.begin()
     state = policy.initial_state(engine.num_slots, device)
+    dones = torch.zeros(engine.num_slots, dtype=torch.bool, device=device)
     steps = 0
     while bool((taken < quotas).any()):
         logits, _, state = policy(engine.obs, state)
@@ -110,6 +124,8 @@ def evaluate(
             actions = logits.argmax(dim=-1)
         else:
             actions, _ = sample_actions(logits, generator)
+        if npcs is not None:
+            actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
         engine.step(actions)
         for recorder in recorders:
             if not recorder.done:
@@ -140,6 +156,9 @@ def _take_within_quota(batch: Any, quotas: Tensor, taken: Tensor) -> dict[str, A
         "env_ids": batch.env_ids[keep],
         "agent_stats": {k: v[keep] for k, v in batch.agent_stats.items()},
         "game_stats": {k: v[keep] for k, v in batch.game_stats.items()},
+        "npc_rewards": None if batch.npc_rewards is None else batch.npc_rewards[keep],
+        "npc_agent_stats": (None if batch.npc_agent_stats is None
+                            else {k: v[keep] for k, v in batch.npc_agent_stats.items()}),
     }
 
 
@@ -155,10 +174,13 @@ def _concat(parts: list[dict[str, Any]]) -> EvalResult:
             for name in names
         }
 
+    npcs = all(p["npc_rewards"] is not None for p in parts)
     return EvalResult(
         rewards=cat("rewards").float(),
         lengths=cat("lengths"),
         env_ids=cat("env_ids"),
         agent_stats=cat_stats("agent_stats"),
         game_stats=cat_stats("game_stats"),
+        npc_rewards=cat("npc_rewards").float() if npcs else None,
+        npc_agent_stats=cat_stats("npc_agent_stats") if npcs else None,
     )

@@ -28,11 +28,11 @@ from torch import Tensor, nn
 
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.checkpoint.manifest import POLICY_FILES, valid_checkpoints
+from heartgrid.checkpoint.policy_io import load_policy_with_source
 from heartgrid.checkpoint.uri import resolve_policy_uri, uri_to_path
 from heartgrid.config.game import GameConfig
 from heartgrid.engine.rng import hash32
 from heartgrid.errors import UsageError
-from heartgrid.evaluation.run import load_evaluated_policy
 from heartgrid.policies.base import reset_state
 from heartgrid.policies.distribution import sample_actions
 from heartgrid.policies.scripted import SCRIPTED_POLICIES, make_scripted_policy
@@ -115,11 +115,12 @@ class NpcPlayers:
                                      "intact checkpoint to play")
                 return self._bind(copy.deepcopy(self.initial))
             return self._load(drawn)
-        return self._load(resolve_policy_uri(self.uri))
+        return self._load(self.uri)
 
-    def _load(self, checkpoint: Path) -> nn.Module:
+    def _load(self, where: str | Path) -> nn.Module:
         try:
-            module, _ = load_evaluated_policy(checkpoint)
+            checkpoint = resolve_policy_uri(where)
+            module, _ = load_policy_with_source(checkpoint)
         except CheckpointError as e:
             raise UsageError(f"game.npc_policy_uri={self.uri}: {e}") from e
         self.checkpoint = checkpoint

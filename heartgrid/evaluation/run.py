@@ -25,6 +25,7 @@ from heartgrid.config.run import RunConfig
 from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import EvalResult, evaluate, evaluation_game
+from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.recipes import build_config
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import CONFIG_FILE, read_run_config
@@ -93,9 +94,11 @@ def evaluate_on_game(
     # Bind by name to this engine's features and actions, as `load_policy` does when given them.
     policy.adapt(engine.features, engine.action_space.names)
     recorders = replays.recorders(engine) if replays is not None else []
+    npcs = (NpcPlayers(game, engine.num_envs, engine.features, engine.action_space.names,
+                       engine.device, seed=seed) if game.npc_policy_uri is not None else None)
     result = evaluate(
         policy.to(device), engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed,
-        recorders=recorders,
+        recorders=recorders, npcs=npcs,
     )
     if replays is not None:
         replays.write(recorders, *replay_name)
