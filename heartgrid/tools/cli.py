@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "heartgrid.tools.bench_cmd",  # bench env, bench train
     "heartgrid.tools.plot",  # plot
     "heartgrid.tools.render",  # render
+    "heartgrid.tools.replay_cmd",  # replay
+    "heartgrid.tools.play_cmd",  # play
     "heartgrid.tools.eval_cmd",  # eval
     "heartgrid.tools.suites_cmd",  # suites
     "heartgrid.tools.stats_cmd",  # stats
