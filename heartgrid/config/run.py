@@ -52,9 +52,6 @@ class SystemConfig(Config):
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are
     bit-for-bit deterministic either way."""
-    compile: Literal["auto", "on", "off"] = "auto"
-    """Run the engine step (and the policy's rollout forward where it pays) through
-    torch.compile. `auto`: on where it was measured faster (benchmarks/README.md)."""
     stop_signals: list[str] = Field(default_factory=lambda: list(DEFAULT_STOP_SIGNALS))
     """Signals that stop training like Ctrl-C (SIGINT, always on): the current epoch finishes,
     a checkpoint is written and `heartgrid train` exits with status 3; the same command
@@ -123,6 +120,30 @@ class EvaluationConfig(Config):
         return self
 
 
+class DistributedConfig(Config):
+    """Training on several processes with torch.distributed (docs/distributed.md): launched by
+    `torchrun --nproc_per_node N -m heartgrid train ...` or `heartgrid train ... --nproc N`."""
+
+    world_size: int = Field(1, ge=1)
+    """Processes (ranks) that train together, filled in at launch from torchrun's WORLD_SIZE
+    (1 without torchrun). A run resumes only with the world size it was trained with: every
+    rank's engine, recurrent state and random generators are in its checkpoints."""
+    sizes: Literal["per_rank"] = "per_rank"
+    """What trainer.num_envs, batch_size, minibatch_size and micro_batch_size count: each
+    rank's share (as in the reference system and PufferLib). The world steps num_envs x
+    world_size envs and trains on batch_size x world_size agent steps per update, in
+    minibatches of minibatch_size x world_size; trainer.total_timesteps and metric/agent_step
+    count the whole world's agent steps. (The only choice, written out so that config.json says
+    which.)"""
+    backend: Literal["auto", "nccl", "gloo"] = "auto"
+    """torch.distributed backend: `auto` is nccl on GPUs, gloo on CPUs."""
+    timeout_s: float = Field(1800.0, gt=0)
+    """How long a rank waits for the others in one collective (the process group's timeout)
+    before it gives up with an error: the bound on a hang when a rank stops answering. It
+    must cover the longest time one rank works alone: rank 0's checkpoint writes and
+    evaluations while training (evaluation.interval)."""
+
+
 class RunConfig(Config):
     run: str = "default"
     """Run name; the run directory is `<data_dir>/<run>`."""
@@ -137,6 +158,7 @@ class RunConfig(Config):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
 
     @field_validator("run")
     @classmethod

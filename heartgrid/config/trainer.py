@@ -73,14 +73,18 @@ class PrioritizedSamplingConfig(Config):
 
 class TrainerConfig(Config):
     total_timesteps: int = Field(10_000_000_000, ge=1)
-    """Agent steps to train for. May change when a run is resumed only if trainer.schedules is
+    """Agent steps to train for, of the whole world when several ranks train together
+    (docs/distributed.md). May change when a run is resumed only if trainer.schedules is
     empty and minibatch_sampling=shuffled: both follow progress = agent_step / total_timesteps."""
     num_envs: int = Field(512, ge=1)
-    """Environments stepped together by the batched engine."""
+    """Environments stepped together by the batched engine; per rank when several ranks train
+    together (the world steps num_envs x distributed.world_size)."""
     batch_size: int = Field(786_432, ge=1)
-    """Agent steps per rollout (= segments x bptt_horizon). The reference 524,288 is not a
-    multiple of 24-agent envs x bptt 64; 512 envs x 24 agents x 64 steps is the nearest fit."""
+    """Agent steps per rollout (= segments x bptt_horizon), per rank (the world's update takes
+    batch_size x distributed.world_size). The reference 524,288 is not a multiple of 24-agent
+    envs x bptt 64; 512 envs x 24 agents x 64 steps is the nearest fit."""
     minibatch_size: int = Field(16_384, ge=1)
+    """Agent steps per optimizer step, per rank (the world's minibatch: x world_size)."""
     bptt_horizon: int = Field(64, ge=1)
     """Length of a segment: steps the recurrent policy is unrolled over in the update."""
     update_epochs: int = Field(1, ge=1)
@@ -121,7 +125,7 @@ class TrainerConfig(Config):
     micro-batch, so the step applies only the last micro-batch's gradient, unscaled, with its
     advantages normalised by that micro-batch's own statistics."""
     micro_batch_size: int | None = Field(None, ge=1)
-    """Segments x steps per backward pass; None = the whole minibatch."""
+    """Segments x steps per backward pass, per rank; None = the whole minibatch."""
     minibatch_sampling: Literal["shuffled", "prioritized", "transitions"] = "shuffled"
     """`shuffled`: every segment exactly once per epoch. `prioritized`: by |advantage|^alpha.
     `transitions`: minibatches of single steps from all segments (every step once per epoch),

@@ -41,6 +41,24 @@ class TaskEngine(Protocol):
     ) -> None: ...
 
 
+class EnvShare:
+    """The TaskEngine of a batch of `num_envs` envs split across processes, of which `engine`
+    holds [first_env, first_env + engine.num_envs) (torch.distributed ranks,
+    docs/distributed.md). A driver over it runs the whole batch's curriculum, every process
+    alike when each sees every finished episode (env ids in the batch's numbering), and
+    hands this process's envs their tasks."""
+
+    def __init__(self, engine: TaskEngine, first_env: int, num_envs: int):
+        self.engine, self.first_env, self.num_envs = engine, first_env, num_envs
+
+    def set_next_task(self, env_ids: list[int], games: list[GameConfig], task_ids: list[int]) -> None:
+        end = self.first_env + self.engine.num_envs
+        mine = [i for i, env in enumerate(env_ids) if self.first_env <= env < end]
+        if mine:
+            self.engine.set_next_task([env_ids[i] - self.first_env for i in mine], [games[i] for i in mine],
+                                      [task_ids[i] for i in mine])
+
+
 class CurriculumDriver:
     def __init__(
         self, config: CurriculumConfig, base_game: GameConfig, engine: TaskEngine, seed: int

@@ -146,6 +146,7 @@ def evaluate(
 def _take_within_quota(batch: Any, quotas: Tensor, taken: Tensor) -> dict[str, Any]:
     """The drained episodes whose env has not yet delivered its quota (in order); counts them."""
     keep = torch.zeros(len(batch.env_ids), dtype=torch.bool)
+    npc_rewards, npc_stats = getattr(batch, "npc_rewards", None), getattr(batch, "npc_agent_stats", None)
     for i, env in enumerate(batch.env_ids.tolist()):  # a handful of episodes per drain
         if taken[env] < quotas[env]:
             taken[env] += 1
@@ -156,9 +157,8 @@ def _take_within_quota(batch: Any, quotas: Tensor, taken: Tensor) -> dict[str, A
         "env_ids": batch.env_ids[keep],
         "agent_stats": {k: v[keep] for k, v in batch.agent_stats.items()},
         "game_stats": {k: v[keep] for k, v in batch.game_stats.items()},
-        "npc_rewards": None if batch.npc_rewards is None else batch.npc_rewards[keep],
-        "npc_agent_stats": (None if batch.npc_agent_stats is None
-                            else {k: v[keep] for k, v in batch.npc_agent_stats.items()}),
+        "npc_rewards": None if npc_rewards is None else npc_rewards[keep],
+        "npc_agent_stats": None if npc_stats is None else {k: v[keep] for k, v in npc_stats.items()},
     }
 
 

@@ -14,6 +14,9 @@
             backward, scaled by its share of the minibatch (switch: grad_accumulation)
         clip the gradient norm (logged before clipping), optimizer step;
         stop early once approx_kl > target_kl
+
+With several ranks the minibatches are the world's and each rank trains on its own samples of
+them; the statistics above are the world's (shards.py, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import torch
 from torch import Tensor, nn
 
 from heartgrid.config.trainer import TrainerConfig
-from heartgrid.devices import to_device
 from heartgrid.policies.distribution import logprobs_and_entropy
 from heartgrid.trainer import probes
 from heartgrid.trainer.advantages import explained_variance, vtrace_gae
@@ -32,6 +34,7 @@ from heartgrid.trainer.experience import Experience
 from heartgrid.trainer.losses import PPOLoss, normalize, ppo_loss
 from heartgrid.trainer.optimizer import Optimizer
 from heartgrid.trainer.sampling import MinibatchSampler
+from heartgrid.trainer.shards import WholeBatch
 from heartgrid.trainer.stats import StatsAccumulator
 
 
@@ -65,34 +68,42 @@ def ppo_update(
     progress: float,
     stats: StatsAccumulator,
     check_stop: Callable[[], None] | None = None,
+    shard: WholeBatch | None = None,
 ) -> None:
     """Train `policy` on `experience`; diagnostics go to `stats` under `losses/*` and
     `experience/*`. `hyper` holds the current (possibly scheduled) learning_rate, clip_coef,
     ent_coef and vf_clip_coef. `check_stop` runs before each minibatch (it raises to cut the
-    epoch short when a stop request has waited too long)."""
+    epoch short when a stop request has waited too long). `shard`: what this process trains on
+    of each minibatch (shards.py; None: all of it, one process)."""
+    shard = shard if shard is not None else WholeBatch(policy)
+    model = shard.model  # the policy, or its DistributedDataParallel view
     all_segments = slice(None)
     with torch.no_grad():
         advantages = compute_advantages(
             experience, all_segments, experience.values, torch.ones_like(experience.values), config
         )
         returns = advantages + experience.values
-        global_mean, global_std = advantages.mean(), advantages.std()
+        global_mean, global_std = shard.mean_std(advantages)
     if config.value_target == "refreshed":
         experience.target_values.copy_(experience.values)
     experience.ratios.fill_(1.0)
     probes.tap("advantages", advantages=advantages, returns=returns)
-    stats.add("losses/explained_variance", explained_variance(experience.values, returns))
-    stats.add("experience/advantages", advantages.mean())
-    stats.add("experience/returns", returns.mean())
+    variance = (explained_variance(experience.values, returns) if shard.world is None
+                else shard.world.explained_variance(experience.values, returns))
+    advantages_mean, returns_mean = shard.mean(advantages), shard.mean(returns)
+    if shard.main:  # the world's values: logged once
+        stats.add("losses/explained_variance", variance)
+        stats.add("experience/advantages", advantages_mean)
+        stats.add("experience/returns", returns_mean)
 
     for group in optimizer.param_groups:
         group["lr"] = hyper["learning_rate"]
     micro_steps = config.micro_batch_size or config.minibatch_size
     device = experience.values.device
+    legacy = config.grad_accumulation == "legacy"
 
-    # Diagnostics stay on the device until the end of the update: reading each one back as it
-    # is computed would make the CPU wait for the GPU after every micro-batch.
-    diagnostics: dict[str, list[Tensor]] = {}
+    # Diagnostics stay on the device until the end of the update (in `shard`): reading each one
+    # back as it is computed would make the CPU wait for the GPU after every micro-batch.
     @torch.no_grad()
     def current_advantages() -> Tensor:
         """Every segment's advantages now: refreshed values, the latest ratios (prioritized
@@ -111,64 +122,65 @@ def ppo_update(
     for epoch, minibatch in minibatches:
         if check_stop is not None:
             check_stop()
-        segments = to_device(minibatch.segments, device)
-        weights = None if minibatch.weights is None else to_device(minibatch.weights, device)
-        probes.tap("sampling", epoch=epoch, segments=segments, weights=weights)
-        optimizer.zero_grad()
-        minibatch_kl = torch.zeros((), device=device)
         # Micro-batches of whole segments, or of single steps with transition sampling.
         micro = micro_steps if minibatch.transitions else micro_steps // config.bptt_horizon
+        parts = shard.parts(minibatch, micro, legacy, device)
+        probes.tap("sampling", epoch=epoch, segments=minibatch.segments, weights=minibatch.weights)
+        optimizer.zero_grad()
+        minibatch_kl = torch.zeros((), device=device)
         # Accumulated micro-batches must give the whole minibatch's gradient, so they normalise
         # their advantages with the minibatch's statistics, not each with its own.
         norm_stats = None
-        if (config.advantage_norm == "minibatch" and config.grad_accumulation == "accumulate"
-                and micro < len(segments)):
-            norm_stats = minibatch_advantage_stats(policy, experience, segments, micro, advantages,
-                                                   config, minibatch.transitions)
-        for start in range(0, len(segments), micro):
-            part = slice(start, start + micro)
-            if config.grad_accumulation == "legacy":
+        if config.advantage_norm == "minibatch" and not legacy and len(parts) > 1:
+            mine = torch.cat([part.segments for part in parts])
+            norm_stats = minibatch_advantage_stats(policy, experience, mine, micro, advantages,
+                                                   config, minibatch.transitions, mean_std=shard.mean_std)
+        for part in parts:
+            if legacy:
                 # The reference bug, kept for A/B: the gradient of every micro-batch but the
                 # last is thrown away before the optimizer step.
                 optimizer.zero_grad()
-            if minibatch.transitions:
-                loss = transition_loss(policy, experience, segments[part], advantages,
-                                       (global_mean, global_std), config, hyper, norm_stats=norm_stats)
-            else:
-                loss = minibatch_loss(
-                    policy, experience, segments[part], None if weights is None else weights[part],
-                    (global_mean, global_std), config, hyper, rollout_advantages=advantages,
-                    norm_stats=norm_stats,
-                )
-            share = len(segments[part]) / len(segments)
-            scale = 1.0 if config.grad_accumulation == "legacy" else share
-            probes.tap("losses", loss=loss)
-            (loss.total * scale).backward()
-            minibatch_kl += share * loss.approx_kl
-            for name, value in loss.diagnostics().items():
-                diagnostics.setdefault(f"losses/{name}", []).append(value)
-            diagnostics.setdefault("experience/ratio", []).append(loss.importance)
+            if part.count == 0:  # another rank's samples only
+                shard.idle(part, normalises=config.advantage_norm == "minibatch" and norm_stats is None)
+                continue
+            with shard.syncing(part):
+                if minibatch.transitions:
+                    loss = transition_loss(model, experience, part.segments, advantages,
+                                           (global_mean, global_std), config, hyper, norm_stats=norm_stats,
+                                           mean_std=shard.mean_std)
+                else:
+                    loss = minibatch_loss(
+                        model, experience, part.segments, part.weights,
+                        (global_mean, global_std), config, hyper, rollout_advantages=advantages,
+                        norm_stats=norm_stats, mean_std=shard.mean_std,
+                    )
+                probes.tap("losses", loss=loss)
+                (loss.total * part.scale).backward()
+            minibatch_kl += part.share * loss.approx_kl
+            shard.record(loss, part)
         probes.tap("gradients", policy=policy)
         grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-        diagnostics.setdefault("losses/grad_norm", []).append(grad_norm)
+        shard.record_replicated("losses/grad_norm", grad_norm)
         optimizer.step()
         probes.tap("weights", policy=policy)
-        if config.target_kl is not None and minibatch_kl.item() > config.target_kl:
-            stats.add("losses/early_stop_epoch", epoch)
+        if config.target_kl is not None and shard.total(minibatch_kl).item() > config.target_kl:
+            if shard.main:
+                stats.add("losses/early_stop_epoch", epoch)
             break
-    for name, values in diagnostics.items():
-        stats.add(name, torch.stack(values))
+    for name, values in shard.finish().items():
+        stats.add(name, values)
 
 
 @torch.no_grad()
 def minibatch_advantage_stats(
     policy: nn.Module, experience: Experience, segments: Tensor, micro: int, rollout_advantages: Tensor,
-    config: TrainerConfig, transitions: bool,
+    config: TrainerConfig, transitions: bool, mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Mean and std of the advantages the whole minibatch's loss will see. GAE's are the
     rollout's; V-trace's depend on the current policy's ratios, so each micro-batch is run
     forward once more without a graph (the weights do not change before the optimizer step,
-    so these are the ratios its loss will compute)."""
+    so these are the ratios its loss will compute). `mean_std`: the world's (several ranks;
+    `segments` are then this rank's, possibly none)."""
     if transitions:
         advantages = rollout_advantages.flatten(0, 1)[segments]
     elif config.advantages == "gae":
@@ -183,8 +195,8 @@ def minibatch_advantage_stats(
             ratios = (new_logprobs - experience.logprobs[part]).exp()
             values = (experience.target_values if config.value_target == "refreshed" else experience.values)[part]
             parts.append(compute_advantages(experience, part, values, ratios, config))
-        advantages = torch.cat(parts)
-    return advantages.mean(), advantages.std()
+        advantages = torch.cat(parts) if parts else experience.values.new_zeros(0)
+    return (advantages.mean(), advantages.std()) if mean_std is None else mean_std(advantages)
 
 
 def minibatch_loss(
@@ -197,10 +209,12 @@ def minibatch_loss(
     hyper: dict[str, float],
     rollout_advantages: Tensor | None = None,
     norm_stats: tuple[Tensor, Tensor] | None = None,
+    mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> PPOLoss:
     """The PPO loss of the segments `segments` (LongTensor on the buffer's device);
     `rollout_advantages` [all segments, T] are the advantages at ratio 1; `norm_stats`: the
-    (mean, std) that advantage_norm=minibatch uses (None: these segments' own)."""
+    (mean, std) that advantage_norm=minibatch uses (None: these segments' own, or the world's
+    for this part through `mean_std` when several ranks train together)."""
     logits, new_values = policy.forward_sequence(
         experience.obs[segments],
         experience.segment_start_state(segments),
@@ -233,7 +247,7 @@ def minibatch_loss(
         returns = advantages + experience.values[segments]
 
     return finish_loss(new_logprobs, old_logprobs, entropy, new_values, values, advantages, returns,
-                       weights, global_stats, config, hyper, norm_stats)
+                       weights, global_stats, config, hyper, norm_stats, mean_std)
 
 
 def transition_loss(
@@ -245,6 +259,7 @@ def transition_loss(
     config: TrainerConfig,
     hyper: dict[str, float],
     norm_stats: tuple[Tensor, Tensor] | None = None,
+    mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> PPOLoss:
     """The PPO loss of single steps (`steps`: indices into the flattened [S × T] buffer), each
     run from the recurrent state stored when it was acted on (minibatch_sampling=transitions);
@@ -257,7 +272,7 @@ def transition_loss(
     new_logprobs, entropy = logprobs_and_entropy(logits, at(experience.actions))
     values, advantages = at(experience.values), at(rollout_advantages)
     return finish_loss(new_logprobs, at(experience.logprobs), entropy, new_values, values,
-                       advantages, advantages + values, None, global_stats, config, hyper, norm_stats)
+                       advantages, advantages + values, None, global_stats, config, hyper, norm_stats, mean_std)
 
 
 def finish_loss(
@@ -265,12 +280,17 @@ def finish_loss(
     advantages: Tensor, returns: Tensor, weights: Tensor | None,
     global_stats: tuple[Tensor, Tensor], config: TrainerConfig, hyper: dict[str, float],
     norm_stats: tuple[Tensor, Tensor] | None = None,
+    mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> PPOLoss:
     """Normalise the advantages (switch: advantage_norm; `minibatch` with `norm_stats` when a
-    micro-batch stands for a larger minibatch), weight them (prioritized sampling), and build
-    the clipped PPO loss."""
+    micro-batch stands for a larger minibatch, else these advantages' own statistics, or the
+    world's through `mean_std`), weight them (prioritized sampling), and build the clipped PPO
+    loss."""
     if config.advantage_norm == "minibatch":
-        mean, std = norm_stats if norm_stats is not None else (advantages.mean(), advantages.std())
+        if norm_stats is not None:
+            mean, std = norm_stats
+        else:
+            mean, std = (advantages.mean(), advantages.std()) if mean_std is None else mean_std(advantages)
         advantages = normalize(advantages, mean, std)
     elif config.advantage_norm == "global":
         advantages = normalize(advantages, *global_stats)

@@ -10,10 +10,17 @@ A run directory belongs to one run. A fresh run needs a new name or `overwrite=T
 directory with a checkpoint is resumed, and only if the config is the one it was trained with
 (apart from `RESUMABLE_CHANGES`): resuming with other settings would make a run whose config
 file no longer says how it was trained.
+
+Several ranks (`world`, docs/distributed.md): rank 0 alone holds the run directory (its lock,
+config, metrics, log, TensorBoard, W&B and checkpoints); the others write no file. Rank 0
+decides whether the run resumes, loads the checkpoint and sends each rank its own state; a
+start-up failure on any rank ends every rank's start-up (StartUp); at the end every rank waits
+until rank 0 has written everything.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -22,12 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from heartgrid.checkpoint import CheckpointError, CheckpointManager
 from heartgrid.checkpoint.durable import remove_temporary_files, replace_file_atomically
 from heartgrid.checkpoint.manager import SPACE_MARGIN
 from heartgrid.config.diff import diff_configs, format_diff
 from heartgrid.config.run import RunConfig
 from heartgrid.config.trainer import TrainerConfig
+from heartgrid.checkpoint.world import rank_states, split_rank_state
 from heartgrid.errors import FileFault
 from heartgrid.rundir import (
     CHECKPOINTS_DIR, CONFIG_FILE, LOG_FILE, METRICS_FILE, RESTARTS_DIR, STATS_DB, TENSORBOARD_DIR,
@@ -35,8 +45,10 @@ from heartgrid.rundir import (
 )
 from heartgrid.interrupts import StopRequest
 from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, free_bytes, is_file_error
-from heartgrid.rundir.lock import LOCK_FILE, RunLock
+from heartgrid.rundir.lock import LOCK_FILE, RunLock, RunLockedError
 from heartgrid.trainer.display import make_display
+from heartgrid.trainer.distributed import World
+from heartgrid.trainer.world_start import StartUp
 from heartgrid.trainer.health import LearningHealth
 from heartgrid.trainer.logger import RunLogger
 from heartgrid.trainer.trainer import Trainer
@@ -47,17 +59,14 @@ from heartgrid.trainer.trainer import Trainer
 # `progress_dependents`), and where the numbers are shown. A trailing "." covers a section.
 RESUMABLE_CHANGES = (
     "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.stop_signals",
-    "system.stop_grace_s", "system.compile", "logging.", "wandb.",
+    "system.stop_grace_s", "logging.", "wandb.", "distributed.backend",
+    "distributed.timeout_s",
 )
 
 
 def resumable_change(path: str) -> bool:
     return any(path == allowed or (allowed.endswith(".") and path.startswith(allowed))
                for allowed in RESUMABLE_CHANGES)
-
-
-class RunDirectoryError(ValueError):
-    """The run directory cannot be used as asked (the CLI reports it as a usage error)."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,17 @@ def train(config: RunConfig, *, resume: bool | None = None, overwrite: bool = Fa
     return train_run(config, resume=resume, overwrite=overwrite).run_dir
 
 
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used as asked (the CLI reports it as a usage error)."""
+
+
+# Start-up errors that are the command line's (exit status 2), for the ranks' StartUp.
+START_USAGE_ERRORS = (RunDirectoryError, RunLockedError, CheckpointError)
+
+
 def train_run(
     config: RunConfig, *, resume: bool | None = None, overwrite: bool = False, stop: StopRequest | None = None,
+    world: World | None = None,
 ) -> RunOutcome:
     """Train `config` in `config.run_dir`, holding the directory's lock throughout.
 
@@ -87,15 +105,24 @@ def train_run(
     propagates and the directory is left as it was. Another live writer: RunLockedError. A
     file-system fault (disk full, read-only): FileFault, one line naming the file, in log.txt
     too where it still fits. `stop`: a StopRequest already listening to the stop signals (the
-    CLI's, from before the run directory is touched).
+    CLI's, from before the run directory is touched). `world`: this process's rank among
+    several (None: the only one).
     """
+    with StartUp(world, START_USAGE_ERRORS) as start:
+        if world is not None and not world.is_main:
+            return _follow(config, world, stop, start)
+        return _train_run(config, resume, overwrite, stop, world, start)
+
+
+def _train_run(config: RunConfig, resume: bool | None, overwrite: bool, stop: StopRequest | None,
+               world: World | None, start: StartUp) -> RunOutcome:
     run_dir = config.run_dir
     try:
         lock = RunLock(run_dir, f"heartgrid train {config.recipe} run={config.run}").acquire()
     except OSError as e:
         raise file_fault(e) from None
     try:  # the fault is noted in log.txt while the lock is still ours
-        return _train_locked(config, resume=resume, overwrite=overwrite, stop=stop)
+        return _train_locked(config, resume=resume, overwrite=overwrite, stop=stop, world=world, start=start)
     except OSError as e:
         if not is_file_error(e):  # a network error of W&B online, say: not the disk's
             raise
@@ -109,26 +136,28 @@ def train_run(
         lock.release()
 
 
-def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, stop: StopRequest | None) -> RunOutcome:
+def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, stop: StopRequest | None,
+                  world: World | None = None, start: StartUp | None = None) -> RunOutcome:
     run_dir = config.run_dir
+    start = start if start is not None else StartUp(None)
     remove_temporary_files(run_dir)  # a killed writer's; we are the only writer now
     resuming, restarted = prepare_run_dir(config, resume=resume, overwrite=overwrite)
+    start.decided(resuming)
     checkpoints = CheckpointManager(run_dir, config.trainer.keep_last_n)
     # Built before anything is written, so that a config the engine or policy refuses leaves
     # no directory behind to block the corrected command.
-    trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming, stop=stop)
-    saved_total, refused = None, []
+    trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming, stop=stop, world=world)
+    saved_total, refused, states = None, [], None
     if resuming:
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
-        try:
-            trainer.load_state_dict(checkpoint.trainer_state)
-        except (ValueError, KeyError) as e:  # e.g. optimizer state of another parameter split
-            raise CheckpointError(checkpoint.path, (
-                f"its trainer state does not fit this trainer: {e}. To go on from its weights with a "
-                f"fresh optimizer, start a new run with trainer.initial_policy={run_dir}")) from None
+        states = rank_states(checkpoint.trainer_state, 1 if world is None else world.size, checkpoint.path)
         saved_total = read_run_config(run_dir).trainer.total_timesteps
         refused = checkpoint.refused
+    start.ready()
+    if states is not None:
+        load_trainer_state(trainer, states[0] if world is None else world.scatter_object(states, "resuming"),
+                           checkpoint.path, run_dir)
     space_warning = check_space(config, trainer, checkpoints)
     # Only now: a resume that failed above leaves the config.json its checkpoints were trained with.
     replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())
@@ -181,9 +210,34 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     finally:
         display.close()
         logger.close()
+    if world is not None:  # the others wait until everything is written
+        world.barrier("finishing")
     stopped_by = trainer.stop.reason if trainer.stop.requested else None
     step = trainer.saved_agent_step if trainer.cut_epoch is not None else trainer.agent_step
     return RunOutcome(run_dir, trainer.saved_epoch, step, stopped_by)
+
+
+def _follow(config: RunConfig, world: World, stop: StopRequest | None, start: StartUp) -> RunOutcome:
+    """A rank other than 0: trains its share, writes nothing (its checkpoint state goes to rank 0)."""
+    resuming = start.decided()
+    trainer = Trainer(config, checkpoints=CheckpointManager(config.run_dir, config.trainer.keep_last_n),
+                      resuming=resuming, stop=stop, world=world)
+    start.ready()
+    if resuming:
+        load_trainer_state(trainer, world.scatter_object(None, "resuming"), config.run_dir, config.run_dir)
+    trainer.train()
+    world.barrier("finishing")
+    stopped_by = trainer.stop.reason if trainer.stop.requested else None
+    return RunOutcome(config.run_dir, trainer.saved_epoch, trainer.agent_step, stopped_by)
+
+
+def load_trainer_state(trainer: Trainer, state: dict[str, Any], checkpoint: Path, run_dir: Path) -> None:
+    try:
+        trainer.load_state_dict(state)
+    except (ValueError, KeyError) as e:  # e.g. optimizer state of another parameter split
+        raise CheckpointError(checkpoint, (
+            f"its trainer state does not fit this trainer: {e}. To go on from its weights with a "
+            f"fresh optimizer, start a new run with trainer.initial_policy={run_dir}")) from None
 
 
 def record_evaluation(db: Path, card: Any, warn: Any) -> None:
@@ -230,7 +284,10 @@ def note_in_log(run_dir: Path, message: str) -> None:
 def check_space(config: RunConfig, trainer: Trainer, checkpoints: CheckpointManager) -> list[str]:
     """Refuse to start without room for the next checkpoint (FileFault); a warning when the
     checkpoints this run will keep do not fit. Returns the warnings."""
-    size = checkpoints.encode(trainer.epoch, trainer.agent_step, trainer.policy, trainer.state_dict()).nbytes
+    state = trainer.state_dict()
+    size = checkpoints.encode(trainer.epoch, trainer.agent_step, trainer.policy, state).nbytes
+    if trainer.world is not None:  # rank 0's checkpoints hold every rank's own part too
+        size += (trainer.world.size - 1) * encoded_size(split_rank_state(state)[1])
     if not trainer.optimizer.state:  # the first step adds Adam's two moments per parameter
         size += 2 * sum(p.numel() * p.element_size() for p in trainer.policy.parameters())
     remedy = checkpoints.space_remedy(size)
@@ -249,6 +306,12 @@ def check_space(config: RunConfig, trainer: Trainer, checkpoints: CheckpointMana
                 f"{format_bytes(size)} need {format_bytes(more * size)}, "
                 f"{format_bytes(free_bytes(config.run_dir))} free; {remedy}"]
     return []
+
+
+def encoded_size(state: dict[str, Any]) -> int:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.tell()
 
 
 # What a run directory holds besides its checkpoints; a directory with only these and no
@@ -307,9 +370,18 @@ def restart(config: RunConfig, run_dir: Path) -> list[str]:
 
 
 def check_same_config(config: RunConfig, run_dir: Path, verb: str) -> RunConfig:
-    """The saved config, when `config` differs from it only in `RESUMABLE_CHANGES`."""
+    """The saved config, when `config` differs from it only in `RESUMABLE_CHANGES` (and, for a
+    restart from scratch, which keeps no state, in the number of ranks)."""
     saved = read_run_config(run_dir)  # names the file when it is missing or damaged
-    changed = [row for row in diff_configs(saved, config) if not resumable_change(row[0])]
+    if verb == "resume" and saved.distributed.world_size != config.distributed.world_size:
+        old, new = saved.distributed.world_size, config.distributed.world_size
+        raise RunDirectoryError(
+            f"cannot resume {run_dir} on {new} rank(s): it was trained on {old}. Its checkpoints hold each "
+            f"rank's envs, recurrent state and random generators, and trainer.num_envs and batch_size are "
+            f"per rank. Resume it on {old} rank(s) ({launch_words(old)}); to go on from its weights on {new}, "
+            f"start a new run with trainer.initial_policy={run_dir}")
+    changed = [row for row in diff_configs(saved, config)
+               if not resumable_change(row[0]) and not (verb == "restart" and row[0] == "distributed.world_size")]
     if changed:
         raise RunDirectoryError(
             f"cannot {verb} {run_dir} with a different config (only {', '.join(RESUMABLE_CHANGES)} "
@@ -318,6 +390,12 @@ def check_same_config(config: RunConfig, run_dir: Path, verb: str) -> RunConfig:
             "(run=NAME) or overwrite the run."
         )
     return saved
+
+
+def launch_words(ranks: int) -> str:
+    if ranks == 1:
+        return "heartgrid train without torchrun"
+    return f"torchrun --nproc_per_node {ranks} -m heartgrid train ..., or heartgrid train ... --nproc {ranks}"
 
 
 def check_resumable(config: RunConfig, run_dir: Path) -> None:

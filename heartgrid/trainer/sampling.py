@@ -15,6 +15,11 @@ steps (`Minibatch.transitions`).
 
 Indices are drawn on the CPU from the sampler's own generator, so the order of minibatches is
 the same on every device and is restored exactly on resume.
+
+With several ranks (docs/distributed.md) every rank's sampler is seeded alike and draws the
+minibatches of the world's segments (`world_size` times a rank's; indices as one process
+holding the world's envs would number them), and prioritized sampling's priorities are the
+world's: `gather_scores` (World.gather_rows) collects every rank's per-segment scores.
 """
 
 from __future__ import annotations
@@ -39,17 +44,21 @@ class Minibatch:
 
 
 class MinibatchSampler:
-    def __init__(self, trainer: TrainerConfig, seed: int):
+    def __init__(self, trainer: TrainerConfig, seed: int, world_size: int = 1,
+                 gather_scores: Callable[[Tensor], Tensor] | None = None):
+        """`world_size`: the ranks training together (each holds a share of the segments);
+        `gather_scores` turns a rank's per-segment priority scores [segments] into the world's."""
         self.mode = trainer.minibatch_sampling
         self.alpha = trainer.prioritized.alpha
         self.beta0 = trainer.prioritized.beta0
         self.beta_schedule = trainer.prioritized.beta_schedule
         self.refresh_each_minibatch = trainer.prioritized.refresh == "minibatch"
         self.replacement = trainer.prioritized.draws == "with_replacement"
-        self.segments = trainer.batch_size // trainer.bptt_horizon
-        self.minibatch_segments = trainer.minibatch_size // trainer.bptt_horizon
+        self.segments = trainer.batch_size // trainer.bptt_horizon * world_size
+        self.minibatch_segments = trainer.minibatch_size // trainer.bptt_horizon * world_size
         self.minibatches_per_epoch = self.segments // self.minibatch_segments
-        self.steps, self.minibatch_size = trainer.batch_size, trainer.minibatch_size
+        self.steps, self.minibatch_size = trainer.batch_size * world_size, trainer.minibatch_size * world_size
+        self.gather_scores = gather_scores
         self.generator = torch.Generator().manual_seed(seed)
 
     def epoch(
@@ -80,7 +89,10 @@ class MinibatchSampler:
 
     def probabilities(self, advantages: Tensor) -> Tensor:
         """P_i ∝ (Σ_t |A_i,t|)^alpha, on the CPU in float64."""
-        scores = advantages.detach().abs().sum(dim=1).to("cpu", torch.float64) ** self.alpha
+        scores = advantages.detach().abs().sum(dim=1)
+        if self.gather_scores is not None:
+            scores = self.gather_scores(scores)
+        scores = scores.to("cpu", torch.float64) ** self.alpha
         scores = torch.nan_to_num(scores)
         if scores.sum() <= 0:  # every advantage 0 (e.g. nothing rewarded yet): sample uniformly
             scores = torch.ones_like(scores)

@@ -20,6 +20,11 @@ progress finish. Where epochs are long, a stop must not wait for one beyond
 `system.stop_grace_s`: while epochs take over half that, the state at each epoch's start is
 kept encoded in memory, and a stop that waits too long cuts the epoch (`EpochCut`) and saves
 that state instead; the resumed run redoes the cut epoch exactly.
+
+Several ranks (`world`, docs/distributed.md): each steps its share of the world's envs and
+trains on its samples of the world's minibatches; the ranks agree once per epoch whether to
+stop (an epoch is never cut), merge their statistics into rank 0's records, and hand their own
+state (engine, recurrent state, generators) to rank 0's checkpoints.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -37,7 +41,9 @@ from heartgrid.checkpoint import CheckpointManager, load_policy_with_source
 from heartgrid.checkpoint.manager import EncodedCheckpoint
 from heartgrid.checkpoint.policy_io import check_architecture
 from heartgrid.config.run import RunConfig
+from heartgrid.checkpoint.world import join_rank_states, split_rank_state
 from heartgrid.curriculum import CurriculumDriver
+from heartgrid.curriculum.driver import EnvShare
 from heartgrid.devices import require_device
 from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
@@ -48,10 +54,14 @@ from heartgrid.trainer import probes
 from heartgrid.trainer.evaluator import SuiteEvaluator
 from heartgrid.trainer.experience import Experience
 from heartgrid.interrupts import StopRequest
+from heartgrid.trainer.distributed import DistributedPolicy, RowLayout, World, sample_world_actions
 from heartgrid.trainer.optimizer import build_optimizer
+from heartgrid.trainer.process import configure_torch, numpy_rng_state, seed_everything, set_numpy_rng_state
 from heartgrid.trainer.ppo import ppo_update
+from heartgrid.trainer.replays import record_training_replay, replay_due
 from heartgrid.trainer.sampling import MinibatchSampler
 from heartgrid.trainer.schedules import Schedules
+from heartgrid.trainer.shards import WholeBatch, WorldShare
 from heartgrid.trainer.stats import StatsAccumulator
 from heartgrid.trainer.timing import PhaseTimer
 
@@ -76,6 +86,7 @@ class Trainer:
         checkpoints: CheckpointManager | None = None,
         resuming: bool = False,
         stop: StopRequest | None = None,
+        world: World | None = None,
     ):
         """`engine`, `policy` and `curriculum` default to those the config describes (tests
         may pass their own); `on_log` receives every metrics record; `on_checkpoint` runs before
@@ -83,18 +94,22 @@ class Trainer:
         CheckpointManager, or None for no checkpoints (benchmarks). `resuming`: the
         weights will come from the run's own checkpoint, so `trainer.initial_policy` is not
         loaded again (its source may be gone by then). `stop`: a StopRequest the caller has
-        already listened to signals with (a stop during start-up then trains no epoch)."""
+        already listened to signals with (a stop during start-up then trains no epoch). `world`:
+        this process's rank among several (None: the only one); its checkpoints are rank 0's,
+        the others' `checkpoints` only say that checkpoints are written."""
         self.config = config
+        self.world = world
         t = config.trainer
-        self.device = torch.device(require_device(config.system.device))
+        self.device = world.device if world is not None else torch.device(require_device(config.system.device))
         configure_torch(config, self.device)
         seed = config.system.seed
         seed_everything(seed)
 
+        first_env = 0 if world is None else world.rank * t.num_envs
         if engine is None:
             from heartgrid.engine.batched import BatchedEngine
 
-            engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed)
+            engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed, first_env=first_env)
         self.engine = engine
         self.policy = (policy if policy is not None else build_policy(config, engine, resuming)).to(self.device)
         self.optimizer = build_optimizer(self.policy, t.optimizer)
@@ -110,7 +125,15 @@ class Trainer:
             self.segments, t.bptt_horizon, engine.obs_shape, self.state, self.device,
             step_states=t.minibatch_sampling == "transitions",
         )
-        self.sampler = MinibatchSampler(t, seed=seed * 1000 + _SAMPLER_STREAM)
+        self.layout = None if world is None else RowLayout(world.rank, world.size, slots, t.bptt_horizon)
+        self.sampler = MinibatchSampler(
+            t, seed=seed * 1000 + _SAMPLER_STREAM, world_size=1 if world is None else world.size,
+            gather_scores=None if world is None else lambda scores: self.layout.world_rows(world.gather_rows(scores)),
+        )
+        self.update_model: DistributedPolicy | None = None
+        """The policy through DistributedDataParallel (several ranks), made before the first epoch."""
+        self.world_stopping = False
+        """Whether the ranks agreed to stop, at the end of the last epoch (several ranks)."""
         self.action_generator = torch.Generator(self.device).manual_seed(seed * 1000 + _ACTION_STREAM)
         self.bootstrap_truncations = config.game.time_limit == "truncate"
 
@@ -132,13 +155,16 @@ class Trainer:
         self.epoch_seconds = 0.0
         self.cut_epoch: int | None = None
         """The epoch that a late stop cut short (its work is lost; the resumed run redoes it)."""
-        self.curriculum = (
-            curriculum if curriculum is not None
-            else CurriculumDriver(config.curriculum, config.game, engine, seed)
-        )
+        if curriculum is None:
+            # Every rank runs the world's curriculum on the world's finished episodes; each
+            # hands its own envs their tasks.
+            envs = engine if world is None else EnvShare(engine, first_env, t.num_envs * world.size)
+            curriculum = CurriculumDriver(config.curriculum, config.game, envs, seed)
+        self.curriculum = curriculum
         """Sees every drained batch of finished episodes and assigns the envs' next tasks."""
         self.stop = stop if stop is not None else StopRequest()
-        self.evaluator = SuiteEvaluator(config, self.device) if config.evaluation.interval else None
+        evaluates = config.evaluation.interval and (world is None or world.is_main)
+        self.evaluator = SuiteEvaluator(config, self.device) if evaluates else None
         self.scores: dict[str, float] = {}
         """The latest suite scores (`overview/*_score`), kept in the manifest of the checkpoint
         of the epoch they were measured at (`scores_epoch`) only: a later checkpoint holds
@@ -156,7 +182,9 @@ class Trainer:
         self.timer.restart_window()
         with self.stop.on_signals(self.config.system.stop_signals):
             try:
-                while self.agent_step < self.config.trainer.total_timesteps and not self.stop.requested:
+                if self.world is not None:
+                    self.agree_to_stop()
+                while self.agent_step < self.config.trainer.total_timesteps and not self.stopping():
                     self.keep_snapshot()
                     started = time.monotonic()
                     self.train_epoch()
@@ -173,14 +201,26 @@ class Trainer:
         if self.epoch != self.saved_epoch:
             self.save_checkpoint()
 
+    def stopping(self) -> bool:
+        """Whether to stop after this epoch: asked by a signal here, or agreed by the ranks."""
+        return self.stop.requested if self.world is None else self.world_stopping
+
+    def agree_to_stop(self) -> None:
+        """Several ranks stop after the same epoch: one all-reduce of the stop flag per epoch.
+        A rank that heard no signal itself stops for the others."""
+        self.world_stopping = self.world.any(self.stop.requested)
+        if self.world_stopping and not self.stop.requested:
+            self.stop.request("a stop signal to another rank")
+
     def check_stop(self) -> None:
         """Cut the epoch when a stop request has waited longer than `system.stop_grace_s`
         and there is a consistent state to save instead (or nothing newer than the last
-        checkpoint would be lost). Called between rollout steps and between minibatches."""
+        checkpoint would be lost). Called between rollout steps and between minibatches.
+        Ranks do not cut epochs: they would have to agree at every step."""
         if not self.stop.requested:
             return
         self.stop.announce()
-        if self.stop.past(self.config.system.stop_grace_s) and (
+        if self.world is None and self.stop.past(self.config.system.stop_grace_s) and (
                 self.snapshot is not None or self.epoch == self.saved_epoch):
             self.cut_epoch = self.epoch + 1
             raise EpochCut
@@ -190,7 +230,8 @@ class Trainer:
         (encoding it costs about 1-2% of a short epoch, so short epochs never do)."""
         self.snapshot = None
         grace = self.config.system.stop_grace_s
-        if self.checkpoints is not None and self.epoch != self.saved_epoch and self.epoch_seconds > grace / 2:
+        if (self.world is None and self.checkpoints is not None and self.epoch != self.saved_epoch
+                and self.epoch_seconds > grace / 2):
             self.snapshot = self.checkpoints.encode(self.epoch, self.agent_step, self.policy, self.state_dict(),
                                                     self.scores_now())
 
@@ -203,27 +244,46 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, float] | None:
         """One rollout and one update; returns the metrics record when this epoch logs one."""
+        if self.world is not None and self.update_model is None:
+            # Before the first rollout: every rank takes rank 0's weights (resumed, or loaded
+            # from trainer.initial_policy) as DistributedDataParallel starts.
+            self.update_model = DistributedPolicy(self.policy, self.world)
         self.rollout()
         self.hyper = self.schedules.values(self.agent_step)
         with self.timer.phase("update"):
             ppo_update(
                 self.policy, self.optimizer, self.experience, self.sampler, self.config.trainer,
                 self.hyper, self.agent_step / self.config.trainer.total_timesteps, self.stats,
-                check_stop=self.check_stop,
+                check_stop=self.check_stop, shard=self.shard(),
             )
         self.epoch += 1
         self.epochs_since_log += 1
+        if self.world is not None:
+            self.agree_to_stop()
         # The last epoch (training done, or stopped) also logs a partial window.
-        last = self.agent_step >= self.config.trainer.total_timesteps or self.stop.requested
+        last = self.agent_step >= self.config.trainer.total_timesteps or self.stopping()
         # Not when stopping: the time before a scheduler's kill is for the checkpoint.
-        if self.evaluator is not None and not self.stop.requested and self.evaluator.due(self.epoch, last):
+        if self.evaluator is not None and not self.stopping() and self.evaluator.due(self.epoch, last):
             self.evaluate()
+        # A replay of the current policy (logging.replay_interval, docs/replays.md): by the run's
+        # writer only (rank 0 owns the run directory), not while stopping, outside the timed phases.
+        writer = self.checkpoints is not None and (self.world is None or self.world.rank == 0)
+        if writer and not self.stopping() and replay_due(self.config, self.epoch):
+            with self.timer.paused():
+                record_training_replay(self.config, self.policy, epoch=self.epoch,
+                                       agent_step=self.agent_step, run_dir=self.checkpoints.run_dir)
         record = None
         if self.epoch % self.config.logging.log_interval == 0 or last:
             record = self.log()
         if self.checkpoints is not None and self.epoch % self.config.trainer.checkpoint_interval == 0:
             self.save_checkpoint()
         return record
+
+    def shard(self) -> WholeBatch:
+        """What this process trains on of each minibatch (shards.py)."""
+        if self.world is None:
+            return WholeBatch(self.policy)
+        return WorldShare(self.world, self.layout, self.update_model)
 
     @torch.no_grad()
     def rollout(self) -> None:
@@ -246,7 +306,10 @@ class Trainer:
                     experience.store_step_state(rows, step, self.state)
                 with timer.phase("forward"):
                     logits, values, self.state = self.policy(engine.obs, self.state)
-                    actions, logprobs = sample_actions(logits, self.action_generator)
+                    if self.world is None:
+                        actions, logprobs = sample_actions(logits, self.action_generator)
+                    else:
+                        actions, logprobs = sample_world_actions(logits, self.action_generator, self.world)
                 with timer.phase("env"):
                     engine.step(actions)
                 if self.bootstrap_truncations:
@@ -265,8 +328,10 @@ class Trainer:
             with timer.phase("forward"):
                 _, next_values, _ = self.policy(engine.obs, self.state)
                 experience.next_values[rows] = next_values
-        self.agent_step += self.segments * t.bptt_horizon
-        self.steps_since_log += self.segments * t.bptt_horizon
+        # The world's agent steps: every rank collected as many.
+        world_steps = self.segments * t.bptt_horizon * (1 if self.world is None else self.world.size)
+        self.agent_step += world_steps
+        self.steps_since_log += world_steps
         with timer.phase("stats"):
             # Before the bootstraps join the rewards: experience/rewards is the environment's.
             probes.tap("rollout", experience=experience, slots=slots, bootstraps=self.bootstrap_truncations)
@@ -296,15 +361,21 @@ class Trainer:
 
     def record_episodes(self, episodes: Any) -> None:
         """Episode statistics of the finished episodes. `overview/reward` comes from the episodes
-        themselves, whatever the curriculum does (dehydration investigation §3)."""
-        if len(episodes.rewards) == 0:
-            return
-        probes.tap("episodes", episodes=episodes)
-        self.stats.add("overview/reward", episodes.rewards)
-        self.stats.add("experience/ep_lengths", episodes.lengths)
-        self.stats.add_dict(episodes.agent_stats, prefix="env_agent/")
-        self.stats.add_dict(episodes.game_stats, prefix="env_game/")
-        self.curriculum.on_episodes(episodes)
+        themselves, whatever the curriculum does (dehydration investigation §3). With several
+        ranks the statistics are this rank's (merged when logged) and the curriculum sees the
+        world's episodes (every rank, every rollout, even with none of its own)."""
+        world_episodes = episodes
+        if self.world is not None:
+            world_episodes = self.world.episodes(episodes, self.world.rank * self.config.trainer.num_envs,
+                                                 self.config.trainer.num_envs)
+        if len(episodes.rewards):
+            probes.tap("episodes", episodes=episodes)
+            self.stats.add("overview/reward", episodes.rewards)
+            self.stats.add("experience/ep_lengths", episodes.lengths)
+            self.stats.add_dict(episodes.agent_stats, prefix="env_agent/")
+            self.stats.add_dict(episodes.game_stats, prefix="env_game/")
+        if len(world_episodes.rewards):
+            self.curriculum.on_episodes(world_episodes)
 
     def evaluate(self) -> None:
         """Score the policy on the evaluation suite; the numbers join the next record. Its wall
@@ -322,7 +393,8 @@ class Trainer:
 
     def log(self) -> dict[str, float]:
         with self.timer.phase("stats"):
-            record = self.stats.means()
+            stats = self.stats if self.world is None else self.world.merged_stats(self.stats)
+            record = stats.means()
             self.stats.clear()
             record.update(self.curriculum.metrics())
         wall = self.timer.close_window()
@@ -346,12 +418,26 @@ class Trainer:
     # ---- checkpoints -------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
-        """Hand the policy and the trainer state to the checkpoint manager (if any)."""
+        """Hand the policy and the trainer state to the checkpoint manager (if any). Several
+        ranks: each hands its own part of the state to rank 0, which writes the checkpoint."""
         if self.checkpoints is None:
+            return
+        if self.world is not None:
+            self.save_world_checkpoint()
             return
         if self.on_checkpoint is not None:
             self.on_checkpoint()
         self.checkpoints.save(self.epoch, self.agent_step, self.policy, self.state_dict(), self.scores_now())
+        self.saved_epoch, self.saved_agent_step = self.epoch, self.agent_step
+
+    def save_world_checkpoint(self) -> None:
+        shared, own = split_rank_state(self.state_dict())
+        ranks = self.world.gather_object(own, "gathering the ranks' state for a checkpoint")
+        if ranks is not None:  # rank 0
+            if self.on_checkpoint is not None:
+                self.on_checkpoint()
+            state = join_rank_states(shared, ranks)
+            self.checkpoints.save(self.epoch, self.agent_step, self.policy, state, self.scores_now())
         self.saved_epoch, self.saved_agent_step = self.epoch, self.agent_step
 
     def scores_now(self) -> dict[str, float]:
@@ -427,34 +513,3 @@ def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.M
     check_architecture(policy.spec(), wanted, source)
     policy.adapt(engine.features, names, learn_new_features=True)
     return policy
-
-
-def numpy_rng_state() -> dict[str, Any]:
-    """NumPy's global generator state as plain values and tensors (checkpoint-safe)."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "gauss": float(gauss)}
-
-
-def set_numpy_rng_state(state: dict[str, Any]) -> None:
-    keys = state["keys"].numpy().astype(np.uint32)
-    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["gauss"]))
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def configure_torch(config: RunConfig, device: torch.device) -> None:
-    if config.system.torch_threads is not None:
-        torch.set_num_threads(config.system.torch_threads)
-    if device.type == "cuda":
-        if device.index is not None:
-            torch.cuda.set_device(device)
-        if config.system.deterministic:
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        else:
-            torch.backends.cudnn.benchmark = True

@@ -1,0 +1,43 @@
+"""What a trainer sets for its whole process: torch's threads and cuDNN modes, the global
+seeds, and NumPy's global generator state as checkpoint data."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from heartgrid.config.run import RunConfig
+
+
+def numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global generator state as plain values and tensors (checkpoint-safe)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def set_numpy_rng_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["gauss"]))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_torch(config: RunConfig, device: torch.device) -> None:
+    if config.system.torch_threads is not None:
+        torch.set_num_threads(config.system.torch_threads)
+    if device.type == "cuda":
+        if device.index is not None:
+            torch.cuda.set_device(device)
+        if config.system.deterministic:
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = True
