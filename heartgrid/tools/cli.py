@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 
@@ -47,6 +47,14 @@ COMMAND_MODULES = [
 class Parser(argparse.ArgumentParser):
     """argparse with a `did you mean` for a mistyped choice: `heartgrid trian`, `bench evn`.
     Sub-parsers are made of the same class (argparse uses the parent's type by default)."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse reads the options of a verb first and leaves a key=value after one of them
+        # unrecognised: say where overrides go rather than only that they were not understood.
+        if message.startswith("unrecognized arguments:") and "=" in message:
+            message += ("; key=value overrides go right after the recipe, before any --option "
+                        "(heartgrid train RECIPE key=value ... --nproc 2)")
+        super().error(message)
 
     # argparse's one check of `choices` (a private hook, unchanged from Python 3.11 to 3.13;
     # 3.14 has its own `suggest_on_error`).

@@ -94,7 +94,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UsageError("--steps, --seed and --delay must be >= 0")
     if args.policy is not None:
         return render_policy(args)
-    for flag, value in (("--replay", args.replay), ("--greedy", args.greedy)):
+    for flag, value in (("--replay", args.replay), ("--greedy", args.greedy), ("--quiet", args.quiet)):
         if value:
             raise UsageError(f"{flag} needs --policy URI (a policy, or {' / '.join(SCRIPTED)})")
     if args.steps is None:

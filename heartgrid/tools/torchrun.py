@@ -123,6 +123,10 @@ def rank_outcome(verb: str, statuses: dict[int, int], nproc: int, torchrun_statu
         return statuses[0]
     if silent or failed:
         return 1
+    if torchrun_status and statuses:  # every rank finished its work, then one crashed on exit
+        say(f"heartgrid {verb}: error: every rank reported status 0 but torchrun failed (status "
+            f"{torchrun_status}): a rank crashed while exiting; its output is above", err=True)
+        return 1
     return statuses.get(0, 1 if torchrun_status else 0)
 
 
