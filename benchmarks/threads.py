@@ -7,9 +7,11 @@ measurement, as a neighbour's job would — it runs, `--repeats` times each, in 
 
     heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread)
     heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
-    heartgrid bench train RECIPE --device cpu                         (the default torch threads)
+    heartgrid bench train RECIPE --device cpu                         (the defaults: torch threads
+                                                                       = cores, a short OpenMP spin)
     heartgrid bench train RECIPE --device cpu system.torch_threads=1
-    heartgrid bench train RECIPE --device cpu system.torch_threads=2
+    heartgrid bench train ... with OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=0   (sleep at once)
+    heartgrid bench train ... with OMP_WAIT_POLICY= (libgomp's default: spin long)
 
 and prints the median agent-steps/s of each, and each setting against the best one of its
 command in the same condition (the default must be within 10% of the best quiet and within
@@ -65,15 +67,17 @@ def main() -> int:
         return [*HEARTGRID, "bench", "train", args.recipe, *overrides, "--device", "cpu",
                 "--seconds", str(args.train_seconds)]
 
-    active = {"OMP_WAIT_POLICY": "ACTIVE"}  # idle OpenMP threads spin (libgomp's own default)
+    # heartgrid's default: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=3000 (heartgrid/__init__.py);
+    # setting either variable replaces both.
+    passive = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}  # sleep at once
+    libgomp = {"OMP_WAIT_POLICY": ""}  # libgomp's own default: spin for a long while
     settings = {
         ("env", "default"): (env, {}),
         ("env", "threads=2"): (env + ["--threads", "2"], {}),
-        ("env", "threads=2 spin"): (env + ["--threads", "2"], active),
         ("train", "default"): (train(), {}),
         ("train", "torch_threads=1"): (train("system.torch_threads=1"), {}),
-        ("train", "torch_threads=2"): (train("system.torch_threads=2"), {}),
-        ("train", "2 spin"): (train("system.torch_threads=2"), active),
+        ("train", "passive"): (train(), passive),
+        ("train", "libgomp default"): (train(), libgomp),
     }
     results: dict[tuple[str, str, str], list[float]] = {}
     for condition in ("quiet", "busy"):
