@@ -15,8 +15,12 @@ from typing import Any
 
 from heartgrid.checkpoint.errors import CheckpointError
 
-RANK_KEYS = ("rng", "engine", "recurrent_state", "episode_starts", "stats")
-"""The trainer-state entries that differ between ranks."""
+REQUIRED_RANK_KEYS = ("rng", "engine", "recurrent_state", "episode_starts", "stats")
+"""The trainer-state entries that differ between ranks, in every trainer state."""
+OPTIONAL_RANK_KEYS = ("npc", "teacher")
+"""Per-rank entries of runs with NPCs (their recurrent state, episode starts and generator, of
+the rank's own NPC slots) or a kickstart teacher (its recurrent state on the rank's slots)."""
+RANK_KEYS = REQUIRED_RANK_KEYS + OPTIONAL_RANK_KEYS
 
 WORLD_KEY = "world"
 
@@ -59,7 +63,7 @@ def rank_states(state: dict[str, Any], size: int, path: Path) -> list[dict[str, 
     shared = {key: value for key, value in state.items() if key != WORLD_KEY}
     states = []
     for rank, own in enumerate(ranks):
-        missing = [key for key in RANK_KEYS if key not in own]
+        missing = [key for key in REQUIRED_RANK_KEYS if key not in own]
         if missing:
             raise CheckpointError(path, f"the state of rank {rank} lacks {', '.join(missing)}; it cannot be resumed")
         states.append({**shared, **own})

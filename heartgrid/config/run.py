@@ -169,15 +169,22 @@ class RunConfig(Config):
 
     @model_validator(mode="after")
     def _rollout_fits(self) -> RunConfig:
-        t = self.trainer
-        slots = t.num_envs * self.game.num_agents
+        """A rollout pass fills one segment row per learner slot: the agents the trained policy
+        plays (all of them, or game.policy_agents of each env when NPCs play the rest)."""
+        t, game = self.trainer, self.game
+        slots = t.num_envs * game.policy_agents
         segments = t.batch_size // t.bptt_horizon
         if t.batch_size % t.bptt_horizon or segments % slots:
             good = slots * t.bptt_horizon
+            if game.policy_agents < game.num_agents:
+                what = (f"learner slots (trainer.num_envs={t.num_envs} x the {game.policy_agents} of "
+                        f"game.num_agents={game.num_agents} agents that game.policy_agents_pct="
+                        f"{game.policy_agents_pct} leaves to the policy)")
+            else:
+                what = f"agent slots (trainer.num_envs={t.num_envs} x game.num_agents={game.num_agents})"
             raise ValueError(
                 f"trainer.batch_size={t.batch_size} / trainer.bptt_horizon={t.bptt_horizon} "
-                f"must be a multiple of the {slots} agent slots (trainer.num_envs={t.num_envs} x "
-                f"game.num_agents={self.game.num_agents}); set trainer.batch_size to a multiple "
+                f"must be a multiple of the {slots} {what}; set trainer.batch_size to a multiple "
                 f"of {good} (e.g. {good}) or change trainer.num_envs"
             )
         return self

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from heartgrid.config.base import Config
+from heartgrid.config.kickstart import KickstartConfig
 
 
 class OptimizerConfig(Config):
@@ -142,6 +143,9 @@ class TrainerConfig(Config):
     at the start of every rollout."""
     schedules: dict[ScheduledName, ScheduleConfig] = Field(default_factory=dict)
     """Per-parameter schedules; empty = every value constant (the default)."""
+    kickstart: KickstartConfig = Field(default_factory=KickstartConfig)
+    """Learn from a teacher policy as well as from the reward, annealed to nothing
+    (trainer/kickstart.py, docs/kickstart.md); off unless kickstart.teacher_uri is set."""
 
     @model_validator(mode="after")
     def _divisibility(self) -> TrainerConfig:

@@ -15,11 +15,16 @@ named by `game.npc_policy_uri` (config/game.py):
 Draws are a counter-based hash of (seed, draw number), so a resumed run draws the same
 checkpoints without keeping a generator's state. The trainer and the evaluator sample the
 NPCs' actions from their logits with their own seeded generator, like the learner's.
+
+`every` (the trainer, for `self`): only checkpoints whose epoch is a multiple of it are drawn,
+i.e. the periodic ones (trainer.checkpoint_interval). A checkpoint written when a run is
+stopped is not, so a stopped and resumed run plays the opponents of an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from heartgrid.checkpoint.errors import CheckpointError
-from heartgrid.checkpoint.manifest import POLICY_FILES, valid_checkpoints
+from heartgrid.checkpoint.manifest import POLICY_FILES, read_manifest, valid_checkpoints
 from heartgrid.checkpoint.policy_io import load_policy_with_source
 from heartgrid.checkpoint.uri import resolve_policy_uri, uri_to_path
 from heartgrid.config.game import GameConfig
@@ -42,6 +47,10 @@ SCRIPTED = "scripted:"
 SELF = "self"
 STREAM_NPC_DRAW = 0x4E5043  # "NPC": the hash stream of checkpoint draws
 
+Sampler = Callable[[Tensor, torch.Generator], tuple[Tensor, Tensor]]
+"""(logits, generator) -> (actions, logprobs): `sample_actions`, or the trainer's draw of a
+rank's rows of the world's batch (several ranks)."""
+
 
 def npc_slots(game: GameConfig, num_envs: int, device: torch.device | str) -> Tensor:
     """bool [num_envs * num_agents]: the slots the NPC policy plays."""
@@ -54,7 +63,7 @@ class NpcPlayers:
 
     def __init__(self, game: GameConfig, num_envs: int, features: Any, action_names: list[str],
                  device: torch.device, *, seed: int = 0, own_run_dir: Path | None = None,
-                 initial_policy: nn.Module | None = None):
+                 initial_policy: nn.Module | None = None, every: int | None = None):
         if game.npc_policy_uri is None:
             raise ValueError("NpcPlayers needs game.npc_policy_uri")
         self.game, self.features, self.action_names = game, features, list(action_names)
@@ -64,12 +73,15 @@ class NpcPlayers:
         self.uri = game.npc_policy_uri
         self.draws = 0
         self.checkpoint: Path | None = None
+        self.checkpoint_epoch: int | None = None
+        """The epoch of the checkpoint played (None: scripted, or the initial policy)."""
         self.run_dir: Path | None = None
+        self.every = every
         if self.uri == SELF:
             if own_run_dir is None:
                 raise UsageError("game.npc_policy_uri=self plays this training run's checkpoints; "
                                  "outside training name a run directory or a checkpoint instead")
-            self.run_dir = own_run_dir
+            self.run_dir = Path(own_run_dir)
         elif not self.uri.startswith(SCRIPTED) and self._names_a_run(self.uri):
             self.run_dir = uri_to_path(self.uri)
         self.initial = copy.deepcopy(initial_policy) if initial_policy is not None else None
@@ -113,7 +125,7 @@ class NpcPlayers:
                 if self.initial is None:
                     raise UsageError(f"game.npc_policy_uri={self.uri}: {self.run_dir} has no "
                                      "intact checkpoint to play")
-                return self._bind(copy.deepcopy(self.initial))
+                return self._play_initial()
             return self._load(drawn)
         return self._load(self.uri)
 
@@ -121,15 +133,21 @@ class NpcPlayers:
         try:
             checkpoint = resolve_policy_uri(where)
             module, _ = load_policy_with_source(checkpoint)
+            epoch = read_manifest(checkpoint).epoch if self.periodic else None
         except CheckpointError as e:
             raise UsageError(f"game.npc_policy_uri={self.uri}: {e}") from e
-        self.checkpoint = checkpoint
+        self.checkpoint, self.checkpoint_epoch = checkpoint, epoch
         return self._bind(module)
+
+    def _play_initial(self) -> nn.Module:
+        self.checkpoint = self.checkpoint_epoch = None
+        return self._bind(copy.deepcopy(self.initial))
 
     def _draw(self) -> Path | None:
         """The checkpoint of this draw: the latest, or uniform over the last npc_last_k."""
         assert self.run_dir is not None
-        intact = [path for path, _ in valid_checkpoints(self.run_dir / CHECKPOINTS_DIR, [], POLICY_FILES)]
+        intact = [path for path, manifest in valid_checkpoints(self.run_dir / CHECKPOINTS_DIR, [], POLICY_FILES)
+                  if self.every is None or manifest.epoch % self.every == 0]
         self.draws += 1
         if not intact:
             return None
@@ -153,23 +171,44 @@ class NpcPlayers:
     # ---- acting ------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def act(self, obs: Tensor, episode_starts: Tensor, generator: torch.Generator) -> Tensor:
+    def act(self, obs: Tensor, episode_starts: Tensor, generator: torch.Generator,
+            sample: Sampler = sample_actions) -> Tensor:
         """Actions [npc slots] for this step: `obs` and `episode_starts` cover every slot."""
         self.state = reset_state(self.state, episode_starts.index_select(0, self.slots))
         logits, _, self.state = self.module(obs.index_select(0, self.slots), self.state)
-        actions, _ = sample_actions(logits, generator)
+        actions, _ = sample(logits, generator)
         return actions
 
     def state_dict(self) -> dict[str, Any]:
-        return {"draws": self.draws, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
-                "state": [s.detach().cpu().clone() for s in self.state]}
+        """Draws, the checkpoint played, the recurrent state; with `self`, the weights played too
+        (the learner's architecture), so that a resume needs no other checkpoint of the run
+        (keep_last_n may have deleted the one drawn)."""
+        checkpoint = self.checkpoint
+        if checkpoint is not None and self.uri == SELF:
+            # By name, within the run directory, so that a copy of the run resumes as itself.
+            checkpoint = Path(checkpoint.name)
+        saved: dict[str, Any] = {
+            "draws": self.draws, "checkpoint": str(checkpoint) if checkpoint is not None else None,
+            "checkpoint_epoch": self.checkpoint_epoch,
+            "state": [s.detach().cpu().clone() for s in self.state]}
+        if self.uri == SELF:
+            saved["weights"] = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+        return saved
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.draws = saved["draws"]
-        if saved["checkpoint"] is not None and Path(saved["checkpoint"]) != self.checkpoint:
-            checkpoint = Path(saved["checkpoint"])
+        checkpoint = None if saved["checkpoint"] is None else Path(saved["checkpoint"])
+        if self.uri == SELF:
+            # The learner's architecture with the weights played (the initial policy's until
+            # the run had a checkpoint: a resumed trainer does not rebuild those).
+            self.module = self._play_initial()
+            self.module.load_state_dict(saved["weights"])
+            if checkpoint is not None:
+                self.checkpoint = self.run_dir / CHECKPOINTS_DIR / checkpoint.name
+        elif checkpoint is not None and checkpoint != self.checkpoint:
             if not checkpoint.exists():
                 raise UsageError(f"the NPCs played {checkpoint}, which is gone; resume needs it "
-                                 "(raise trainer.keep_last_n, or restart the run)")
+                                 f"(game.npc_policy_uri={self.uri})")
             self.module = self._load(checkpoint)
+        self.checkpoint_epoch = saved.get("checkpoint_epoch", self.checkpoint_epoch)
         self.state = tuple(s.to(self.device) for s in saved["state"])

@@ -7,6 +7,10 @@ brought: the reward and whether the episode ended with this step (see advantages
 indexing). Besides the per-step tensors each row keeps the recurrent state it started from (for
 `forward_sequence`) and the value of the observation that follows its last step (to bootstrap
 the last advantage).
+
+Rows are the learner's slots only: with NPCs (trainer/sides.py) their steps are not stored.
+With a kickstart teacher (`teacher_actions`: its number of logits, the student's actions) the
+teacher's logits [S, T, A] and values [S, T] of each step are kept too; without, nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Experience:
         state_template: State,
         device: torch.device,
         step_states: bool = False,
+        teacher_actions: int | None = None,
     ):
         shape = (segments, bptt_horizon)
         self.segments, self.bptt_horizon = segments, bptt_horizon
@@ -57,6 +62,11 @@ class Experience:
             torch.zeros(*shape, *s.shape[1:], dtype=s.dtype, device=device) for s in state_template
         ) if step_states else None
         """With minibatch_sampling=transitions: the recurrent state each step was acted on with."""
+        self.teacher_logits: Tensor | None = None
+        self.teacher_values: Tensor | None = None
+        if teacher_actions is not None:
+            self.teacher_logits = torch.zeros(*shape, teacher_actions, device=device)
+            self.teacher_values = torch.zeros(shape, device=device)
         self.target_values = torch.zeros(shape, device=device)
         self.ratios = torch.ones(shape, device=device)
         """π_new/π_old of each step as of its latest minibatch this update (1 until trained on):

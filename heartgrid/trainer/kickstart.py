@@ -28,8 +28,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.config.kickstart import KickstartConfig
 from heartgrid.errors import UsageError
+from heartgrid.evaluation.run import load_evaluated_policy
 from heartgrid.policies.base import reset_state
 
 
@@ -69,6 +71,7 @@ class Teacher:
         self.module = module.to(device).eval()
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
+        self.slots, self.device = slots, device
         self.state = self.module.initial_state(slots, device)
         self.uri = uri
 
@@ -83,6 +86,44 @@ class Teacher:
     def state_dict(self) -> dict[str, Any]:
         return {"state": [s.detach().cpu().clone() for s in self.state]}
 
+    def reset(self) -> None:
+        """Zero memory for every slot (trainer.recurrent_state=reset, at each rollout)."""
+        self.state = self.module.initial_state(self.slots, self.device)
+
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        device = self.state[0].device
-        self.state = tuple(s.to(device) for s in saved["state"])
+        self.state = tuple(s.to(self.device) for s in saved["state"])
+
+
+class Kickstarter:
+    """trainer.kickstart as the trainer uses it: the teacher, and when it is needed.
+
+    The scale of an update is that of the agent step it happens at (the end of its rollout),
+    so the teacher acts in a rollout only if that update still uses it: once the coefficients
+    reach 0 the teacher stops running and the losses are no longer computed or logged.
+    """
+
+    def __init__(self, config: KickstartConfig, engine: Any, slots: int, device: torch.device):
+        self.config = config
+        uri = str(config.teacher_uri)
+        try:
+            module, _ = load_evaluated_policy(uri)
+        except CheckpointError as e:
+            raise UsageError(f"trainer.kickstart.teacher_uri={uri}: {e}") from e
+        self.teacher = Teacher(module, engine.features, list(engine.action_space.names), slots, device, uri)
+
+    def scale(self, agent_step: int) -> float:
+        return coefficient_scale(agent_step, self.config)
+
+    def coefficients(self, agent_step: int) -> tuple[float, float]:
+        """(action, value) loss coefficients in force at `agent_step`."""
+        scale = self.scale(agent_step)
+        return scale * self.config.action_loss_coef, scale * self.config.value_loss_coef
+
+    def parameters(self, agent_step: int) -> dict[str, float]:
+        """Logged with the record: the coefficients in force (`parameters/ks_*_coef`)."""
+        action, value = self.coefficients(agent_step)
+        return {"parameters/ks_action_coef": action, "parameters/ks_value_coef": value}
+
+    def reset_memory(self) -> None:
+        """trainer.recurrent_state=reset: the teacher starts each rollout afresh, as the student."""
+        self.teacher.reset()

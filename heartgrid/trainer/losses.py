@@ -42,11 +42,16 @@ class PPOLoss:
     clipfrac: Tensor
     importance: Tensor
     current_logprobs: Tensor
+    ks_action_loss: Tensor | None = None
+    """Kickstarting (trainer/kickstart.py): KL(teacher || student), when a teacher is in use."""
+    ks_value_loss: Tensor | None = None
 
     def diagnostics(self) -> dict[str, Tensor]:
         """Detached scalars, named as in the metric contract (without the `losses/` prefix)."""
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl",
                  "clipfrac", "importance", "current_logprobs")
+        if self.ks_action_loss is not None:
+            names += ("ks_action_loss", "ks_value_loss")
         return {name: getattr(self, name).detach() for name in names}
 
 

@@ -83,7 +83,28 @@ def _curriculum(config: RunConfig) -> list[str]:
     return required_curriculum_metrics(config.curriculum)
 
 
-METRIC_GROUPS: list[Callable[[RunConfig], list[str]]] = [_fixed, _env_agent, _env_game, _curriculum]
+def _npc(config: RunConfig) -> list[str]:
+    """With NPCs (game.policy_agents_pct < 1): their reward and core stats, apart from the
+    learner's `env_agent/*`; with self-play, the epoch of the checkpoint they play (a run
+    directory is logged alike, but whether a path names a run or one checkpoint depends on the
+    file system, which the contract does not read)."""
+    game = config.game
+    if game.npc_policy_uri is None or game.policy_agents == game.num_agents:
+        return []
+    names = ["npc/reward", *(f"npc/{name}" for name in CORE_AGENT_STATS)]
+    return names + (["npc/opponent_epoch"] if game.npc_policy_uri == "self" else [])
+
+
+def _kickstart(config: RunConfig) -> list[str]:
+    """With a kickstart teacher: its losses and the coefficients in force."""
+    if config.trainer.kickstart.teacher_uri is None:
+        return []
+    return ["losses/ks_action_loss", "losses/ks_value_loss", "parameters/ks_action_coef",
+            "parameters/ks_value_coef"]
+
+
+METRIC_GROUPS: list[Callable[[RunConfig], list[str]]] = [_fixed, _env_agent, _env_game, _curriculum, _npc,
+                                                         _kickstart]
 
 
 def required_metrics(config: RunConfig) -> list[str]:

@@ -11,6 +11,7 @@
             normalise advantages                          (switch: advantage_norm)
             × importance weights of prioritized sampling  (switch: minibatch_sampling)
             loss = clipped policy loss + vf_coef · clipped value loss − ent_coef · entropy
+                   (+ kickstarting: action_coef · KL(teacher || student) + value_coef · (V − V_teacher)²/2)
             backward, scaled by its share of the minibatch (switch: grad_accumulation)
         clip the gradient norm (logged before clipping), optimizer step;
         stop early once approx_kl > target_kl
@@ -31,6 +32,7 @@ from heartgrid.policies.distribution import logprobs_and_entropy
 from heartgrid.trainer import probes
 from heartgrid.trainer.advantages import explained_variance, vtrace_gae
 from heartgrid.trainer.experience import Experience
+from heartgrid.trainer.kickstart import kickstart_losses
 from heartgrid.trainer.losses import PPOLoss, normalize, ppo_loss
 from heartgrid.trainer.optimizer import Optimizer
 from heartgrid.trainer.sampling import MinibatchSampler
@@ -69,12 +71,15 @@ def ppo_update(
     stats: StatsAccumulator,
     check_stop: Callable[[], None] | None = None,
     shard: WholeBatch | None = None,
+    kickstart: tuple[float, float] | None = None,
 ) -> None:
     """Train `policy` on `experience`; diagnostics go to `stats` under `losses/*` and
     `experience/*`. `hyper` holds the current (possibly scheduled) learning_rate, clip_coef,
     ent_coef and vf_clip_coef. `check_stop` runs before each minibatch (it raises to cut the
     epoch short when a stop request has waited too long). `shard`: what this process trains on
-    of each minibatch (shards.py; None: all of it, one process)."""
+    of each minibatch (shards.py; None: all of it, one process). `kickstart`: the (action,
+    value) coefficients of the teacher's losses (the teacher's logits and values are in
+    `experience`), or None: no teacher this update."""
     shard = shard if shard is not None else WholeBatch(policy)
     model = shard.model  # the policy, or its DistributedDataParallel view
     all_segments = slice(None)
@@ -147,12 +152,12 @@ def ppo_update(
                 if minibatch.transitions:
                     loss = transition_loss(model, experience, part.segments, advantages,
                                            (global_mean, global_std), config, hyper, norm_stats=norm_stats,
-                                           mean_std=shard.mean_std)
+                                           mean_std=shard.mean_std, kickstart=kickstart)
                 else:
                     loss = minibatch_loss(
                         model, experience, part.segments, part.weights,
                         (global_mean, global_std), config, hyper, rollout_advantages=advantages,
-                        norm_stats=norm_stats, mean_std=shard.mean_std,
+                        norm_stats=norm_stats, mean_std=shard.mean_std, kickstart=kickstart,
                     )
                 probes.tap("losses", loss=loss)
                 (loss.total * part.scale).backward()
@@ -210,11 +215,13 @@ def minibatch_loss(
     rollout_advantages: Tensor | None = None,
     norm_stats: tuple[Tensor, Tensor] | None = None,
     mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+    kickstart: tuple[float, float] | None = None,
 ) -> PPOLoss:
     """The PPO loss of the segments `segments` (LongTensor on the buffer's device);
     `rollout_advantages` [all segments, T] are the advantages at ratio 1; `norm_stats`: the
     (mean, std) that advantage_norm=minibatch uses (None: these segments' own, or the world's
-    for this part through `mean_std` when several ranks train together)."""
+    for this part through `mean_std` when several ranks train together); `kickstart`: the
+    teacher's loss coefficients (None: no teacher)."""
     logits, new_values = policy.forward_sequence(
         experience.obs[segments],
         experience.segment_start_state(segments),
@@ -246,8 +253,12 @@ def minibatch_loss(
         advantages = rollout_advantages[segments]
         returns = advantages + experience.values[segments]
 
-    return finish_loss(new_logprobs, old_logprobs, entropy, new_values, values, advantages, returns,
+    loss = finish_loss(new_logprobs, old_logprobs, entropy, new_values, values, advantages, returns,
                        weights, global_stats, config, hyper, norm_stats, mean_std)
+    if kickstart is not None:
+        add_kickstart(loss, logits, new_values, experience.teacher_logits[segments],
+                      experience.teacher_values[segments], kickstart)
+    return loss
 
 
 def transition_loss(
@@ -260,6 +271,7 @@ def transition_loss(
     hyper: dict[str, float],
     norm_stats: tuple[Tensor, Tensor] | None = None,
     mean_std: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+    kickstart: tuple[float, float] | None = None,
 ) -> PPOLoss:
     """The PPO loss of single steps (`steps`: indices into the flattened [S × T] buffer), each
     run from the recurrent state stored when it was acted on (minibatch_sampling=transitions);
@@ -271,8 +283,23 @@ def transition_loss(
     logits, new_values, _ = policy(at(experience.obs), state)
     new_logprobs, entropy = logprobs_and_entropy(logits, at(experience.actions))
     values, advantages = at(experience.values), at(rollout_advantages)
-    return finish_loss(new_logprobs, at(experience.logprobs), entropy, new_values, values,
+    loss = finish_loss(new_logprobs, at(experience.logprobs), entropy, new_values, values,
                        advantages, advantages + values, None, global_stats, config, hyper, norm_stats, mean_std)
+    if kickstart is not None:
+        add_kickstart(loss, logits, new_values, at(experience.teacher_logits), at(experience.teacher_values),
+                      kickstart)
+    return loss
+
+
+def add_kickstart(loss: PPOLoss, logits: Tensor, values: Tensor, teacher_logits: Tensor, teacher_values: Tensor,
+                  coefficients: tuple[float, float]) -> None:
+    """Add the teacher's losses of these steps to `loss` (trainer/kickstart.py). They are plain
+    means over the steps, like the value loss: prioritized sampling's importance weights correct
+    the advantages' sampling bias and are not applied to them."""
+    action_loss, value_loss = kickstart_losses(logits, values, teacher_logits, teacher_values)
+    action_coef, value_coef = coefficients
+    loss.total = loss.total + action_coef * action_loss + value_coef * value_loss
+    loss.ks_action_loss, loss.ks_value_loss = action_loss, value_loss
 
 
 def finish_loss(

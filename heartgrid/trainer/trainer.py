@@ -25,11 +25,16 @@ Several ranks (`world`, docs/distributed.md): each steps its share of the world'
 trains on its samples of the world's minibatches; the ranks agree once per epoch whether to
 stop (an epoch is never cut), merge their statistics into rank 0's records, and hand their own
 state (engine, recurrent state, generators) to rank 0's checkpoints.
+
+NPCs (`game.policy_agents_pct` < 1, sides.py, docs/npcs.md): the policy steps, and the
+experience holds, only the learner's slots; the NPCs act on the rest. Kickstarting
+(`trainer.kickstart`, kickstart.py, docs/kickstart.md): a teacher acts on the learner's
+observations in the rollouts whose update still uses it, and its logits and values join the
+experience and the loss. Without either, nothing of them runs or is stored.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +50,6 @@ from heartgrid.checkpoint.world import join_rank_states, split_rank_state
 from heartgrid.curriculum import CurriculumDriver
 from heartgrid.curriculum.driver import EnvShare
 from heartgrid.devices import require_device
-from heartgrid.devices import to_device
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
 from heartgrid.policies.distribution import sample_actions
@@ -53,24 +57,28 @@ from heartgrid.rundir import STEP_KEY
 from heartgrid.trainer import probes
 from heartgrid.trainer.evaluator import SuiteEvaluator
 from heartgrid.trainer.experience import Experience
+from heartgrid.trainer.kickstart import Kickstarter
 from heartgrid.interrupts import StopRequest
 from heartgrid.trainer.distributed import DistributedPolicy, RowLayout, World, sample_world_actions
 from heartgrid.trainer.optimizer import build_optimizer
-from heartgrid.trainer.process import configure_torch, numpy_rng_state, seed_everything, set_numpy_rng_state
+from heartgrid.trainer.process import configure_torch, seed_everything
 from heartgrid.trainer.ppo import ppo_update
 from heartgrid.trainer.replays import record_training_replay, replay_due
 from heartgrid.trainer.sampling import MinibatchSampler
 from heartgrid.trainer.schedules import Schedules
 from heartgrid.trainer.shards import WholeBatch, WorldShare
+from heartgrid.trainer.sides import Sides
 from heartgrid.trainer.stats import StatsAccumulator
 from heartgrid.trainer.timing import PhaseTimer
+from heartgrid.trainer.trainer_state import restore_trainer_state, trainer_state
 
 class EpochCut(Exception):
     """A stop request waited longer than `system.stop_grace_s`: the epoch is abandoned."""
 
 
-# The trainer's own generators (actions, minibatch order) start from distinct streams of the seed.
-_ACTION_STREAM, _SAMPLER_STREAM = 1, 2
+# The trainer's own generators (actions, minibatch order, NPCs' actions) start from distinct
+# streams of the seed.
+_ACTION_STREAM, _SAMPLER_STREAM, _NPC_STREAM = 1, 2, 3
 
 
 class Trainer:
@@ -116,14 +124,23 @@ class Trainer:
         self.schedules = Schedules(t)
         self.hyper = self.schedules.values(0)
 
-        slots = engine.num_slots
+        self.sides = self.make_sides(seed, checkpoints)
+        """Which slots the policy plays; the NPCs on the others (none without NPCs)."""
+        slots = self.sides.num_slots  # the learner's: every slot without NPCs
+        self.kickstarter = (Kickstarter(t.kickstart, engine, slots, self.device)
+                            if t.kickstart.teacher_uri is not None else None)
+        self.teaching = False
+        """Whether the teacher acted in this epoch's rollout (its update then uses it)."""
         self.segments = t.batch_size // t.bptt_horizon
         self.passes = self.segments // slots
+        self.world_steps = self.segments * t.bptt_horizon * (1 if world is None else world.size)
+        """Agent steps of the world per epoch: every rank collects as many."""
         self.state: State = self.policy.initial_state(slots, self.device)
         self.episode_starts = torch.zeros(slots, dtype=torch.bool, device=self.device)
         self.experience = Experience(
             self.segments, t.bptt_horizon, engine.obs_shape, self.state, self.device,
             step_states=t.minibatch_sampling == "transitions",
+            teacher_actions=len(engine.action_space.names) if self.kickstarter is not None else None,
         )
         self.layout = None if world is None else RowLayout(world.rank, world.size, slots, t.bptt_horizon)
         self.sampler = MinibatchSampler(
@@ -173,6 +190,18 @@ class Trainer:
         self.on_evaluation: Callable[[Any], None] | None = None
         """Receives each scorecard of evaluation while training (the run writes its stats.duckdb)."""
         self.engine.reset()
+
+    def make_sides(self, seed: int, checkpoints: CheckpointManager | None) -> Sides:
+        """The learner's slots and the NPCs (sides.py). Several ranks draw the NPCs' action noise
+        as they draw the learner's, and wait for rank 0's checkpoint before a self-play draw."""
+        world, game = self.world, self.config.game
+        options: dict[str, Any] = {}
+        if world is not None:
+            options["sample"] = lambda logits, generator: sample_world_actions(logits, generator, world)
+            options["before_draw"] = lambda: world.barrier("drawing the NPCs' checkpoint")
+        return Sides(self.config, self.engine, self.device, generator_seed=seed * 1000 + _NPC_STREAM,
+                     initial_policy=self.policy if game.npc_policy_uri == "self" else None,
+                     run_dir=getattr(checkpoints, "run_dir", None), **options)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -248,13 +277,15 @@ class Trainer:
             # Before the first rollout: every rank takes rank 0's weights (resumed, or loaded
             # from trainer.initial_policy) as DistributedDataParallel starts.
             self.update_model = DistributedPolicy(self.policy, self.world)
+        self.sides.refresh(self.epoch)
         self.rollout()
         self.hyper = self.schedules.values(self.agent_step)
+        kickstart = self.kickstarter.coefficients(self.agent_step) if self.teaching else None
         with self.timer.phase("update"):
             ppo_update(
                 self.policy, self.optimizer, self.experience, self.sampler, self.config.trainer,
                 self.hyper, self.agent_step / self.config.trainer.total_timesteps, self.stats,
-                check_stop=self.check_stop, shard=self.shard(),
+                check_stop=self.check_stop, shard=self.shard(), kickstart=kickstart,
             )
         self.epoch += 1
         self.epochs_since_log += 1
@@ -287,11 +318,17 @@ class Trainer:
 
     @torch.no_grad()
     def rollout(self) -> None:
-        """Fill the experience buffer: `passes` × every slot × bptt_horizon engine steps."""
-        t, engine, experience, timer = self.config.trainer, self.engine, self.experience, self.timer
-        slots = engine.num_slots
+        """Fill the experience buffer: `passes` × every learner slot × bptt_horizon engine steps."""
+        t, engine, experience, timer, sides = self.config.trainer, self.engine, self.experience, self.timer, self.sides
+        slots = sides.num_slots
+        kickstarter = self.kickstarter
+        # The teacher acts only for an update that uses it (its scale at the rollout's end).
+        self.teaching = kickstarter is not None and kickstarter.scale(self.agent_step + self.world_steps) > 0
         if t.recurrent_state == "reset":
             self.state = self.policy.initial_state(slots, self.device)
+            sides.reset_memory()
+            if kickstarter is not None:
+                kickstarter.reset_memory()
         if self.bootstrap_truncations:
             experience.bootstraps.zero_()
         probes.tap("world", engine=engine)
@@ -300,38 +337,44 @@ class Trainer:
             experience.store_start_state(rows, self.state)
             for step in range(t.bptt_horizon):
                 self.check_stop()
-                experience.obs[rows, step] = engine.obs
+                obs = sides.observe(engine.obs)
+                experience.obs[rows, step] = obs
                 experience.episode_starts[rows, step] = self.episode_starts
                 if experience.step_state is not None:
                     experience.store_step_state(rows, step, self.state)
                 with timer.phase("forward"):
-                    logits, values, self.state = self.policy(engine.obs, self.state)
+                    logits, values, self.state = self.policy(obs, self.state)
                     if self.world is None:
                         actions, logprobs = sample_actions(logits, self.action_generator)
                     else:
                         actions, logprobs = sample_world_actions(logits, self.action_generator, self.world)
+                    if self.teaching:
+                        teacher_logits, teacher_values = kickstarter.teacher.act(obs, self.episode_starts)
+                        experience.teacher_logits[rows, step] = teacher_logits
+                        experience.teacher_values[rows, step] = teacher_values
+                    every_action = sides.actions(actions, engine.obs)
                 with timer.phase("env"):
-                    engine.step(actions)
+                    engine.step(every_action)
                 if self.bootstrap_truncations:
                     with timer.phase("forward"):
                         self.store_truncation_bootstrap(experience.bootstraps[rows, step])
-                dones = engine.terminals | engine.truncations
+                every_done = engine.terminals | engine.truncations
+                sides.stepped(every_done)
+                dones = sides.mine(every_done)
                 experience.actions[rows, step] = actions
                 experience.logprobs[rows, step] = logprobs
                 experience.values[rows, step] = values
-                experience.rewards[rows, step] = engine.rewards
+                experience.rewards[rows, step] = sides.mine(engine.rewards)
                 experience.dones[rows, step] = dones
-                experience.truncateds[rows, step] = engine.truncations
+                experience.truncateds[rows, step] = sides.mine(engine.truncations)
                 # The next observation of a done slot is the first of a new episode.
                 self.state = reset_state(self.state, dones)
                 self.episode_starts = dones
             with timer.phase("forward"):
-                _, next_values, _ = self.policy(engine.obs, self.state)
+                _, next_values, _ = self.policy(sides.observe(engine.obs), self.state)
                 experience.next_values[rows] = next_values
-        # The world's agent steps: every rank collected as many.
-        world_steps = self.segments * t.bptt_horizon * (1 if self.world is None else self.world.size)
-        self.agent_step += world_steps
-        self.steps_since_log += world_steps
+        self.agent_step += self.world_steps
+        self.steps_since_log += self.world_steps
         with timer.phase("stats"):
             # Before the bootstraps join the rewards: experience/rewards is the environment's.
             probes.tap("rollout", experience=experience, slots=slots, bootstraps=self.bootstrap_truncations)
@@ -352,12 +395,10 @@ class Trainer:
         envs = self.engine.truncated_envs
         if len(envs) == 0:
             return
-        agents = self.engine.num_agents
-        truncated = (torch.as_tensor(envs)[:, None] * agents + torch.arange(agents)).flatten()
-        truncated = to_device(truncated, self.device)
-        state = tuple(s[truncated] for s in self.state)
-        _, final_values, _ = self.policy(self.engine.final_obs[truncated], state)
-        bootstraps.index_copy_(0, truncated, self.config.trainer.gamma * final_values)
+        slots, rows = self.sides.truncated(envs)  # the same without NPCs
+        state = tuple(s[rows] for s in self.state)
+        _, final_values, _ = self.policy(self.engine.final_obs[slots], state)
+        bootstraps.index_copy_(0, rows, self.config.trainer.gamma * final_values)
 
     def record_episodes(self, episodes: Any) -> None:
         """Episode statistics of the finished episodes. `overview/reward` comes from the episodes
@@ -374,6 +415,7 @@ class Trainer:
             self.stats.add("experience/ep_lengths", episodes.lengths)
             self.stats.add_dict(episodes.agent_stats, prefix="env_agent/")
             self.stats.add_dict(episodes.game_stats, prefix="env_game/")
+        self.sides.record(self.stats, episodes)
         if len(world_episodes.rewards):
             self.curriculum.on_episodes(world_episodes)
 
@@ -400,6 +442,8 @@ class Trainer:
         wall = self.timer.close_window()
         record.update(self.timer.window_metrics(self.epochs_since_log))
         record.update({f"parameters/{name}": value for name, value in self.hyper.items()})
+        if self.kickstarter is not None:
+            record.update(self.kickstarter.parameters(self.agent_step))
         record.update({
             STEP_KEY: self.agent_step,
             "metric/epoch": self.epoch,
@@ -445,59 +489,11 @@ class Trainer:
         return self.scores if self.scores_epoch == self.epoch else {}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything besides the policy weights that an exact resume needs."""
-        return {
-            "epoch": self.epoch,
-            "agent_step": self.agent_step,
-            "optimizer": self.optimizer.state_dict(),
-            # Recomputed from agent_step on load (schedules are pure functions of progress);
-            # stored so a checkpoint shows the values that were in effect.
-            "schedules": dict(self.hyper),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-                "numpy": numpy_rng_state(),
-                "python": random.getstate(),
-                "actions": self.action_generator.get_state(),
-                "sampler": self.sampler.state_dict(),
-            },
-            "engine": self.engine.state_dict(),
-            "recurrent_state": [s.cpu() for s in self.state],
-            "episode_starts": self.episode_starts.cpu(),
-            "timer": self.timer.state_dict(),
-            "stats": self.stats.state_dict(),
-            "log_window": {"epochs": self.epochs_since_log, "steps": self.steps_since_log},
-            "curriculum": self.curriculum.state_dict(),
-            "last_record": dict(self.last_record),
-            "scores": dict(self.scores),
-            "scores_epoch": self.scores_epoch,
-        }
+        """Everything besides the policy weights that an exact resume needs (trainer_state.py)."""
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.saved_epoch = self.epoch
-        self.agent_step = self.saved_agent_step = int(state["agent_step"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.hyper = self.schedules.values(self.agent_step)
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"]:
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        set_numpy_rng_state(rng["numpy"])
-        random.setstate(rng["python"])
-        self.action_generator.set_state(rng["actions"])
-        self.sampler.load_state_dict(rng["sampler"])
-        self.engine.load_state_dict(state["engine"])
-        self.state = tuple(s.to(self.device) for s in state["recurrent_state"])
-        self.episode_starts = state["episode_starts"].to(self.device)
-        self.timer.load_state_dict(state["timer"])
-        self.stats.load_state_dict(state["stats"])
-        self.epochs_since_log = int(state["log_window"]["epochs"])
-        self.steps_since_log = int(state["log_window"]["steps"])
-        self.curriculum.load_state_dict(state["curriculum"])
-        self.last_record = dict(state.get("last_record", {}))  # absent before this was stored
-        self.scores = dict(state.get("scores", {}))
-        self.scores_epoch = int(state.get("scores_epoch", -1))
+        restore_trainer_state(self, state)
 
 
 def build_policy(config: RunConfig, engine: Any, resuming: bool = False) -> nn.Module:
