@@ -146,7 +146,7 @@ def evaluate(
 def _take_within_quota(batch: Any, quotas: Tensor, taken: Tensor) -> dict[str, Any]:
     """The drained episodes whose env has not yet delivered its quota (in order); counts them."""
     keep = torch.zeros(len(batch.env_ids), dtype=torch.bool)
-    npc_rewards, npc_stats = getattr(batch, "npc_rewards", None), getattr(batch, "npc_agent_stats", None)
+    npc_rewards, npc_stats = batch.npc_rewards, batch.npc_agent_stats
     for i, env in enumerate(batch.env_ids.tolist()):  # a handful of episodes per drain
         if taken[env] < quotas[env]:
             taken[env] += 1

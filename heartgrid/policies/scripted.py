@@ -40,7 +40,6 @@ class ScriptedPolicy(nn.Module):
         self.features = features
         self.action_names = list(action_names)
         self.index = {name: i for i, name in enumerate(self.action_names)}
-        self.register_buffer("_device_probe", torch.zeros(0), persistent=False)
 
     def initial_state(self, batch: int, device: torch.device | str) -> tuple[Tensor, ...]:
         return (torch.zeros(batch, 1, device=device),)

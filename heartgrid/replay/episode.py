@@ -16,11 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.engine.features import FeatureRegistry
 from heartgrid.policies.base import reset_state
 from heartgrid.policies.distribution import sample_actions
+from heartgrid.policies.scripted import ScriptedPolicy, make_scripted_policy
 from heartgrid.replay.recorder import BULK_FLUSH_EVERY, EpisodeRecorder
 
 SCRIPTED = ("random", "noop")
@@ -50,28 +52,11 @@ def record_episode(policy: nn.Module, engine: BatchedEngine, *, env: int = 0, me
     return recorder.document()
 
 
-class ScriptedPolicy(nn.Module):
-    """"random": every action equally likely; "noop": always `noop_0` (uniform where the game
-    has no noop). Stateless; follows the policy interface."""
-
-    def __init__(self, name: str, action_names: list[str]):
-        super().__init__()
-        if name not in SCRIPTED:
-            raise ValueError(f"unknown scripted policy {name!r}; choose from {', '.join(SCRIPTED)}")
-        self.name = name
-        logits = torch.zeros(len(action_names))
-        if name == "noop" and "noop_0" in action_names:
-            logits[action_names.index("noop_0")] = 1e9
-        self.register_buffer("logits", logits)
-
-    def initial_state(self, batch: int, device: torch.device | str) -> tuple[Tensor, ...]:
-        return ()
-
-    def forward(self, obs: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
-        batch = obs.shape[0]
-        logits = self.logits.to(obs.device).expand(batch, -1)
-        return logits, torch.zeros(batch, device=obs.device), state
-
-
 def scripted_policy(name: str, action_names: list[str]) -> ScriptedPolicy:
-    return ScriptedPolicy(name, action_names)
+    """"random": every action equally likely; "noop": always `noop_0`, or uniform where the
+    game has no noop (a person playing small_cardinal still needs the others to move)."""
+    if name not in SCRIPTED:
+        raise ValueError(f"unknown scripted policy {name!r}; choose from {', '.join(SCRIPTED)}")
+    if name == "noop" and "noop_0" not in action_names:
+        name = "random"
+    return make_scripted_policy(name, FeatureRegistry.default(), action_names)

@@ -126,7 +126,7 @@ class Sides:
         if self.npcs.periodic:
             epoch = self.npcs.checkpoint_epoch
             stats.add("npc/opponent_epoch", 0.0 if epoch is None else float(epoch))
-        rewards = getattr(episodes, "npc_rewards", None)
+        rewards = episodes.npc_rewards
         if rewards is not None and len(rewards):
             stats.add("npc/reward", rewards)
             stats.add_dict(episodes.npc_agent_stats, prefix="npc/")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ from checkpoint_testing import FEATURES, TinyUserPolicy
 from heartgrid.checkpoint import CheckpointManager
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.engine.stats import EpisodeBatch
 from heartgrid.evaluation.evaluate import episode_quotas, evaluate
 from heartgrid.policies import make_policy
 from heartgrid.recipes import build_config
@@ -52,11 +52,11 @@ class FakeEngine:
         self.terminals = torch.zeros_like(self.truncations)
         self.obs = self.obs + 1  # something changes, so the policy's outputs change
 
-    def drain_episodes(self) -> SimpleNamespace:
+    def drain_episodes(self) -> EpisodeBatch:
         env, index, length = (torch.tensor(c) for c in zip(*self.finished))
         self.finished = []
-        return SimpleNamespace(
-            env_ids=env, rewards=env + index / 10, lengths=length,
+        return EpisodeBatch(
+            env_ids=env, task_ids=torch.zeros_like(env), rewards=env + index / 10, lengths=length,
             agent_stats={"heart.get": index.float()}, game_stats={},
         )
 
