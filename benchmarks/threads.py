@@ -7,11 +7,13 @@ measurement, as a neighbour's job would — it runs, `--repeats` times each, in 
 
     heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread)
     heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
-    heartgrid bench train RECIPE --device cpu                         (the defaults: torch threads
-                                                                       = cores, a short OpenMP spin)
+    heartgrid bench train RECIPE --device cpu                         (the defaults: one torch
+                                         thread per core less the cores found busy at the start,
+                                         a short OpenMP spin; heartgrid/trainer/threads.py)
+    heartgrid bench train RECIPE --device cpu system.torch_threads=CORES  (one per core, always)
     heartgrid bench train RECIPE --device cpu system.torch_threads=1
-    heartgrid bench train ... with OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=0   (sleep at once)
-    heartgrid bench train ... with OMP_WAIT_POLICY= (libgomp's default: spin long)
+    heartgrid bench train ... system.torch_threads=CORES with OMP_WAIT_POLICY= (libgomp's
+                                         default: spin long; the defaults before issue #15)
 
 and prints the median agent-steps/s of each, and each setting against the best one of its
 command in the same condition (the default must be within 10% of the best quiet and within
@@ -46,11 +48,12 @@ def neighbour(busy: bool):
         spinner.wait()
 
 
-def figure(command: list[str], env: dict[str, str]) -> float:
-    """agent-steps/s from the command's final --json line."""
+def figure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """agent-steps/s and torch threads from the command's final --json line."""
     out = subprocess.run(command + ["--json"], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env}).stdout
-    return float(json.loads(out.strip().splitlines()[-1])["agent_steps_per_s"])
+                         env=env).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return float(result["agent_steps_per_s"]), int(result["torch_threads"])
 
 
 def main() -> int:
@@ -68,26 +71,27 @@ def main() -> int:
                 "--seconds", str(args.train_seconds)]
 
     # heartgrid's default: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=3000 (heartgrid/__init__.py);
-    # setting either variable replaces both.
-    passive = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}  # sleep at once
+    # setting either variable replaces both. OMP_NUM_THREADS would replace the thread choice.
+    base = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
     libgomp = {"OMP_WAIT_POLICY": ""}  # libgomp's own default: spin for a long while
+    cores = len(os.sched_getaffinity(0))
     settings = {
         ("env", "default"): (env, {}),
-        ("env", "threads=2"): (env + ["--threads", "2"], {}),
+        ("env", f"threads={cores}"): (env + ["--threads", str(cores)], {}),
         ("train", "default"): (train(), {}),
+        ("train", f"torch_threads={cores}"): (train(f"system.torch_threads={cores}"), {}),
         ("train", "torch_threads=1"): (train("system.torch_threads=1"), {}),
-        ("train", "passive"): (train(), passive),
-        ("train", "libgomp default"): (train(), libgomp),
+        ("train", "old default"): (train(f"system.torch_threads={cores}"), libgomp),
     }
     results: dict[tuple[str, str, str], list[float]] = {}
     for condition in ("quiet", "busy"):
         with neighbour(condition == "busy"):
             for _ in range(args.repeats):
                 for (command, setting), (argv, variables) in settings.items():
-                    rate = figure(argv, variables)
+                    rate, threads = figure(argv, {**base, **variables})
                     results.setdefault((condition, command, setting), []).append(rate)
                     print(f"{condition:<6}{command:<7}{setting:<17}{rate:>12,.0f}  "
-                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+                          f"{threads} thread(s), load {os.getloadavg()[0]:.2f}", flush=True)
 
     print(f"\n{args.recipe}, {os.cpu_count()} CPUs, median of {args.repeats}:")
     print(f"{'condition':<10}{'command':<8}{'setting':<18}{'agent-steps/s':>14}{'best/this':>11}")

@@ -72,6 +72,7 @@ def measure(config, seconds: float, world=None) -> dict:
         "policy": config.policy.name,
         "ranks": 1 if world is None else world.size,
         "torch_threads": torch.get_num_threads(),
+        "torch_threads_note": trainer.threads_note,
     }
 
 
@@ -106,7 +107,7 @@ def report(result: dict) -> None:
     print(f"bench train {result['recipe']} on {result['device']}{ranks}: "
           f"{result['agent_steps_per_s']:,.0f} agent steps/s over {result['epochs']} epochs "
           f"({result['seconds']:.1f} s, batch {result['batch_size']:,} and {result['num_envs']} envs per rank, "
-          f"{result['torch_threads']} torch thread(s))", flush=True)
+          f"{result['torch_threads_note']})", flush=True)
     for phase in ("env", "forward", "update", "rest"):
         print(f"  {phase:<8}{100 * result[f'{phase}_share']:5.1f}%", flush=True)
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from heartgrid.config.run import RunConfig
+from heartgrid.trainer.threads import choose_threads
 
 
 def numpy_rng_state() -> dict[str, Any]:
@@ -30,9 +31,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def configure_torch(config: RunConfig, device: torch.device) -> None:
+def configure_torch(config: RunConfig, device: torch.device) -> str:
+    """Sets the process's torch threads and cuDNN modes; says how many threads and why."""
     if config.system.torch_threads is not None:
-        torch.set_num_threads(config.system.torch_threads)
+        threads, reason = config.system.torch_threads, "system.torch_threads"
+    elif device.type == "cpu":
+        threads, reason = (choice := choose_threads()).threads, choice.reason
+    else:  # the CPU only feeds the GPU: torch's own default
+        threads, reason = torch.get_num_threads(), "torch's default"
+    torch.set_num_threads(threads)
     if device.type == "cuda":
         if device.index is not None:
             torch.cuda.set_device(device)
@@ -41,3 +48,4 @@ def configure_torch(config: RunConfig, device: torch.device) -> None:
             torch.backends.cudnn.benchmark = False
         else:
             torch.backends.cudnn.benchmark = True
+    return f"torch threads: {threads} ({reason})"

@@ -186,6 +186,7 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
+    logger.info(trainer.threads_note)
     for note in [*restarted, *space_warning]:
         say(note)
     for repair in logger.repairs:  # already in log.txt

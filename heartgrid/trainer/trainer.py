@@ -109,7 +109,8 @@ class Trainer:
         self.world = world
         t = config.trainer
         self.device = world.device if world is not None else torch.device(require_device(config.system.device))
-        configure_torch(config, self.device)
+        self.threads_note = configure_torch(config, self.device)
+        """How many torch threads this process uses and why (logged when the run starts)."""
         seed = config.system.seed
         seed_everything(seed)
 

@@ -49,6 +49,7 @@ def test_run_directory_holds_config_metrics_tensorboard_log_and_checkpoints(trai
     assert list((trained / "tb").glob("events.out.tfevents.*"))
     log = (trained / "log.txt").read_text()
     assert "starting" in log and "finished at agent step 768" in log and "epoch 3" in log
+    assert "torch threads: 1 (system.torch_threads)" in log
     assert [p.name for p in CheckpointManager(trained).checkpoints()] == ["epoch_000002", "epoch_000003"]
 
 

@@ -1,0 +1,77 @@
+"""The default torch thread count: one per core, less the cores other processes keep busy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from heartgrid.config.run import RunConfig
+from heartgrid.trainer.process import configure_torch
+from heartgrid.trainer.threads import busy_cores, choose_threads, cores, read_cpu_times
+
+
+@pytest.fixture
+def no_omp_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
+@pytest.mark.parametrize(("busy", "expected"), [(0.0, 2), (0.3, 2), (0.5, 1), (1.0, 1), (1.9, 1)])
+def test_busy_cores_are_given_up(no_omp_variable: None, busy: float, expected: int) -> None:
+    choice = choose_threads(cpus=[0, 1], busy=busy)
+    assert choice.threads == expected
+    assert f"{busy:.1f} kept busy" in choice.reason
+
+
+def test_more_cores(no_omp_variable: None) -> None:
+    assert choose_threads(cpus=list(range(16)), busy=3.2).threads == 13
+    assert choose_threads(cpus=list(range(16)), busy=20.0).threads == 1
+
+
+def test_omp_num_threads_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    choice = choose_threads(cpus=[0, 1], busy=0.0)
+    assert (choice.threads, choice.reason) == (3, "OMP_NUM_THREADS=3")
+
+
+def test_unknown_load_means_one_per_core(no_omp_variable: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("heartgrid.trainer.threads.read_cpu_times", lambda path="/proc/stat": None)
+    choice = choose_threads(cpus=[0, 1, 2])
+    assert choice.threads == 3 and "unknown" in choice.reason
+
+
+def test_reads_proc_stat_lines(tmp_path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 10 70 10 0 0 0 0 0\n"
+                    "cpu0 4 1 5 30 5 0 0 0 0 0\n"
+                    "cpu1 6 0 5 40 5 0 0 0 0 0\n"
+                    "intr 12345\nctxt 99\n")
+    # busy = user + nice + system + irq + softirq + steal; idle and iowait are not
+    assert read_cpu_times(str(stat)) == {0: (10, 45), 1: (11, 56)}
+
+
+@pytest.mark.skipif(read_cpu_times() is None, reason="needs Linux's /proc/stat")
+def test_a_spinning_neighbour_is_seen(no_omp_variable: None) -> None:
+    cpu = cores()[0]
+    spinner = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\n"
+                                                      "while True: pass"])
+    try:
+        busy_cores([cpu], 0.3)  # let it start spinning
+        # Other work on the machine can only add to what is seen.
+        assert busy_cores([cpu], 0.3) >= 0.7
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_configure_torch_sets_and_says(no_omp_variable: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("heartgrid.trainer.process.choose_threads",
+                        lambda: choose_threads(cpus=[0, 1], busy=1.0))
+    note = configure_torch(RunConfig(), torch.device("cpu"))
+    assert torch.get_num_threads() == 1
+    assert note == "torch threads: 1 (2 cores, 1.0 kept busy by other processes)"
+    config = RunConfig.model_validate({"system": {"torch_threads": 2}})
+    assert configure_torch(config, torch.device("cpu")) == "torch threads: 2 (system.torch_threads)"
+    assert torch.get_num_threads() == 2
