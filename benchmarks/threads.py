@@ -9,7 +9,7 @@ measurement, as a neighbour's job would — it runs, `--repeats` times each, in 
     heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
     heartgrid bench train RECIPE --device cpu                         (the defaults: one torch
                                          thread per core less the cores found busy at the start,
-                                         a short OpenMP spin; heartgrid/trainer/threads.py)
+                                         a short OpenMP spin; heartgrid/threads.py)
     heartgrid bench train RECIPE --device cpu system.torch_threads=CORES  (one per core, always)
     heartgrid bench train RECIPE --device cpu system.torch_threads=1
     heartgrid bench train ... system.torch_threads=CORES with OMP_WAIT_POLICY= (libgomp's

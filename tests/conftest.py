@@ -19,7 +19,7 @@ import torch
 # At import, so that fixtures of wider scope (runs trained once per module) use one thread too:
 # exact-resume tests compare runs bit for bit, and the thread count changes float reductions.
 torch.set_num_threads(1)
-# And for the Trainer's own default (trainer/threads.py honours OMP_NUM_THREADS) and the CLI
+# And for the Trainer's own default (heartgrid/threads.py honours OMP_NUM_THREADS) and the CLI
 # processes tests start: without it the count would follow the machine's load.
 os.environ["OMP_NUM_THREADS"] = "1"
 

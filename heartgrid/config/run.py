@@ -48,7 +48,7 @@ class SystemConfig(Config):
     """Fixes maps, priorities, sampling and initial weights."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads for PyTorch. None: on a CPU device, one per core less the cores other
-    processes keep busy when training starts (trainer/threads.py; OMP_NUM_THREADS wins when
+    processes keep busy when training starts (heartgrid/threads.py; OMP_NUM_THREADS wins when
     set); on a GPU, torch's default. The count is in the run's log.txt. Runs are bit-for-bit
     reproducible for a given count: set it to compare runs made under different loads."""
     deterministic: bool = True

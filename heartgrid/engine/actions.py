@@ -149,6 +149,46 @@ class ActionKinds:
         """True when the host may skip work because no slot is set (only with host_skips)."""
         return self.host_skips and not bool(mask.any())
 
+    def winners(self, won: torch.Tensor) -> torch.Tensor | None:
+        """The slots whose rows an effect must touch. With host_skips, only the winners (a few
+        of S; the row operations then cost a few rows instead of S). None: every slot, with
+        the losers' writes sent to their trash rows, as a GPU does without looking."""
+        return won.nonzero().squeeze(1) if self.host_skips else None
+
+    @staticmethod
+    def rows(tensor: torch.Tensor, slots: torch.Tensor | None) -> torch.Tensor:
+        return tensor if slots is None else tensor.index_select(0, slots)
+
+    @staticmethod
+    def write_rows(tensor: torch.Tensor, slots: torch.Tensor | None, values: torch.Tensor) -> None:
+        if slots is None:
+            tensor.copy_(values)
+        else:
+            tensor.index_copy_(0, slots, values)
+
+    @staticmethod
+    def add_rows(tensor: torch.Tensor, slots: torch.Tensor | None, values: torch.Tensor) -> None:
+        if slots is None:
+            tensor.add_(values)
+        else:
+            tensor.index_add_(0, slots, values.to(tensor.dtype))
+
+    @staticmethod
+    def or_rows(tensor: torch.Tensor, slots: torch.Tensor | None, values: torch.Tensor) -> None:
+        if slots is None:
+            tensor |= values
+        else:
+            tensor.index_copy_(0, slots, tensor.index_select(0, slots) | values)
+
+    def moving(self, w: World, won: torch.Tensor, target: torch.Tensor
+               ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """(slots, old cells, new cells) of the agents that move to `target`: the winners', or
+        every slot's with the losers' cells replaced by their trash cells (see `winners`)."""
+        slots = self.winners(won)
+        if slots is None:
+            return None, torch.where(won, w.agent_cell, self.trash_cells), torch.where(won, target, self.trash_cells)
+        return slots, w.agent_cell.index_select(0, slots), target.index_select(0, slots)
+
     def apply(self, w: World, intent: Intent, need: torch.Tensor | None) -> None:
         """Every enabled kind in RULES.md order. `need` [S, 10]: the resources each slot's
         action requires (max of required and consumed); None when no action but attack
@@ -228,13 +268,12 @@ class ActionKinds:
             return
         won = self.resolve(claim, faced, intent.key)
         intent.success |= won
-        old = torch.where(won, w.agent_cell, self.trash_cells)
-        new = torch.where(won, faced, self.trash_cells)
+        slots, old, new = self.moving(w, won, faced)
         # The block takes the agent's cell; the agent's own row is rewritten after the step.
         w.planes.index_copy_(0, old, w.planes.index_select(0, new))
         self.cell_type.index_fill_(0, new, AGENT_CODE)
         self.cell_swappable.index_fill_(0, new, 0)
-        self.relocate(w, won, old, new)
+        self.relocate(w, won, slots, old, new)
 
     def move(self, w: World, intent: Intent, affordable: torch.Tensor) -> None:
         moving = intent.doing[self.move_types[0]]
@@ -249,16 +288,20 @@ class ActionKinds:
         empty = self.cell_type.index_select(0, target) == 0
         won = self.resolve(moving & affordable & empty, target, intent.key)
         intent.success |= won
-        old = torch.where(won, w.agent_cell, self.trash_cells)
-        new = torch.where(won, target, self.trash_cells)
+        slots, old, new = self.moving(w, won, target)
         w.planes.index_fill_(0, old, 0)
         self.cell_type.index_fill_(0, new, AGENT_CODE)
-        self.relocate(w, won, old, new)
+        self.relocate(w, won, slots, old, new)
 
-    def relocate(self, w: World, won: torch.Tensor, old: torch.Tensor, new: torch.Tensor) -> None:
+    def relocate(self, w: World, won: torch.Tensor, slots: torch.Tensor | None, old: torch.Tensor,
+                 new: torch.Tensor) -> None:
         w.agent_at.index_fill_(0, old, -1)
-        w.agent_at.index_copy_(0, new, self.slot_ids)  # trash entries are never read
-        torch.where(won, new, w.agent_cell, out=w.agent_cell)
+        if slots is None:
+            w.agent_at.index_copy_(0, new, self.slot_ids)  # trash entries are never read
+            torch.where(won, new, w.agent_cell, out=w.agent_cell)
+        else:
+            w.agent_at.index_copy_(0, new, slots)
+            w.agent_cell.index_copy_(0, slots, new)
 
     def use_converters(self, w: World, intent: Intent, putting: torch.Tensor | None,
                        getting: torch.Tensor | None) -> None:
@@ -280,29 +323,39 @@ class ActionKinds:
         target = converter + C * (getting if getting is not None else False)
         won = self.resolve(claim, target, intent.key, self.converter_claims)
         if putting is not None:
-            self.put(w, intent, torch.where(won & putting, converter, self.trash_converters))
+            self.put(w, intent, *self.using(won & putting, converter))
         if getting is not None:
-            self.get(w, intent, torch.where(won & getting, converter, self.trash_converters))
+            self.get(w, intent, *self.using(won & getting, converter))
 
-    def put(self, w: World, intent: Intent, conv: torch.Tensor) -> None:
-        """Of each input item, what the recipe still needs, up to what the agent holds.
-        conv: the converter slot of each winning putter, the trash slot for everyone else."""
+    def using(self, won: torch.Tensor, converter: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(slots, the converter each uses): the winners', or every slot's with the losers on
+        their trash converters (see `winners`)."""
+        slots = self.winners(won)
+        if slots is None:
+            return None, torch.where(won, converter, self.trash_converters)
+        return slots, converter.index_select(0, slots)
+
+    def put(self, w: World, intent: Intent, slots: torch.Tensor | None, conv: torch.Tensor) -> None:
+        """Of each input item, what the recipe still needs, up to what the agent holds."""
         held = w.conv_inventory.index_select(0, conv)
         missing = (w.conv_input.index_select(0, conv) - held).clamp_(min=0)
-        moved = torch.minimum(missing, self.inventory)  # 0 for the trash converters
-        self.inventory.sub_(moved)
+        inventory = self.rows(self.inventory, slots)
+        moved = torch.minimum(missing, inventory)  # 0 for the trash converters
+        self.write_rows(self.inventory, slots, inventory - moved)
         # Winners hold distinct converters, so whole rows can be written back (trash rows
         # receive their own zeros); faster than index_add_ on a CPU and on a GPU.
         w.conv_inventory.index_copy_(0, conv, held + moved)
-        self.put_stat.add_(moved)
-        intent.success |= moved.amax(dim=1) > 0
+        self.add_rows(self.put_stat, slots, moved)
+        self.or_rows(intent.success, slots, moved.amax(dim=1) > 0)
 
-    def get(self, w: World, intent: Intent, conv: torch.Tensor) -> None:
+    def get(self, w: World, intent: Intent, slots: torch.Tensor | None, conv: torch.Tensor) -> None:
         """All output items of the converter, up to the agent's limits."""
         held = w.conv_inventory.index_select(0, conv)
         outputs = held * w.conv_output_mask.index_select(0, conv)
-        moved = torch.minimum(outputs, (w.slot_item_max - self.inventory).clamp_(min=0))
-        self.inventory.add_(moved)
+        inventory = self.rows(self.inventory, slots)
+        room = (self.rows(w.slot_item_max, slots) - inventory).clamp_(min=0)
+        moved = torch.minimum(outputs, room)
+        self.write_rows(self.inventory, slots, inventory + moved)
         w.conv_inventory.index_copy_(0, conv, held - moved)
-        self.get_stat.add_(moved)
-        intent.success |= moved.amax(dim=1) > 0
+        self.add_rows(self.get_stat, slots, moved)
+        self.or_rows(intent.success, slots, moved.amax(dim=1) > 0)

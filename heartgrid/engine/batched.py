@@ -50,13 +50,16 @@ class BatchedEngine:
 
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
                  seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
-                 threads: int | None = 1):
+                 threads: int | None = 1, gather_threads: int | None = None):
         """threads: CPU threads for the engine's operations (on a CPU device), set around each
-        step and reset and restored afterwards. A step is some 200 small integer operations,
-        which a second thread barely speeds up on a quiet machine (about 5%) and slows several
-        times when another process keeps a core busy (threads wait for each other at every
-        operation); results are exactly the same for any count (benchmarks/README.md, "threads").
-        None: whatever torch is set to. first_env: the index of this engine's first env in a larger batch split across
+        step and reset and restored afterwards. A step is some 250 small integer operations,
+        which a second thread does not speed up on a quiet machine and slows several times when
+        another process keeps a core busy (threads wait for each other at every operation).
+        None: whatever torch is set to. gather_threads: threads for the observation gather, one
+        memory-bound copy of ~4 MB per step at 64 envs that two threads do ~1.9x faster (a step
+        ~8% faster on 2 cores); None: torch's setting for the process, which the trainer and
+        `bench env` choose by the machine's load (heartgrid/threads.py). Results are exactly the
+        same for any counts (benchmarks/README.md, "Threads"). first_env: the index of this engine's first env in a larger batch split across
         processes (torch.distributed ranks): env i is seeded as env first_env + i of one engine
         holding them all, so the split plays exactly the same games. host_skips: let a step skip work nobody needs after reading a flag on the host
         (actions.py); default on for a CPU, off for a GPU. Results are the same either way."""
@@ -65,6 +68,8 @@ class BatchedEngine:
         self.game = game
         self.device = torch.device(device)
         self.threads = threads if self.device.type == "cpu" else None
+        self.gather_threads = gather_threads if self.device.type == "cpu" else None
+        self._process_threads = torch.get_num_threads()
         self.seed = seed
         self.features = FeatureRegistry.default()
         self.action_space = ActionSpace.from_game(game)
@@ -233,7 +238,7 @@ class BatchedEngine:
 
     @contextlib.contextmanager
     def _own_threads(self) -> Iterator[None]:
-        previous = torch.get_num_threads()
+        previous = self._process_threads = torch.get_num_threads()
         if self.threads is None or previous == self.threads:
             yield
             return
@@ -242,6 +247,18 @@ class BatchedEngine:
             yield
         finally:
             torch.set_num_threads(previous)
+
+    def _gather(self) -> None:
+        """Step 7's windows, on the gather's threads (see __init__)."""
+        own, threads = torch.get_num_threads(), self.gather_threads or self._process_threads
+        if threads == own:
+            self.observer.gather(self.world)
+            return
+        torch.set_num_threads(threads)
+        try:
+            self.observer.gather(self.world)
+        finally:
+            torch.set_num_threads(own)
 
     @torch.inference_mode()
     def _reset(self) -> None:
@@ -339,7 +356,8 @@ class BatchedEngine:
         self._step += 1
         w.env_step.add_(1)
         self.observer.refresh(w)
-        self.observer.observe(w, self.rewards)  # step 7
+        self._gather()  # step 7
+        self.observer.observe_globals(w, self.rewards)
         if self._flags_set:
             self.terminals.zero_()
             self.truncations.zero_()

@@ -97,10 +97,14 @@ class Observer:
         # index_copy_ of whole rows.
         self.planes_bytes.scatter_(0, w.conv_feature_index.view(-1), self.conv_rows.view(-1))
 
-    def observe(self, w: World, rewards: torch.Tensor) -> None:
-        """Every slot's observation into the store, in place (`rewards`: this step's)."""
+    def gather(self, w: World) -> None:
+        """Every slot's window into the store: one memory-bound copy of S*H rows, the one
+        operation of a step that a second CPU thread speeds up (~1.9x; BatchedEngine)."""
         starts = (w.agent_cell - self.corner).unsqueeze(1) + self.row_offsets  # [S, H]
         torch.index_select(self.window_rows, 0, starts.view(-1), out=self.store_rows)
+
+    def observe_globals(self, w: World, rewards: torch.Tensor) -> None:
+        """The global features at every window's centre (`rewards`: this step's)."""
         completion = torch.div(255 * w.env_step, w.env_length, rounding_mode="floor")
         self.centre["episode_completion_pct"].view(self.num_envs, self.num_agents).copy_(
             completion.unsqueeze(1))

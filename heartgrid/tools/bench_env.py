@@ -25,6 +25,7 @@ from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.errors import UsageError
 from heartgrid.recipes import get_recipe
+from heartgrid.threads import choose_threads
 
 ACTION_POOL = 64
 
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds stepped before timing")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads of the engine's step (default: the engine's own, 1)")
+    parser.add_argument("--gather-threads", type=int, default=None,
+                        help="CPU threads of the observation gather (default: one per core less "
+                             "the cores other processes keep busy, as training chooses)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
 
@@ -49,13 +53,22 @@ def run(args: argparse.Namespace) -> int:
     args.device = require_device(args.device)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError("--threads must be >= 1")
+    for option, value in (("--threads", args.threads), ("--gather-threads", args.gather_threads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be >= 1")
+    if args.device.startswith("cpu"):
+        # The process's thread count, which the gather uses, as a trainer would choose it.
+        choice = choose_threads()
+        torch.set_num_threads(choice.threads)
+        if args.gather_threads is None:
+            print(f"observation gather on {choice.threads} thread(s): {choice.reason}")
     game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
+                           gather_threads=args.gather_threads,
                            **({} if args.threads is None else {"threads": args.threads}))
     threads = engine.threads or torch.get_num_threads()
+    gather_threads = engine.gather_threads or torch.get_num_threads()
     engine.reset()
     gen = torch.Generator().manual_seed(args.seed)
     pool = [torch.randint(0, len(engine.action_names), (engine.num_slots,), generator=gen)
@@ -92,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
               f"({steps} steps in {wall:.2f} s, process CPU {cpu:.2f} s, {episodes} episodes)")
     median = statistics.median(x["agent_steps_per_s"] for x in rounds)
     print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
-          f"{threads} engine thread(s): median {median:,.0f} agent-steps/s")
+          f"{threads} engine thread(s), {gather_threads} gather thread(s): "
+          f"median {median:,.0f} agent-steps/s")
     if args.json:
         print(json.dumps({
             "recipe": args.recipe,
@@ -103,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             "device_name": (torch.cuda.get_device_name(engine.device)
                             if engine.device.type == "cuda" else "cpu"),
             "torch_threads": threads,
+            "gather_threads": gather_threads,
             "rounds": len(rounds),
             "round_agent_steps_per_s": [x["agent_steps_per_s"] for x in rounds],
             "round_wall_s": [x["wall_s"] for x in rounds],

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from heartgrid.config.run import RunConfig
-from heartgrid.trainer.threads import choose_threads
+from heartgrid.threads import choose_threads
 
 
 def numpy_rng_state() -> dict[str, Any]:

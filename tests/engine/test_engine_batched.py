@@ -94,6 +94,18 @@ def _started(game: GameConfig, num_envs: int, seed: int, device: str = "cpu") ->
     return engine
 
 
+def test_thread_counts_do_not_change_a_rollout():
+    # The step's operations and the observation gather may each run on several CPU threads.
+    runs = []
+    for threads, gather_threads in ((1, 1), (1, 2), (2, 2)):
+        engine = BatchedEngine(arena_game(), num_envs=2, seed=4, threads=threads,
+                               gather_threads=gather_threads)
+        engine.reset()
+        runs.append(rollout(engine, 40))
+    assert_same(runs[0], runs[1])
+    assert_same(runs[0], runs[2])
+
+
 def test_an_envs_rollout_does_not_depend_on_the_batch_size():
     game = small_game()
     alone = _started(game, 1, seed=9)

@@ -10,7 +10,7 @@ import torch
 
 from heartgrid.config.run import RunConfig
 from heartgrid.trainer.process import configure_torch
-from heartgrid.trainer.threads import busy_cores, choose_threads, cores, read_cpu_times
+from heartgrid.threads import busy_cores, choose_threads, cores, read_cpu_times
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_omp_num_threads_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_load_means_one_per_core(no_omp_variable: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("heartgrid.trainer.threads.read_cpu_times", lambda path="/proc/stat": None)
+    monkeypatch.setattr("heartgrid.threads.read_cpu_times", lambda path="/proc/stat": None)
     choice = choose_threads(cpus=[0, 1, 2])
     assert choice.threads == 3 and "unknown" in choice.reason
 
