@@ -25,6 +25,7 @@ import torch
 
 from heartgrid.config.game import ACTION_ARGS
 from heartgrid.config.items import ORIENTATION_DELTAS
+from heartgrid.engine.converters import Converters
 from heartgrid.engine.state import World, holds
 from heartgrid.engine.stats import AgentStatLayout
 from heartgrid.engine.tables import AGENT_CODE
@@ -59,9 +60,11 @@ class ActionKinds:
     """Static tables of the action kinds and the kernels that apply them."""
 
     def __init__(self, world: World, type_names: tuple[str, ...], type_channel: int,
-                 swappable_channel: int, stat_layout: AgentStatLayout, host_skips: bool):
+                 swappable_channel: int, stat_layout: AgentStatLayout, host_skips: bool,
+                 converters: Converters):
         d, device = world.dims, world.device
         self.host_skips = host_skips
+        self.converters = converters  # told which converters agents used (host skips)
         self.type_of = {name: t for t, name in enumerate(type_names)}
         self.stat_layout = stat_layout
         wp = d.padded_width
@@ -333,7 +336,9 @@ class ActionKinds:
         slots = self.winners(won)
         if slots is None:
             return None, torch.where(won, converter, self.trash_converters)
-        return slots, converter.index_select(0, slots)
+        used = converter.index_select(0, slots)
+        self.converters.used(used)
+        return slots, used
 
     def put(self, w: World, intent: Intent, slots: torch.Tensor | None, conv: torch.Tensor) -> None:
         """Of each input item, what the recipe still needs, up to what the agent holds."""

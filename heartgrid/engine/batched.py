@@ -30,7 +30,7 @@ from heartgrid.config.game import GameConfig
 from heartgrid.devices import to_device
 from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.actions import ActionKinds, Intent, move_offset
-from heartgrid.engine.converters import advance_converters
+from heartgrid.engine.converters import Converters
 from heartgrid.engine.episodes import EpisodeLog, begin_episodes
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.engine.mapgen import MapGenerator
@@ -97,8 +97,9 @@ class BatchedEngine:
         layout = self.stat_layout
         if host_skips is None:
             host_skips = self.device.type == "cpu"
+        self.converters = Converters(host_skips, self.device)
         self.kinds = ActionKinds(self.world, self.action_space.type_names, channel["type_id"],
-                                 channel["swappable"], layout, host_skips)
+                                 channel["swappable"], layout, host_skips, self.converters)
 
         # Buffers the trainer reads in place (see observe.py for the obs memory layout).
         S, (F, H, W) = self.num_slots, self.obs_shape
@@ -199,6 +200,7 @@ class BatchedEngine:
 
     def _grow_converters(self, conv_per_room: int) -> None:
         self.world.grow_converters(conv_per_room)
+        self.converters.invalidate()
         channel = {f.name: f.id for f in self.features}
         self.kinds.bind(self.world, channel["type_id"], channel["swappable"])
         self.observer.bind(self.world)
@@ -284,8 +286,9 @@ class BatchedEngine:
         begin_episodes(w, self.maps, env_ids, self._to_device(self._episode[envs]),
                        self._to_device(self._length[envs]), self.observer.first_converter_channel)
         self.priorities.restart(w, env_ids)
+        self.converters.invalidate()
         self.observer.refresh_static(w)
-        self.observer.refresh(w)
+        self.observer.refresh(w, self.converters.changed())
         slots = (env_ids.view(-1, 1) * self.num_agents + self._agent_index).view(-1)
         self.observer.observe_new(w, slots)
 
@@ -333,7 +336,7 @@ class BatchedEngine:
         stats_before = all_stats(w) if self._stat_rewards else None
 
         intent = self._decode(actions)  # steps 1-2
-        advance_converters(w)  # step 3
+        self.converters.advance(w)  # step 3
         rows = None  # each slot's row of the per-env action parameters, if any are needed
         if self._needs or self._costs or self._penalties:
             rows = self._env_of_slot * w.dims.num_types + intent.type
@@ -355,7 +358,7 @@ class BatchedEngine:
         # Step 6: time passes; the host knows which envs end without asking the device.
         self._step += 1
         w.env_step.add_(1)
-        self.observer.refresh(w)
+        self.observer.refresh(w, self.converters.changed())
         self._gather()  # step 7
         self.observer.observe_globals(w, self.rewards)
         if self._flags_set:
@@ -495,6 +498,7 @@ class BatchedEngine:
         if state["conv_per_room"] > self.world.dims.conv_per_room:
             self._grow_converters(state["conv_per_room"])
         self.world.load(state["world"])
+        self.converters.invalidate()
         for name, tensor in self._buffers().items():
             tensor.copy_(state["buffers"][name])
         self._tables = [tables[i] for i in state["env_game"]]

@@ -80,8 +80,9 @@ class Observer:
         """Features that change only when an episode begins (tasks may change them)."""
         self.agent_columns["agent:group"].copy_(w.param_group_id.index_select(0, self.env_of_slot))
 
-    def refresh(self, w: World) -> None:
-        """Rewrite the feature rows of every agent's and every converter's cell."""
+    def refresh(self, w: World, converters: torch.Tensor | None = None) -> None:
+        """Rewrite the feature rows of every agent's cell and of the converters' cells: those
+        of `converters` (ids; converters.py says which may have changed), or all."""
         S, C = w.dims.slots, w.dims.converters
         cols = self.agent_columns
         cols["agent:frozen"].copy_(w.agent_frozen[:S].clamp(max=1))
@@ -91,6 +92,13 @@ class Observer:
         self.agent_inventory.copy_(w.agent_inventory[:S])
         w.planes.index_copy_(0, w.agent_cell, self.agent_rows)
 
+        if converters is not None:
+            rows = torch.zeros(len(converters), CONVERTER_CHANNELS, dtype=torch.uint8, device=w.device)
+            rows[:, 0] = w.conv_timer.index_select(0, converters).clamp_(max=1)
+            rows[:, 2:] = w.conv_inventory.index_select(0, converters).clamp_(max=255)
+            index = w.conv_feature_index.index_select(0, converters)
+            self.planes_bytes.scatter_(0, index.view(-1), rows.view(-1))
+            return
         self.conv_converting.copy_(w.conv_timer.clamp(max=1))
         self.conv_inventory.copy_(w.conv_inventory[:C].clamp(max=255))
         # A scatter of bytes at precomputed indices: on a CPU about twice as fast as

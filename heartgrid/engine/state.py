@@ -150,6 +150,13 @@ def _specs(d: Dims) -> dict[str, tuple[tuple[int, ...], torch.dtype, float]]:
     }
 
 
+# Tensors with trash rows after the real ones (see the module docstring).
+TRASH_ROWS = {"planes": "cells", "agent_at": "cells", "conv_at": "cells", "agent_inventory": "slots",
+              "conv_inventory": "converters", "conv_input": "converters", "conv_output": "converters",
+              "conv_output_mask": "converters"}
+"""Tensor name -> how many of its rows are real (the rest are trash rows)."""
+
+
 class World:
     """The device tensors of a batch of envs; attribute per entry of `_specs`."""
 
@@ -161,6 +168,15 @@ class World:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in _specs(self.dims)}
+
+    def game_state(self) -> dict[str, torch.Tensor]:
+        """The tensors without their trash rows (views): what the game is, as opposed to where
+        masked writes went. How a step reaches a state (every slot masked, or only the winners'
+        rows with host skips) may leave different trash behind, never a different game."""
+        d = self.dims
+        real = {"cells": d.cells, "slots": d.slots, "converters": d.converters}
+        return {name: t[: real[TRASH_ROWS[name]]] if name in TRASH_ROWS else t
+                for name, t in self.tensors().items()}
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
         specs = _specs(self.dims)

@@ -137,8 +137,9 @@ class Recorder:
 
     def on_world(self, engine: Any) -> None:
         """The whole game state at the start of the rollout (maps, agents, converters): its
-        integer tensors hashed, its float tensors (rewards so far, reward weights) summed."""
-        world = {name: t.detach().cpu() for name, t in engine.world.tensors().items()}
+        integer tensors hashed, its float tensors (rewards so far, reward weights) summed;
+        trash rows (where masked writes go) left out."""
+        world = {name: t.detach().cpu() for name, t in engine.world.game_state().items()}
         exact = sorted(n for n, t in world.items() if not t.dtype.is_floating_point)
         digests = [short_hash(world[n].contiguous().numpy().tobytes()) for n in exact]
         self.add(Check(self.update, "world", "rollout start", "hash", "key", digests, exact))

@@ -106,6 +106,27 @@ def test_thread_counts_do_not_change_a_rollout():
     assert_same(runs[0], runs[2])
 
 
+def test_host_skips_change_only_trash_rows():
+    # With host skips the effects touch only the winners' rows; without, every slot writes and
+    # the losers' writes land in trash rows. The games must be the same, tensor for tensor.
+    game = get_recipe("arena_basic_easy_shaped").fn("cpu").game
+    engines = [BatchedEngine(game, num_envs=3, seed=2, host_skips=skips) for skips in (True, False)]
+    actions = torch.randint(0, len(engines[0].action_names), (120, engines[0].num_slots),
+                            generator=torch.Generator().manual_seed(3))
+    for engine in engines:
+        engine.reset()
+        for step in actions:
+            engine.step(step)
+    skipping, masked = (engine.world.game_state() for engine in engines)
+    assert skipping.keys() == masked.keys()
+    for name in skipping:
+        assert torch.equal(skipping[name], masked[name]), name
+    d = engines[0].world.dims
+    assert len(skipping["planes"]) == d.cells and len(skipping["agent_inventory"]) == d.slots
+    assert len(skipping["conv_input"]) == d.converters
+    assert torch.equal(engines[0].obs, engines[1].obs)
+
+
 def test_an_envs_rollout_does_not_depend_on_the_batch_size():
     game = small_game()
     alone = _started(game, 1, seed=9)

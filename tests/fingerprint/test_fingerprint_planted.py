@@ -19,6 +19,7 @@ import torch
 import heartgrid.engine.batched as batched
 import heartgrid.trainer.ppo as ppo
 import heartgrid.trainer.trainer as trainer_module
+from heartgrid.engine.converters import Converters
 from heartgrid.engine.observe import Observer
 from heartgrid.fingerprint import Fingerprint, capture, first_divergence
 from heartgrid.recipes import build_config
@@ -39,8 +40,8 @@ def wrap(owner: object, name: str, make: Callable[[Callable], Callable]) -> Call
 
 
 def converter_timer_off_by_one(original):
-    def advance(w):
-        original(w)
+    def advance(self, w):
+        original(self, w)
         w.conv_timer.sub_((w.conv_timer > 1).to(w.conv_timer.dtype))  # converters finish one tick early
     return advance
 
@@ -133,9 +134,9 @@ def metric_renamed(original):
 # name -> (what the change does, the plant, the stages it acts at first)
 PLANTED = {
     "converter_timer_off_by_one": ("engine: converters finish one tick early (batched engine only)",
-                                   wrap(batched, "advance_converters", converter_timer_off_by_one), ROLLOUT | {"world"}),
+                                   wrap(Converters, "advance", converter_timer_off_by_one), ROLLOUT | {"world"}),
     "observation_window_shifted": ("engine: the observation window one cell to the side",
-                                   wrap(Observer, "observe", window_shifted), {"obs"}),
+                                   wrap(Observer, "observe_globals", window_shifted), {"obs"}),
     "reward_weights_doubled": ("engine: reward weights doubled at reset",
                                wrap(batched.BatchedEngine, "reset", reward_weights_doubled), {"world_floats"}),
     "lambda_gets_gamma": ("advantages: gae_lambda receives gamma's value",
