@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from heartgrid.config.run import RunConfig
-from heartgrid.trainer.process import configure_torch
+from heartgrid.trainer.process import configure_torch, resumed_threads
 from heartgrid.threads import busy_cores, choose_threads, cores, read_cpu_times
 
 
@@ -75,3 +75,22 @@ def test_configure_torch_sets_and_says(no_omp_variable: None, monkeypatch: pytes
     config = RunConfig.model_validate({"system": {"torch_threads": 2}})
     assert configure_torch(config, torch.device("cpu")) == "torch threads: 2 (system.torch_threads)"
     assert torch.get_num_threads() == 2
+
+
+def test_a_resume_keeps_the_count_the_run_started_with(no_omp_variable: None) -> None:
+    cpu = torch.device("cpu")
+    torch.set_num_threads(1)
+    note = resumed_threads(RunConfig(), cpu, recorded=2)
+    assert torch.get_num_threads() == 2 and "as when the run started" in note
+    # A count the command sets, OMP_NUM_THREADS, a GPU run or an old checkpoint: nothing to do.
+    torch.set_num_threads(1)
+    fixed = RunConfig.model_validate({"system": {"torch_threads": 1}})
+    assert resumed_threads(fixed, cpu, recorded=2) is None
+    assert resumed_threads(RunConfig(), torch.device("cuda"), recorded=2) is None
+    assert resumed_threads(RunConfig(), cpu, recorded=None) is None
+    assert torch.get_num_threads() == 1
+
+
+def test_omp_num_threads_wins_on_a_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resumed_threads(RunConfig(), torch.device("cpu"), recorded=2) is None

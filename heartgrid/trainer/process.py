@@ -3,6 +3,7 @@ seeds, and NumPy's global generator state as checkpoint data."""
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
@@ -29,6 +30,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def resumed_threads(config: RunConfig, device: torch.device, recorded: int | None) -> str | None:
+    """On a resume, the thread count the run was started with, where the default would choose
+    it again (nothing set): the count changes float sums, and a resume continues bit for bit."""
+    if recorded is None or config.system.torch_threads is not None or device.type != "cpu":
+        return None
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return None
+    torch.set_num_threads(recorded)
+    return (f"torch threads: {recorded} (as when the run started, so that it resumes bit for bit; "
+            "system.torch_threads=N sets another count)")
 
 
 def configure_torch(config: RunConfig, device: torch.device) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from heartgrid.trainer.process import numpy_rng_state, set_numpy_rng_state
+from heartgrid.trainer.process import numpy_rng_state, resumed_threads, set_numpy_rng_state
 
 if TYPE_CHECKING:
     from heartgrid.trainer.trainer import Trainer
@@ -50,6 +50,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "last_record": dict(trainer.last_record),
         "scores": dict(trainer.scores),
         "scores_epoch": trainer.scores_epoch,
+        "torch_threads": torch.get_num_threads(),
     }
     npcs = trainer.sides.state_dict()
     if npcs is not None:
@@ -85,5 +86,8 @@ def restore_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.scores = dict(state.get("scores", {}))
     trainer.scores_epoch = int(state.get("scores_epoch", -1))
     trainer.sides.load_state_dict(state.get("npc"))
+    note = resumed_threads(trainer.config, trainer.device, state.get("torch_threads"))
+    if note is not None:
+        trainer.threads_note = note
     if trainer.kickstarter is not None and "teacher" in state:
         trainer.kickstarter.teacher.load_state_dict(state["teacher"])
