@@ -51,18 +51,15 @@ class BatchedEngine:
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
                  seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
                  threads: int | None = 1, gather_threads: int | None = None):
-        """threads: CPU threads for the engine's operations (on a CPU device), set around each
-        step and reset and restored afterwards. A step is some 250 small integer operations,
-        which a second thread does not speed up on a quiet machine and slows several times when
-        another process keeps a core busy (threads wait for each other at every operation).
-        None: whatever torch is set to. gather_threads: threads for the observation gather, one
-        memory-bound copy of ~4 MB per step at 64 envs that two threads do ~1.9x faster (a step
-        ~8% faster on 2 cores); None: torch's setting for the process, which the trainer and
-        `bench env` choose by the machine's load (heartgrid/threads.py). Results are exactly the
-        same for any counts (benchmarks/README.md, "Threads"). first_env: the index of this engine's first env in a larger batch split across
-        processes (torch.distributed ranks): env i is seeded as env first_env + i of one engine
-        holding them all, so the split plays exactly the same games. host_skips: let a step skip work nobody needs after reading a flag on the host
-        (actions.py); default on for a CPU, off for a GPU. Results are the same either way."""
+        """threads: CPU threads of a step's ~250 small operations (CPU; None: torch's setting):
+        a second thread does not help them and slows them several times on a busy machine.
+        gather_threads: threads of the observation gather, one memory-bound ~4 MB copy per step
+        at 64 envs that two threads do ~1.9x faster; None: the process's count, which training
+        and `bench env` choose by the machine's load (heartgrid/threads.py). Results are the same
+        for any counts. first_env: this engine's first env in a batch split across processes
+        (torch.distributed ranks), seeded as in one engine holding them all. host_skips: skip
+        work nobody needs after reading a flag on the host (actions.py, converters.py); default
+        on for a CPU, off for a GPU; the same game either way."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.game = game
