@@ -36,7 +36,7 @@ class Converters:
 
     def __init__(self, host_skips: bool, device: torch.device):
         self.host_skips = host_skips
-        self.none = torch.empty(0, dtype=torch.int64, device=device)
+        self.no_ids = torch.empty(0, dtype=torch.int64, device=device)
         self.stale = True
         """The per-converter caches must be recomputed from the world (after episodes began,
         the capacity grew or a state was loaded)."""
@@ -63,7 +63,7 @@ class Converters:
         shown, self.shown = self.shown, []
         if not self.host_skips or shown is None:
             return None
-        return torch.cat(shown) if len(shown) > 1 else shown[0] if shown else self.none
+        return torch.cat(shown) if len(shown) > 1 else shown[0] if shown else self.no_ids
 
     def advance(self, w: World) -> None:
         if not self.host_skips:
@@ -129,10 +129,9 @@ def advance_all(w: World) -> None:
     w.conv_conversions.add_(finished)
     timer.sub_(1).clamp_(min=0)
 
-    has_inputs = holds(inventory, w.conv_input[:C])
-    ready = (timer == 0) & has_inputs & (w.conv_conversions < w.conv_max_conversions)
-    room = outputs_held(inventory, w.conv_output_mask[:C]) < w.conv_max_output
-    start = ready & room
-    w.conv_blocked.add_(ready & ~room)
+    would_start, would_block = readiness(w, slice(0, C))
+    idle = timer == 0
+    start = idle & would_start
+    w.conv_blocked.add_(idle & would_block)
     inventory.addcmul_(w.conv_input[:C], start.unsqueeze(1), value=-1)
     timer.addcmul_(w.conv_busy_time, start)  # conversion_ticks + cooldown
