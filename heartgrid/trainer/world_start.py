@@ -123,6 +123,10 @@ def _agree_on_ending(world: World) -> None:
     global _ending_agreed
     world.barrier("agreeing to end")
     _ending_agreed = True
+    # No collective follows: leave the group now, while the interpreter is whole. A process
+    # that exits with the group alive can abort in interpreter teardown (gloo's threads).
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def exit_status(error: BaseException, usage: tuple[type[BaseException], ...] = ()) -> int:
