@@ -78,12 +78,18 @@ def busy_cores(cpus: list[int], seconds: float = PROBE_SECONDS) -> float | None:
     return max(0.0, used - own / seconds)
 
 
+def omp_threads() -> int | None:
+    """OMP_NUM_THREADS when it names a thread count (its first level, as "4" or "4,2"), else None."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
 def choose_threads(cpus: list[int] | None = None, busy: float | None = None) -> ThreadChoice:
     """The default thread count: one per core of `cpus`, less the cores other work keeps busy
     (`busy`, probed when not given), at least one."""
-    variable = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if variable.isdigit() and int(variable) > 0:
-        return ThreadChoice(int(variable), f"OMP_NUM_THREADS={variable}")
+    variable = omp_threads()
+    if variable is not None:
+        return ThreadChoice(variable, f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     cpus = cores() if cpus is None else cpus
     if busy is None:
         busy = busy_cores(cpus)

@@ -10,7 +10,7 @@ import torch
 
 from heartgrid.config.run import RunConfig
 from heartgrid.trainer.process import configure_torch, resumed_threads
-from heartgrid.threads import BUSY_CORE, busy_cores, choose_threads, cores, read_cpu_times
+from heartgrid.threads import BUSY_CORE, busy_cores, choose_threads, cores, omp_threads, read_cpu_times
 
 
 @pytest.fixture
@@ -94,3 +94,15 @@ def test_a_resume_keeps_the_count_the_run_started_with(no_omp_variable: None) ->
 def test_omp_num_threads_wins_on_a_resume(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert resumed_threads(RunConfig(), torch.device("cpu"), recorded=2) is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("4", 4), ("4,2", 4), (" 3 ", 3), ("0", None),
+                                                 ("", None), ("many", None)])
+def test_omp_num_threads_is_read_as_openmp_does(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                expected: int | None) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert omp_threads() == expected
+    # choose_threads and a resume agree on whether the variable decides.
+    assert (choose_threads(cpus=[0, 1], busy=0.0).threads == expected) == (expected is not None)
+    torch.set_num_threads(1)
+    assert (resumed_threads(RunConfig(), torch.device("cpu"), recorded=2) is None) == (expected is not None)

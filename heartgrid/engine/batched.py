@@ -496,6 +496,7 @@ class BatchedEngine:
             self._grow_converters(state["conv_per_room"])
         self.world.load(state["world"])
         self.converters.invalidate()
+        self.observer.refresh_static(self.world)  # the agents' group feature, kept aside
         for name, tensor in self._buffers().items():
             tensor.copy_(state["buffers"][name])
         self._tables = [tables[i] for i in state["env_game"]]

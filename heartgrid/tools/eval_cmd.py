@@ -48,7 +48,6 @@ from heartgrid.errors import EXIT_FILE_FAULT, UsageError
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
-from heartgrid.threads import choose_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                             "--suite: replaces every simulation's own seed)")
     p.add_argument("--greedy", action="store_true", help="take the most likely action, not a sample")
     p.add_argument("--torch-threads", type=int, metavar="N",
-                   help="torch threads on a CPU (default: one per core less the cores other "
-                        "processes keep busy, looked at once when it starts)")
+                   help="torch threads on a CPU (default torch's: one per core, whatever the "
+                        "load, so that a seeded evaluation gives the same scores on a busy machine)")
     p.add_argument("--json", action="store_true", help="also print the summary as JSON, last line")
     p.add_argument("--replays", type=Path, metavar="DIR",
                    help="write replays here (*.hgreplay; `heartgrid replay DIR` shows them): the "
@@ -114,9 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"heartgrid eval: error: {file_fault(e, 'choose another --replays directory')}",
                   file=sys.stderr)
             return EXIT_FILE_FAULT
-    # One per core less the cores other work keeps busy, as training chooses: a policy's small
-    # evaluation batches on two threads that wait for each other ran 100x slower on a busy VM.
-    torch.set_num_threads(args.torch_threads or choose_threads().threads)
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
     if args.suite is not None:
         return eval_suite(args)
     for flag, value in (("--simulation", args.simulation), ("--stats-db", args.stats_db), ("--out", args.out)):

@@ -3,7 +3,6 @@ seeds, and NumPy's global generator state as checkpoint data."""
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from heartgrid.config.run import RunConfig
-from heartgrid.threads import choose_threads
+from heartgrid.threads import choose_threads, omp_threads
 
 
 def numpy_rng_state() -> dict[str, Any]:
@@ -37,7 +36,7 @@ def resumed_threads(config: RunConfig, device: torch.device, recorded: int | Non
     it again (nothing set): the count changes float sums, and a resume continues bit for bit."""
     if recorded is None or config.system.torch_threads is not None or device.type != "cpu":
         return None
-    if os.environ.get("OMP_NUM_THREADS", "").strip():
+    if omp_threads() is not None:
         return None
     torch.set_num_threads(recorded)
     return (f"torch threads: {recorded} (as when the run started, so that it resumes bit for bit; "

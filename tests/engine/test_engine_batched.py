@@ -14,6 +14,7 @@ from heartgrid.engine.batched import BatchedEngine
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.rng import env_seed
 from heartgrid.recipes import get_recipe
+from test_engine_equivalence import dense_arena
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -107,24 +108,37 @@ def test_thread_counts_do_not_change_a_rollout():
 
 
 def test_host_skips_change_only_trash_rows():
-    # With host skips the effects touch only the winners' rows; without, every slot writes and
-    # the losers' writes land in trash rows. The games must be the same, tensor for tensor.
-    game = get_recipe("arena_basic_easy_shaped").fn("cpu").game
+    # With host skips the effects touch only the winners' rows and the converters that change;
+    # without, every slot writes and the losers' writes land in trash rows. The games must be
+    # the same, tensor for tensor, at every step: through episode resets (short episodes) and
+    # with agents using converters often (crowded rooms, converters stocked from the start, a
+    # third of the actions put_items / get_items).
+    game = dense_arena(combat=True)
     engines = [BatchedEngine(game, num_envs=3, seed=2, host_skips=skips) for skips in (True, False)]
-    actions = torch.randint(0, len(engines[0].action_names), (120, engines[0].num_slots),
-                            generator=torch.Generator().manual_seed(3))
+    names = engines[0].action_names
+    using = torch.tensor([i for i, name in enumerate(names) if name.startswith(("put_items", "get_items"))])
+    gen = torch.Generator().manual_seed(3)
     for engine in engines:
         engine.reset()
-        for step in actions:
-            engine.step(step)
-    skipping, masked = (engine.world.game_state() for engine in engines)
-    assert skipping.keys() == masked.keys()
-    for name in skipping:
-        assert torch.equal(skipping[name], masked[name]), name
+    used = torch.zeros(2)
+    put, get = (engines[0].stat_layout.kind(kind) for kind in ("put", "get"))
+    for _ in range(150):
+        actions = torch.randint(0, len(names), (engines[0].num_slots,), generator=gen)
+        converter = torch.rand(len(actions), generator=gen) < 1 / 3
+        actions[converter] = using[torch.randint(0, len(using), (int(converter.sum()),), generator=gen)]
+        for engine in engines:
+            engine.step(actions)
+        skipping, masked = (engine.world.game_state() for engine in engines)
+        for name in skipping:
+            assert torch.equal(skipping[name], masked[name]), name
+        assert torch.equal(engines[0].obs, engines[1].obs)
+        stats = engines[0].world.agent_item_stats
+        used = torch.maximum(used, torch.tensor([float(stats[put].sum()), float(stats[get].sum())]))
     d = engines[0].world.dims
     assert len(skipping["planes"]) == d.cells and len(skipping["agent_inventory"]) == d.slots
     assert len(skipping["conv_input"]) == d.converters
-    assert torch.equal(engines[0].obs, engines[1].obs)
+    assert len(engines[0].drain_episodes()) >= 6  # episodes ended and began again
+    assert (used > 0).all(), used  # agents put items into converters and took items out
 
 
 def test_an_envs_rollout_does_not_depend_on_the_batch_size():
@@ -269,8 +283,10 @@ def test_growing_the_converter_capacity_mid_episode_changes_no_running_env():
 
 def test_state_dict_round_trip_continues_identically():
     game = arena_game(max_steps=20)
+    game.groups = {"team": GroupConfig(id=3)}  # agent:group, which the observer keeps aside
     pending = arena_game(max_steps=20)
     pending.agent.rewards = {"ore_red": 1.0}
+    pending.groups = {"team": GroupConfig(id=4)}
     first = _started(game, 2, seed=1)
     rollout(first, 15, seed=1)
     first.set_next_task([1], [pending], [3])
