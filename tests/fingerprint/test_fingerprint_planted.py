@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 import heartgrid.engine.batched as batched
 import heartgrid.trainer.ppo as ppo
