@@ -91,7 +91,7 @@ class Converters:
 
     def update_caches(self, w: World, finished: torch.Tensor) -> None:
         C = w.dims.converters
-        if self.stale or len(self.would_start) != C:
+        if self.stale:
             self.would_start, self.would_block = readiness(w, slice(0, C))
             self.stale, self.inventory_changed = False, []
             return

@@ -16,14 +16,13 @@ import pytest
 import torch
 import torch.distributed as dist
 from world_testing import (
-    RECIPE, RUN_TIMEOUT, START_TIMEOUT, kill_all, latest, launch_command, overrides, rank_pid, records, run,
-    start, wait_for, weights, without_timing,
+    RECIPE, RUN_TIMEOUT, START_TIMEOUT, assert_two_equal_one, kill_all, latest, launch_command, overrides,
+    rank_pid, records, run, start, wait_for, weights, without_timing,
 )
 
 from heartgrid.recipes import build_config
 from heartgrid.rundir import CHECKPOINTS_DIR, CONFIG_FILE, LOG_FILE, METRICS_FILE
 from heartgrid.rundir.lock import LOCK_FILE, RunLock
-from heartgrid.trainer.metric_contract import missing_metrics
 from heartgrid.trainer.run import RunDirectoryError, train
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
@@ -58,23 +57,7 @@ def test_two_ranks_with_half_the_envs_make_the_update_of_one_process_with_all(tm
     assert two.returncode == 0, two.stderr
 
     run_dir = tmp_path / "two"
-    first = sorted((run_dir / CHECKPOINTS_DIR).iterdir())[0]
-    a, b = weights(tmp_path / "one" / CHECKPOINTS_DIR / first.name), weights(first)
-    assert a.keys() == b.keys()
-    for name in a:  # float tolerance: sums in another order (ranks, DDP's buckets)
-        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
-
-    # One metrics file, by rank 0, with the world's values: the one-process run's, record by
-    # record (the first update equal; the second follows it within float tolerance).
-    mine, reference = records(run_dir), records(tmp_path / "one")
-    assert [r["metric/agent_step"] for r in mine] == [r["metric/agent_step"] for r in reference] == [512, 1024]
-    for got, want in zip(mine, reference, strict=True):
-        got, want = without_timing(got), without_timing(want)
-        assert got.keys() == want.keys()
-        for name in want:
-            assert got[name] == pytest.approx(want[name], rel=1e-3, abs=1e-5), name
-    config = build_config("small_cardinal", overrides(tmp_path, "two", 2, 2, *extra, micro=micro))
-    assert missing_metrics(config, {name for record in mine for name in record}) == []
+    mine = assert_two_equal_one(tmp_path, *extra, micro=micro)
     assert "overview/reward" in mine[0]  # episodes ended in the first epoch (so it was compared)
 
     # Only rank 0 wrote, and config.json says how the world was made.

@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+import torch
 from safetensors.torch import load_file
 
 from heartgrid.checkpoint import CheckpointManager
-from heartgrid.rundir import METRICS_FILE
+from heartgrid.recipes import build_config
+from heartgrid.rundir import CHECKPOINTS_DIR, METRICS_FILE
+from heartgrid.trainer.metric_contract import missing_metrics
 
 RECIPE = "small_cardinal"
 
@@ -157,3 +161,27 @@ def latest(run_dir: Path) -> Path:
 def without_timing(record: dict) -> dict:
     return {k: v for k, v in record.items()
             if not k.startswith("timing/") and k not in ("overview/sps", "overview/epoch_time_s", "metric/total_time")}
+
+
+def assert_two_equal_one(data_dir: Path, *extra: str, micro: int | None = None) -> list[dict]:
+    """Run `two` (2 ranks) made the update of run `one` (one process with all the envs): the
+    first checkpoint's weights, and every metrics record, within float tolerance (sums in
+    another order: ranks, DDP's buckets); every contract metric logged. Returns two's records."""
+    first = sorted((data_dir / "two" / CHECKPOINTS_DIR).iterdir())[0]
+    a, b = weights(data_dir / "one" / CHECKPOINTS_DIR / first.name), weights(first)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+
+    # Rank 0's metrics file has the world's values: the one process's, record by record (the
+    # first update equal; the second follows it within float tolerance).
+    mine, reference = records(data_dir / "two"), records(data_dir / "one")
+    assert [r["metric/agent_step"] for r in mine] == [r["metric/agent_step"] for r in reference] == [512, 1024]
+    for got, want in zip(mine, reference, strict=True):
+        got, want = without_timing(got), without_timing(want)
+        assert got.keys() == want.keys()
+        for name in want:
+            assert got[name] == pytest.approx(want[name], rel=1e-3, abs=1e-5), name
+    config = build_config(RECIPE, overrides(data_dir, "two", 2, 2, *extra, micro=micro))
+    assert missing_metrics(config, {name for record in mine for name in record}) == []
+    return mine

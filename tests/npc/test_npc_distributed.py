@@ -10,17 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
-from world_testing import (  # noqa: E402
-    kill_leftovers, launch_command, overrides, records, run, weights, without_timing,
-)
+from world_testing import assert_two_equal_one, kill_leftovers, launch_command, overrides, run  # noqa: E402
 
 from heartgrid.recipes import build_config  # noqa: E402
-from heartgrid.rundir import CHECKPOINTS_DIR  # noqa: E402
-from heartgrid.trainer.metric_contract import missing_metrics  # noqa: E402
 from heartgrid.trainer.run import train  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
@@ -44,20 +39,7 @@ def test_two_ranks_with_npcs_and_a_teacher_make_the_update_of_one_process(tmp_pa
     two = run(launch_command(tmp_path, "two", 2, *extra))
     assert two.returncode == 0, two.stderr
 
-    first = sorted((tmp_path / "two" / CHECKPOINTS_DIR).iterdir())[0]
-    a, b = weights(tmp_path / "one" / CHECKPOINTS_DIR / first.name), weights(first)
-    for name in a:  # float tolerance: sums in another order (ranks, DDP's buckets)
-        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
-
-    mine, reference = records(tmp_path / "two"), records(tmp_path / "one")
-    assert [r["metric/agent_step"] for r in mine] == [r["metric/agent_step"] for r in reference] == [512, 1024]
-    for got, want in zip(mine, reference, strict=True):
-        got, want = without_timing(got), without_timing(want)
-        assert got.keys() == want.keys()
-        for name in want:
-            assert got[name] == pytest.approx(want[name], rel=1e-3, abs=1e-5), name
-    config = build_config("small_cardinal", overrides(tmp_path, "two", 2, 2, *extra))
-    assert missing_metrics(config, {name for record in mine for name in record}) == []
+    mine = assert_two_equal_one(tmp_path, *extra)
     assert "npc/heart.gained" in mine[0] and "losses/ks_action_loss" in mine[0]
     if npcs == "self":
         assert [r["npc/opponent_epoch"] for r in mine] == [0, 1]
