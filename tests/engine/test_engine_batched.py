@@ -337,6 +337,8 @@ def test_bench_reports_json(capsys):
     assert result["agent_steps_per_s"] > 0 and result["torch_threads"] == torch.get_num_threads()
     assert main(["bench", "env", "no_such_recipe"]) == 2
     assert main(["bench", "env", "small_easy_shaped", "--seconds", "0"]) == 2
+    assert main(["bench", "env", "small_easy_shaped", "--gather-threads", "0"]) == 2
+    assert "--gather-threads must be >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("time_limit", ["truncate", "terminal"])
