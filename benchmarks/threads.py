@@ -57,11 +57,12 @@ def figure(command: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default="arena_basic_easy_shaped")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--env-seconds", type=float, default=2.0)
-    parser.add_argument("--train-seconds", type=float, default=12.0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--recipe", default="arena_basic_easy_shaped", help="the recipe both commands use")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each setting per condition (median)")
+    parser.add_argument("--env-seconds", type=float, default=2.0, help="bench env: seconds per round (3 rounds)")
+    parser.add_argument("--train-seconds", type=float, default=12.0, help="bench train: seconds per run")
     args = parser.parse_args()
 
     env = [*HEARTGRID, "bench", "env", args.recipe, "--envs", "64", "--device", "cpu",

@@ -56,13 +56,15 @@ def last_json(command: list[str]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--envs", type=int, default=64)
-    parser.add_argument("--recipe", default="arena_basic_easy_shaped")
-    parser.add_argument("--mettagrid-python", default=None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="pairs of runs, the sides alternating (median)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per run and side (median)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per round")
+    parser.add_argument("--envs", type=int, default=64, help="HeartGrid's envs")
+    parser.add_argument("--recipe", default="arena_basic_easy_shaped", help="HeartGrid's recipe")
+    parser.add_argument("--mettagrid-python", default=None,
+                        help="an interpreter with mettagrid installed; none: make .venv-mettagrid/")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
 

@@ -56,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--threads", args.threads), ("--gather-threads", args.gather_threads)):
         if value is not None and value < 1:
             raise UsageError(f"{option} must be >= 1")
-    if args.device.startswith("cpu") and args.gather_threads is None:
-        # The process's thread count, which the gather uses, as a trainer would choose it.
-        choice = choose_threads()
-        torch.set_num_threads(choice.threads)
-        print(f"observation gather on {choice.threads} thread(s): {choice.reason}")
+    if args.device.startswith("cpu"):
+        if args.gather_threads is None:
+            # The process's thread count, which the gather uses, as a trainer would choose it.
+            choice = choose_threads()
+            torch.set_num_threads(choice.threads)
+            print(f"observation gather on {choice.threads} thread(s): {choice.reason}")
+        else:
+            print(f"observation gather on {args.gather_threads} thread(s): --gather-threads")
     game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
