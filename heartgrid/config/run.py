@@ -51,6 +51,13 @@ class SystemConfig(Config):
     processes keep busy when training starts (heartgrid/threads.py; OMP_NUM_THREADS wins when
     set); on a GPU, torch's default. The count is in the run's log.txt. Runs are bit-for-bit
     reproducible for a given count: set it to compare runs made under different loads."""
+    compile: bool = False
+    """Run the training engine's step through torch.compile (heartgrid/engine/compiled.py):
+    the device part of a step as one graph of the masked path, compiled at the first step (on
+    a 2-core CPU ~12 s cold, ~3 s from inductor's cache; log.txt says which). The same game
+    step for step. Off by default because it was measured slower where it was measured: on a
+    CPU 1.8x slower than the eager step with host skips at 64 envs, level at 8
+    (benchmarks/README.md). Not yet measured on a GPU (benchmarks/gpu_check.sh does)."""
     deterministic: bool = True
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are

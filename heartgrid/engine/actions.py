@@ -5,10 +5,14 @@ take part in a kind still flow through it, masked: their writes go to the trash 
 state (state.py), so no kind needs to know on the host who acts.
 
 Conflicts ("several agents claim the same target: the highest priority wins") are resolved
-with one scatter-max: every claimant writes its priority key into a scratch array indexed by
-its target; a claimant wins when the maximum stored there is its own key. Keys are unique
-within an env (priority * A + A - 1 - agent: ties go to the lower agent index), and targets
-are global cell or slot indices, so envs never interfere.
+among the claimants of one env: keys are unique within an env (priority * A + A - 1 - agent:
+ties go to the lower agent index), and targets are global cell or converter indices, so envs
+never interfere. With host skips, one scatter-max: every claimant writes its key into a
+scratch array indexed by its target and wins when the maximum stored there is its own. The
+masked path compares every pair of an env's agents instead ([N, A, A]): a scatter into a
+scratch array as large as the grid is a whole-array copy once torch.compile functionalises it,
+and the masked path is what the compiled step runs (batched.py). For the same reason, that
+path writes grid cells only by `index_put_` on the whole `planes` tensor, never through a view.
 
 Speed notes (CPU): row gathers use `index_select` (advanced indexing `x[idx]` costs several
 times more per call), and masked arithmetic uses `addcmul_` with bool masks. With
@@ -102,7 +106,7 @@ class ActionKinds:
         self.move_types = [t for t in range(len(type_names)) if is_move[t]]
         self.has_moves = bool(self.move_types)
 
-        self.slots = d.slots
+        self.slots, self.num_agents = d.slots, d.num_agents
         self.slot_ids = torch.arange(d.slots, device=device)
         self.env_of_slot = self.slot_ids // d.num_agents
         # Per-slot trash entries (state.py): cell M + s, and scratch entry M + s of `claims`.
@@ -119,10 +123,13 @@ class ActionKinds:
         self.bind(world, type_channel, swappable_channel)
 
     def bind(self, w: World, type_channel: int, swappable_channel: int) -> None:
-        """Cache views of the world's tensors (again after the converter capacity grew)."""
+        """Cache views of the world's tensors (again after the converter capacity grew). The
+        grid's feature columns are not among them: views of `planes` made outside a compiled
+        step alias its largest input (see the module docstring)."""
         S, C = w.dims.slots, w.dims.converters
-        self.cell_type = w.planes.select(1, type_channel)  # the occupancy grid
-        self.cell_swappable = w.planes.select(1, swappable_channel)
+        self.type_channel, self.swappable_channel = type_channel, swappable_channel  # occupancy: type
+        self.channel_index = {c: torch.tensor(c, device=w.device) for c in (type_channel, swappable_channel)}
+        self.byte = {v: torch.tensor(v, dtype=torch.uint8, device=w.device) for v in (0, AGENT_CODE)}
         self.inventory = w.agent_inventory[:S]
         self.trash_converters = C + self.slot_ids
         # Converter contests: put_items for converter c is target c, get_items target C + c.
@@ -141,12 +148,30 @@ class ActionKinds:
         """Winners among claimants: the highest key per target. `claims`: a scratch array of
         -1 with one entry per possible target and one trash entry per slot, and the slots'
         trash indices (default: the cells)."""
+        if not self.host_skips:
+            # Beaten: another claimant of the same env with the same target and a higher key.
+            A = self.num_agents
+            target = torch.where(claim, target, -1).view(-1, 1, A)
+            rival = (target == target.transpose(1, 2)) & claim.view(-1, 1, A)
+            beaten = (rival & (key.view(-1, 1, A) > key.view(-1, A, 1))).any(dim=2)
+            return claim & ~beaten.view(-1)
         claims, trash = self.claims if claims is None else claims
         target = torch.where(claim, target, trash)
         claims.scatter_reduce_(0, target, key, reduce="amax")
         won = claim & (claims.gather(0, target) == key)
         claims.index_fill_(0, target, -1)
         return won
+
+    def cells(self, w: World, channel: int, cells: torch.Tensor) -> torch.Tensor:
+        """Feature `channel` of the grid cells `cells`."""
+        return w.planes.select(1, channel).index_select(0, cells)
+
+    def fill_cells(self, w: World, cells: torch.Tensor, channel: int, value: int) -> None:
+        """Feature `channel` of the grid cells `cells` := value."""
+        if self.host_skips:
+            w.planes.select(1, channel).index_fill_(0, cells, value)
+        else:
+            w.planes.index_put_((cells, self.channel_index[channel]), self.byte[value])
 
     def nobody(self, mask: torch.Tensor) -> bool:
         """True when the host may skip work because no slot is set (only with host_skips)."""
@@ -265,7 +290,7 @@ class ActionKinds:
 
     def swap(self, w: World, intent: Intent, swapping: torch.Tensor) -> None:
         faced = w.agent_cell + self.forward.index_select(0, w.agent_orientation)
-        swappable = self.cell_swappable.index_select(0, faced) == 1
+        swappable = self.cells(w, self.swappable_channel, faced) == 1
         claim = swapping & swappable
         if self.nobody(claim):
             return
@@ -274,8 +299,8 @@ class ActionKinds:
         slots, old, new = self.moving(w, won, faced)
         # The block takes the agent's cell; the agent's own row is rewritten after the step.
         w.planes.index_copy_(0, old, w.planes.index_select(0, new))
-        self.cell_type.index_fill_(0, new, AGENT_CODE)
-        self.cell_swappable.index_fill_(0, new, 0)
+        self.fill_cells(w, new, self.type_channel, AGENT_CODE)
+        self.fill_cells(w, new, self.swappable_channel, 0)
         self.relocate(w, won, slots, old, new)
 
     def move(self, w: World, intent: Intent, affordable: torch.Tensor) -> None:
@@ -288,12 +313,12 @@ class ActionKinds:
                     out=w.agent_orientation)
         target = w.agent_cell + self.move_delta.index_select(0, index)
         # Emptiness is read before anyone moves: a cell vacated this step stays closed.
-        empty = self.cell_type.index_select(0, target) == 0
+        empty = self.cells(w, self.type_channel, target) == 0
         won = self.resolve(moving & affordable & empty, target, intent.key)
         intent.success |= won
         slots, old, new = self.moving(w, won, target)
         w.planes.index_fill_(0, old, 0)
-        self.cell_type.index_fill_(0, new, AGENT_CODE)
+        self.fill_cells(w, new, self.type_channel, AGENT_CODE)
         self.relocate(w, won, slots, old, new)
 
     def relocate(self, w: World, won: torch.Tensor, slots: torch.Tensor | None, old: torch.Tensor,

@@ -30,6 +30,7 @@ from heartgrid.config.game import GameConfig
 from heartgrid.devices import to_device
 from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.actions import ActionKinds, Intent, move_offset
+from heartgrid.engine.compiled import CompiledStep
 from heartgrid.engine.converters import Converters
 from heartgrid.engine.episodes import EpisodeLog, begin_episodes
 from heartgrid.engine.features import FeatureRegistry
@@ -50,7 +51,7 @@ class BatchedEngine:
 
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
                  seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
-                 threads: int | None = 1, gather_threads: int | None = None):
+                 threads: int | None = 1, gather_threads: int | None = None, compile: bool = False):
         """threads: CPU threads of a step's ~250 small operations (CPU; None: torch's setting):
         a second thread does not help them and slows them several times on a busy machine.
         gather_threads: threads of the observation gather, one memory-bound ~4 MB copy per step
@@ -59,9 +60,12 @@ class BatchedEngine:
         for any counts. first_env: this engine's first env in a batch split across processes
         (torch.distributed ranks), seeded as in one engine holding them all. host_skips: skip
         work nobody needs after reading a flag on the host (actions.py, converters.py); default
-        on for a CPU, off for a GPU; the same game either way."""
+        on for a CPU, off for a GPU; the same game either way. compile: run the device part of a
+        step through torch.compile (compiled.py; the masked path, so not with host_skips)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if compile and host_skips:
+            raise ValueError("a compiled step runs the masked path: compile=True needs host_skips off")
         self.game = game
         self.device = torch.device(device)
         self.threads = threads if self.device.type == "cpu" else None
@@ -93,7 +97,7 @@ class BatchedEngine:
                                  channel["type_id"], channel["swappable"], self.device)
         layout = self.stat_layout
         if host_skips is None:
-            host_skips = self.device.type == "cpu"
+            host_skips = self.device.type == "cpu" and not compile
         self.converters = Converters(host_skips, self.device)
         self.kinds = ActionKinds(self.world, self.action_space.type_names, channel["type_id"],
                                  channel["swappable"], layout, host_skips, self.converters)
@@ -127,6 +131,8 @@ class BatchedEngine:
         self._inventory_before = torch.zeros(S, 10, dtype=torch.int16, device=self.device)
         self._ones = torch.ones(S, 1, dtype=torch.int32, device=self.device)
         self._bind_views()
+        self.compiled = CompiledStep(self._device_step) if compile else None
+        """The compiled device step (None: eager); `compiled.note` says what compiling cost."""
 
         # Host-side bookkeeping: only what is known without reading the device.
         self._tables: list[TaskTables] = [base] * num_envs
@@ -328,11 +334,44 @@ class BatchedEngine:
     # and keeps (finished-episode records) is only ever read.
     @torch.inference_mode()
     def _step_all(self, actions: torch.Tensor) -> None:
+        actions = self._check_actions(actions)
+        key = self.priorities.next(self.world)  # host-side block counter: outside the graph
+        (self.compiled or self._device_step)(actions, key)
+        w = self.world
+        # Step 6: time passes; the host knows which envs end without asking the device.
+        self._step += 1
+        self._gather()  # step 7
+        self.observer.observe_globals(w, self.rewards)
+        if self._flags_set:
+            self.terminals.zero_()
+            self.truncations.zero_()
+            self._flags_set = False
+            self.truncated_envs = np.empty(0, dtype=np.int64)
+        ended = np.flatnonzero(self._step >= self._length)
+        if ended.size:
+            self._end(ended.tolist())
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """int64 actions on the engine's device, [slots] or [slots, 2]."""
+        S = self.num_slots
+        actions = torch.as_tensor(actions, device=self.device)
+        if actions.shape not in ((S,), (S, 2)):
+            raise ValueError(f"actions must have shape ({S},) of flat indices or ({S}, 2) of "
+                             f"(type, arg) pairs, got {tuple(actions.shape)}")
+        if self.compiled is not None:
+            # A new tensor each step: the compiled step's guards tell dtypes apart and tensors
+            # made inside inference mode from others; one kind of tensor, one graph per shape.
+            return actions.to(torch.int64, copy=True)
+        return actions.long()
+
+    def _device_step(self, actions: torch.Tensor, key: torch.Tensor) -> None:
+        """Steps 1-6 and the grid's feature rows: tensor operations only, no host reads
+        without host skips (what `compiled` runs through torch.compile)."""
         w = self.world
         self._inventory_before.copy_(self._inventory)
         stats_before = all_stats(w) if self._stat_rewards else None
 
-        intent = self._decode(actions)  # steps 1-2
+        intent = self._decode(actions, key)  # steps 1-2
         self.converters.advance(w)  # step 3
         rows = None  # each slot's row of the per-env action parameters, if any are needed
         if self._needs or self._costs or self._penalties:
@@ -351,33 +390,18 @@ class BatchedEngine:
 
         self._rewards(penalties, stats_before)  # step 5
         w.agent_episode_reward.add_(self.rewards)
-
-        # Step 6: time passes; the host knows which envs end without asking the device.
-        self._step += 1
-        w.env_step.add_(1)
+        w.env_step.add_(1)  # step 6 (the host's counters follow in _step_all)
         self.observer.refresh(w, self.converters.changed())
-        self._gather()  # step 7
-        self.observer.observe_globals(w, self.rewards)
-        if self._flags_set:
-            self.terminals.zero_()
-            self.truncations.zero_()
-            self._flags_set = False
-            self.truncated_envs = np.empty(0, dtype=np.int64)
-        ended = np.flatnonzero(self._step >= self._length)
-        if ended.size:
-            self._end(ended.tolist())
 
-    def _decode(self, actions: torch.Tensor) -> Intent:
+    def _decode(self, actions: torch.Tensor, key: torch.Tensor) -> Intent:
         """Steps 1-2: (type, arg) per slot, invalid actions counted, frozen agents skip."""
         w, S = self.world, self.num_slots
-        actions = torch.as_tensor(actions, device=self.device)
         if actions.shape == (S,):
-            index = (actions.long() + 1).clamp_(0, len(self._decode_valid) - 1)
+            index = (actions + 1).clamp_(0, len(self._decode_valid) - 1)
             rows = self._decode_rows.index_select(0, index)  # [S, 3]: type, arg, move offset
             valid = self._decode_valid.index_select(0, index)
             self._invalid_type.add_(~valid)
-        elif actions.shape == (S, 2):
-            actions = actions.long()
+        else:  # (S, 2)
             type_ok = (actions[:, 0] >= 0) & (actions[:, 0] < len(self._num_args))
             type_ = actions[:, 0].clamp(0, len(self._num_args) - 1)
             valid = type_ok & (actions[:, 1] >= 0) & (actions[:, 1] < self._num_args[type_])
@@ -385,9 +409,6 @@ class BatchedEngine:
             rows = torch.stack([type_, arg, move_offset(type_, arg)], dim=1)
             self._invalid_type.add_(~type_ok)
             self._invalid_arg.add_(type_ok & ~valid)
-        else:
-            raise ValueError(f"actions must have shape ({S},) of flat indices or ({S}, 2) of "
-                             f"(type, arg) pairs, got {tuple(actions.shape)}")
         type_, arg, offset = rows[:, 0], rows[:, 1], rows[:, 2]
         # The observation shows the last valid action an agent sent (frozen or not).
         torch.where(valid.unsqueeze(1), rows[:, :2], w.agent_last_action, out=w.agent_last_action)
@@ -396,7 +417,6 @@ class BatchedEngine:
         self._frozen.sub_(1).clamp_(min=0)
         self._frozen_ticks.add_(is_frozen)
 
-        key = self.priorities.next(w)
         acting = valid & ~is_frozen
         doing = (self._type_ids == type_.unsqueeze(0)) & acting  # [T, S] one-hot of the types
         return Intent(type_, arg, offset, acting, doing, key, torch.zeros_like(valid))

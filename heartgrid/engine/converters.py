@@ -60,8 +60,10 @@ class Converters:
     def changed(self) -> torch.Tensor | None:
         """Converter ids whose features may have changed since the last call (repetitions
         possible); None: all of them (always without host skips)."""
+        if not self.host_skips:
+            return None  # and no state to touch: the compiled step calls this (batched.py)
         shown, self.shown = self.shown, []
-        if not self.host_skips or shown is None:
+        if shown is None:
             return None
         return torch.cat(shown) if len(shown) > 1 else shown[0] if shown else self.no_ids
 

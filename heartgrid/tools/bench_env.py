@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gather-threads", type=int, default=None,
                         help="CPU threads of the observation gather (default: one per core less "
                              "the cores other processes keep busy, as training chooses)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the engine's step through torch.compile (system.compile; the "
+                             "compile time is printed and not timed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
 
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
-                           gather_threads=args.gather_threads,
+                           gather_threads=args.gather_threads, compile=args.compile,
                            **({} if args.threads is None else {"threads": args.threads}))
     threads = engine.threads or torch.get_num_threads()
     gather_threads = engine.gather_threads or torch.get_num_threads()
@@ -94,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         sync()
         return steps, time.perf_counter() - wall, time.process_time() - cpu
 
-    steps_for(args.warmup)
+    steps_for(args.warmup)  # compiles first, with --compile
+    if engine.compiled is not None:
+        print(engine.compiled.note)
     engine.drain_episodes()
     rounds = []
     for r in range(args.rounds):
@@ -107,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
               f"({steps} steps in {wall:.2f} s, process CPU {cpu:.2f} s, {episodes} episodes)")
     median = statistics.median(x["agent_steps_per_s"] for x in rounds)
     print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
-          f"{threads} engine thread(s), {gather_threads} gather thread(s): "
+          f"{threads} engine thread(s), {gather_threads} gather thread(s)"
+          f"{', compiled step' if args.compile else ''}: "
           f"median {median:,.0f} agent-steps/s")
     if args.json:
         print(json.dumps({
@@ -120,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
                             if engine.device.type == "cuda" else "cpu"),
             "torch_threads": threads,
             "gather_threads": gather_threads,
+            "compile": args.compile,
+            "compile_s": engine.compiled.compile_seconds if engine.compiled is not None else None,
             "rounds": len(rounds),
             "round_agent_steps_per_s": [x["agent_steps_per_s"] for x in rounds],
             "round_wall_s": [x["wall_s"] for x in rounds],

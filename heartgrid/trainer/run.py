@@ -171,7 +171,11 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         logger.info(message)
         display.message(message)
 
+    compiling = [trainer.engine.compiled] if getattr(trainer.engine, "compiled", None) else []
+
     def on_log(record: dict[str, float]) -> None:
+        if compiling and compiling[0].compile_seconds is not None:  # compiled at the first step
+            say(compiling.pop().note)
         logger.log_metrics(record)
         display.update(record)
         for warning in health.check(record):

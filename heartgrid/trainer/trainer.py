@@ -118,7 +118,8 @@ class Trainer:
         if engine is None:
             from heartgrid.engine.batched import BatchedEngine
 
-            engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed, first_env=first_env)
+            engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed,
+                                   first_env=first_env, compile=config.system.compile)
         self.engine = engine
         self.policy = (policy if policy is not None else build_policy(config, engine, resuming)).to(self.device)
         self.optimizer = build_optimizer(self.policy, t.optimizer)

@@ -23,7 +23,7 @@ from heartgrid.engine.features import FeatureRegistry
 from heartgrid.engine.reference import EpisodeSummary, ReferenceEnv
 from heartgrid.engine.rng import env_seed
 
-ENGINES = ("reference", "batched")
+ENGINES = ("reference", "batched", "compiled")  # compiled: the batched engine's torch.compile step
 # The batched engine's device; `HEARTGRID_TEST_DEVICE=cuda` runs the scenarios on a GPU.
 DEVICE = os.environ.get("HEARTGRID_TEST_DEVICE", "cpu")
 
@@ -103,11 +103,11 @@ class ReferenceHarness(Harness):
 class BatchedHarness(Harness):
     name = "batched"
 
-    def __init__(self, game: GameConfig, seed: int):
+    def __init__(self, game: GameConfig, seed: int, compile: bool = False):
         super().__init__(game)
         from heartgrid.engine.batched import BatchedEngine
 
-        self.engine = BatchedEngine(game, num_envs=1, device=DEVICE, seed=seed)
+        self.engine = BatchedEngine(game, num_envs=1, device=DEVICE, seed=seed, compile=compile)
         assert list(self.engine.action_space.names) == self.action_space.names
 
     def reset(self) -> np.ndarray:
@@ -141,7 +141,10 @@ def make_engine(request):
     """make_engine(game, seed=0) -> a reset Harness of the parametrized engine."""
 
     def make(game: GameConfig, seed: int = 0) -> Harness:
-        harness = (ReferenceHarness if request.param == "reference" else BatchedHarness)(game, seed)
+        if request.param == "reference":
+            harness = ReferenceHarness(game, seed)
+        else:
+            harness = BatchedHarness(game, seed, compile=request.param == "compiled")
         harness.reset()
         return harness
 

@@ -107,14 +107,16 @@ def test_thread_counts_do_not_change_a_rollout():
     assert_same(runs[0], runs[2])
 
 
-def test_host_skips_change_only_trash_rows():
+def test_host_skips_masked_and_compiled_steps_are_one_game():
     # With host skips the effects touch only the winners' rows and the converters that change;
-    # without, every slot writes and the losers' writes land in trash rows. The games must be
-    # the same, tensor for tensor, at every step: through episode resets (short episodes) and
-    # with agents using converters often (crowded rooms, converters stocked from the start, a
-    # third of the actions put_items / get_items).
+    # without, every slot writes and the losers' writes land in trash rows; the compiled step
+    # runs the masked path through torch.compile. The games must be the same, tensor for
+    # tensor, at every step: through episode resets (short episodes), which must not recompile
+    # the step, and with agents using converters often (crowded rooms, converters stocked from
+    # the start, a third of the actions put_items / get_items).
     game = dense_arena(combat=True)
     engines = [BatchedEngine(game, num_envs=3, seed=2, host_skips=skips) for skips in (True, False)]
+    engines.append(BatchedEngine(game, num_envs=3, seed=2, compile=True))
     names = engines[0].action_names
     using = torch.tensor([i for i, name in enumerate(names) if name.startswith(("put_items", "get_items"))])
     gen = torch.Generator().manual_seed(3)
@@ -122,16 +124,21 @@ def test_host_skips_change_only_trash_rows():
         engine.reset()
     used = torch.zeros(2)
     put, get = (engines[0].stat_layout.kind(kind) for kind in ("put", "get"))
-    for _ in range(150):
+    for t in range(150):
         actions = torch.randint(0, len(names), (engines[0].num_slots,), generator=gen)
         converter = torch.rand(len(actions), generator=gen) < 1 / 3
         actions[converter] = using[torch.randint(0, len(using), (int(converter.sum()),), generator=gen)]
-        for engine in engines:
-            engine.step(actions)
-        skipping, masked = (engine.world.game_state() for engine in engines)
-        for name in skipping:
-            assert torch.equal(skipping[name], masked[name]), name
-        assert torch.equal(engines[0].obs, engines[1].obs)
+        with torch._dynamo.config.patch(error_on_recompile=t > 0):
+            for engine in engines:
+                engine.step(actions)
+        skipping, *others = (engine.world.game_state() for engine in engines)
+        for other in others:
+            for name in skipping:
+                assert torch.equal(skipping[name], other[name]), (t, name)
+        for other in engines[1:]:
+            assert torch.equal(engines[0].obs, other.obs), t
+            assert torch.equal(engines[0].rewards, other.rewards), t
+            assert torch.equal(engines[0].truncations, other.truncations), t
         stats = engines[0].world.agent_item_stats
         used = torch.maximum(used, torch.tensor([float(stats[put].sum()), float(stats[get].sum())]))
     d = engines[0].world.dims

@@ -120,9 +120,11 @@ def assert_episode_equal(ref, batch, row: int) -> None:
         assert float(batch.game_stats[name][row]) == value, name
 
 
-def run_both(game: GameConfig, num_envs: int, seed: int, steps: int, host_skips: bool = True) -> int:
+def run_both(game: GameConfig, num_envs: int, seed: int, steps: int, host_skips: bool = True,
+             compile: bool = False) -> int:
     """Step both engines; returns the number of episodes compared."""
-    engine = BatchedEngine(game, num_envs=num_envs, device="cpu", seed=seed, host_skips=host_skips)
+    engine = BatchedEngine(game, num_envs=num_envs, device="cpu", seed=seed,
+                           host_skips=host_skips and not compile, compile=compile)
     refs = [ReferenceEnv(game, env_seed(seed, i)) for i in range(num_envs)]
     A = game.num_agents
     engine.reset()
@@ -165,6 +167,12 @@ def test_batched_engine_equals_reference(name: str, seed: int) -> None:
 def test_batched_engine_without_host_skips_equals_reference(name: str) -> None:
     """The fully masked path (what a GPU runs) on the CPU: no kind returns early."""
     assert run_both(GAMES[name](), num_envs=3, seed=17, steps=130, host_skips=False) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(GAMES))
+def test_compiled_engine_equals_reference(name: str) -> None:
+    """The step through torch.compile (compiled.py), with flat and (type, arg) actions."""
+    assert run_both(GAMES[name](), num_envs=3, seed=23, steps=130, compile=True) >= 3
 
 
 def test_arena_equals_reference_for_a_few_steps() -> None:

@@ -84,6 +84,17 @@ def test_same_seed_gives_identical_metrics_and_weights(trained):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_compiled_engine_step_trains_the_same_run(trained):
+    """system.compile: the same game step for step, so the same metrics and weights; log.txt
+    says what compiling cost."""
+    compiled = train(short_config(trained.parent, "compiled", "system.compile=true"))
+    assert [without_clock(r) for r in read_metrics(compiled)] == [without_clock(r) for r in read_metrics(trained)]
+    a = CheckpointManager(trained).load_latest().policy_weights
+    b = CheckpointManager(compiled).load_latest().policy_weights
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "engine step: compiled with torch.compile in" in (compiled / "log.txt").read_text()
+
+
 def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
     import shutil
 

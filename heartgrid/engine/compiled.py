@@ -1,0 +1,71 @@
+"""The engine's step through torch.compile (`system.compile`, `BatchedEngine(compile=True)`).
+
+What is compiled: the device part of a step (RULES.md steps 1-6 and the refresh of the grid's
+feature rows) as one graph: `fullgraph=True` (no graph breaks), `dynamic=False` (every shape
+is fixed by the engine's dims). It runs the engine's masked path, the one a GPU runs eagerly:
+every kind over every slot, no host reads, writes that miss land in trash rows. That path is
+written for the compiler: the large buffers are written in place only through whole-tensor
+`index_put_` / `index_copy_` / `index_fill_`, which inductor keeps in place; a write through a
+view of a large buffer, or a scatter-max into a grid-sized scratch array, becomes a copy of
+the whole buffer once AOTAutograd functionalises the graph (benchmarks/README.md).
+
+What stays eager: the priority keys (a block of steps at once, on a host-side counter), the
+observation gather (one index_select that already runs at memory speed, on its own threads)
+and the global features written into the windows after it, and episode ends and starts (the
+host knows which envs end; they run in place, so a reset never changes a shape and never
+recompiles).
+
+Compiling happens at the first step, and its time is reported (`CompiledStep.note`).
+Inductor's FX graph cache keeps the generated code (TORCHINDUCTOR_CACHE_DIR, default
+/tmp/torchinductor_<user>), so the same game and batch compile again from the cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+# Every engine shape (game dims, number of envs) and host flag set is one entry of the step's
+# compile cache, and a process may hold many engines (evaluation, tests): more than dynamo's
+# default of 8 entries per function.
+RECOMPILE_LIMIT = 64
+
+
+class CompiledStep:
+    """`fn` compiled once for its engine's static shapes; `note` says how long compiling took."""
+
+    def __init__(self, fn: Callable[..., None]):
+        import torch._dynamo
+
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
+        self.compiled = torch.compile(fn, fullgraph=True, dynamic=False)
+        self.compile_seconds: float | None = None
+        self.source = ""
+        """Where the code came from: cold, inductor's cache, or this process's own."""
+
+    def __call__(self, *args: torch.Tensor) -> None:
+        if self.compile_seconds is not None:
+            self.compiled(*args)
+            return
+        from torch._dynamo.utils import counters
+
+        def cache() -> tuple[int, int]:  # dynamo may replace the counters while compiling
+            return counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
+
+        before = cache()
+        start = time.perf_counter()
+        self.compiled(*args)
+        self.compile_seconds = time.perf_counter() - start
+        hit, miss = (after - earlier for after, earlier in zip(cache(), before))
+        self.source = ("cold" if miss else "from inductor's cache" if hit
+                       else "already compiled in this process")
+
+    @property
+    def note(self) -> str:
+        if self.compile_seconds is None:
+            return "engine step: compiled at the first step"
+        return (f"engine step: compiled with torch.compile in {self.compile_seconds:.1f} s "
+                f"({self.source})")
