@@ -9,10 +9,13 @@ among the claimants of one env: keys are unique within an env (priority * A + A 
 ties go to the lower agent index), and targets are global cell or converter indices, so envs
 never interfere. With host skips, one scatter-max: every claimant writes its key into a
 scratch array indexed by its target and wins when the maximum stored there is its own. The
-masked path compares every pair of an env's agents instead ([N, A, A]): a scatter into a
-scratch array as large as the grid is a whole-array copy once torch.compile functionalises it,
-and the masked path is what the compiled step runs (batched.py). For the same reason, that
-path writes grid cells only by `index_put_` on the whole `planes` tensor, never through a view.
+masked path, which the compiled step runs (compiled.py), compares every pair of an env's
+claimants instead ([N, A, A], fused into one loop when compiled): a scatter-max into a
+grid-sized scratch array becomes a copy of the whole array once torch.compile functionalises
+it. (Also measured: the scatter as a registered in-place op, and bits 2^rank summed by an
+accumulating index_put_; both slower compiled, benchmarks/README.md.) For the same reason
+that path writes grid cells only by `index_put_` on the whole `planes` tensor, never through a
+view.
 
 Speed notes (CPU): row gathers use `index_select` (advanced indexing `x[idx]` costs several
 times more per call), and masked arithmetic uses `addcmul_` with bool masks. With
@@ -113,10 +116,15 @@ class ActionKinds:
         self.trash_cells = d.cells + self.slot_ids
         self.claims = (torch.full((d.cells + d.slots,), -1, dtype=torch.int64, device=device),
                        self.trash_cells)
-        # Attack scan ranks: rank[j] = number of agents found at scan positions i <= j, as a
-        # masked sum (cumsum along 9 elements is slow on a GPU; a float matmul would need
-        # cuBLAS, which deterministic mode refuses).
-        self.upper = torch.ones(9, 9, dtype=torch.bool, device=device).triu()
+        # Attack targets: the agents found at the 9 scan positions as one 9-bit number, and per
+        # number how many were found and at which position the k-th is (k = 0: position 0).
+        # Two table lookups instead of a running count over the scan ([S, 9, 9] masks, which
+        # a compiled step recomputed per entry, gathers included).
+        positions = [[j for j in range(9) if found >> j & 1] for found in range(512)]
+        self.scan_bit = 2 ** torch.arange(9, device=device)
+        self.scan_count = torch.tensor([len(p) for p in positions], device=device)
+        self.scan_kth = torch.tensor([[0, *p] + [0] * (9 - len(p)) for p in positions],
+                                     device=device).view(-1)  # [512 * 10]: k-th found of each
         self.attacker_of = torch.full((2 * d.slots,), d.slots, dtype=torch.int64, device=device)
         self.room = torch.zeros(d.slots + 1, 10, dtype=torch.int16, device=device)
         self.taken = torch.zeros(d.slots + 1, 10, dtype=torch.int16, device=device)
@@ -256,10 +264,11 @@ class ActionKinds:
         cells = w.agent_cell.unsqueeze(1) + self.scan.index_select(0, w.agent_orientation)
         occupant = w.agent_at.index_select(0, cells.view(-1)).view(S, -1)  # [S, 9]
         found = occupant >= 0
-        rank = (found.unsqueeze(2) & self.upper).sum(dim=1)  # agents found up to each position
-        total = rank[:, -1]
-        want = torch.minimum(intent.arg + 1, total)
-        target = (occupant * (found & (rank == want.unsqueeze(1)))).sum(dim=1)
+        bits = (found * self.scan_bit).sum(dim=1)
+        total = self.scan_count.index_select(0, bits)
+        want = torch.minimum(intent.arg + 1, total)  # 0 where none was found
+        position = self.scan_kth.index_select(0, bits * 10 + want)
+        target = occupant.gather(1, position.unsqueeze(1)).squeeze(1).clamp_(min=0)
         won = self.resolve(attacking & (total > 0), target, intent.key)
         intent.success |= won
         if self.nobody(won):

@@ -131,7 +131,7 @@ class BatchedEngine:
         self._inventory_before = torch.zeros(S, 10, dtype=torch.int16, device=self.device)
         self._ones = torch.ones(S, 1, dtype=torch.int32, device=self.device)
         self._bind_views()
-        self.compiled = CompiledStep(self._device_step) if compile else None
+        self.compiled = CompiledStep(self._device_step, self.device) if compile else None
         """The compiled device step (None: eager); `compiled.note` says what compiling cost."""
 
         # Host-side bookkeeping: only what is known without reading the device.

@@ -38,6 +38,8 @@ class Observer:
         if converter != list(range(converter[0], converter[0] + CONVERTER_CHANNELS)):
             raise ValueError("the engine needs the features converting, swappable, inv:<item> adjacent")
         self.first_converter_channel = converter[0]
+        self.converter_channels = torch.arange(converter[0], converter[0] + CONVERTER_CHANNELS,
+                                               device=device)
 
         self.num_envs, self.num_agents = d.num_envs, d.num_agents
         self.height, self.width, self.features = d.obs_height, d.obs_width, d.num_features
@@ -101,10 +103,10 @@ class Observer:
             return
         self.conv_converting.copy_(w.conv_timer.clamp(max=1))
         self.conv_inventory.copy_(w.conv_inventory[:C].clamp(max=255))
-        # Bytes at precomputed (cell, channel) indices, written by index_put_ on `planes`
-        # itself: a write through a view of `planes` would copy all of it in a compiled step.
-        index = w.conv_feature_index.view(-1)
-        w.planes.index_put_((index // self.features, index % self.features), self.conv_rows.view(-1))
+        # The 12 adjacent channels of each converter's cell (inactive ones: a trash cell),
+        # written by index_put_ on `planes` itself: a write through a view of `planes` would
+        # copy all of it in a compiled step.
+        w.planes.index_put_((w.conv_cell.unsqueeze(1), self.converter_channels), self.conv_rows)
 
     def gather(self, w: World) -> None:
         """Every slot's window into the store: one memory-bound copy of S*H rows, the one
