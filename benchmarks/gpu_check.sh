@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks in one run, for a machine lent for a few minutes: the CUDA tests, the engine
-# benchmark at several batch sizes, the end-to-end training benchmark, and last the game rules
-# on the GPU against the reference engine. Results go to $OUT_DIR/gpu_check.jsonl (one JSON
+# benchmark at several batch sizes (and compiled at the middle one), the end-to-end training
+# benchmark (eager and compiled), and last the game rules on the GPU against the reference
+# engine. Results go to $OUT_DIR/gpu_check.jsonl (one JSON
 # object per benchmark, tagged with "check") and everything printed to $OUT_DIR/gpu_check.log,
 # written as it comes, so a run cut short keeps what it did.
 #
-#   bash benchmarks/gpu_check.sh          # cuda; envs 4096 16384 65536; train 30 s; ~5 min
+#   bash benchmarks/gpu_check.sh          # cuda; envs 4096 16384 65536; train 30 s; ~7 min
 #   DEVICE=cpu ENVS=16 TRAIN_SECONDS=5 ROUNDS=1 bash benchmarks/gpu_check.sh   # dry run
 #
 # Settings (environment): DEVICE, ENVS ("" for none), ROUNDS, TRAIN_SECONDS, RECIPE, OUT_DIR
@@ -89,8 +90,18 @@ for envs in $ENVS; do
   step "env_$envs" 120 json "$PYTHON" -m heartgrid.tools.cli bench env "$RECIPE" --device "$DEVICE" \
     --envs "$envs" --rounds "$ROUNDS" --seconds 2 --json
 done
+# The compiled step (system.compile) at the middle batch size, and in training: it is off by
+# default until it is measured faster on a GPU (benchmarks/README.md).
+set -- $ENVS
+if [ $# -gt 0 ]; then
+  middle=$(eval echo "\${$(( ($# + 1) / 2 ))}")
+  step "env_${middle}_compiled" 240 json "$PYTHON" -m heartgrid.tools.cli bench env "$RECIPE" \
+    --device "$DEVICE" --envs "$middle" --rounds "$ROUNDS" --seconds 2 --compile --json
+fi
 step train 180 json "$PYTHON" -m heartgrid.tools.cli bench train "$RECIPE" --device "$DEVICE" \
   --seconds "$TRAIN_SECONDS" --json
+step train_compiled 240 json "$PYTHON" -m heartgrid.tools.cli bench train "$RECIPE" system.compile=true \
+  --device "$DEVICE" --seconds "$TRAIN_SECONDS" --json
 if [ "$DEVICE" != cpu ]; then
   # The scenario and reference-equivalence tests with the batched engine on the GPU (last: the
   # benchmarks above are what a short lease is for).

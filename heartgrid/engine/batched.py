@@ -14,8 +14,9 @@ without looking at the device: each env's step counter and episode length (episo
 by time), so it knows which envs end on a step and resets exactly those, in place.
 
 Module map: tables.py (a game as numbers), tasks.py (per-env task rows), mapgen.py (maps),
-converters.py (step 3), actions.py (step 4), observe.py (step 7), episodes.py (episode starts
-and the episode log), stats.py (stat names), state.py (the tensors).
+decode.py (steps 1-2), converters.py (step 3), actions.py (step 4), observe.py (step 7),
+episodes.py (episode starts and the episode log), stats.py (stat names), state.py (the
+tensors), compiled.py (the step through torch.compile).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import torch
 from heartgrid.config.game import GameConfig
 from heartgrid.devices import to_device
 from heartgrid.engine.action_space import ActionSpace
-from heartgrid.engine.actions import ActionKinds, Intent, move_offset
+from heartgrid.engine.actions import ActionKinds
 from heartgrid.engine.compiled import CompiledStep
 from heartgrid.engine.converters import Converters
+from heartgrid.engine.decode import ActionDecoder
 from heartgrid.engine.episodes import EpisodeLog, begin_episodes
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.engine.mapgen import MapGenerator
@@ -113,17 +115,8 @@ class BatchedEngine:
         self.truncations = torch.zeros(S, dtype=torch.bool, device=self.device)
         self.observer = Observer(self.world, self.features, self._obs_store)
 
-        # Action decoding: flat index + 1, clamped to [0, K + 1]; entries 0 and K + 1 are invalid.
-        # A row holds (type, arg, the move-table offset of that action; see actions.py).
         space = self.action_space
-        pad = [(0, 0)]
-        decode = pad + list(space.flat) + pad
-        self._decode_rows = torch.tensor([(t, a, move_offset(t, a)) for t, a in decode],
-                                         device=self.device)
-        self._decode_valid = torch.tensor([0 < i < len(decode) - 1 for i in range(len(decode))],
-                                          device=self.device)
-        self._num_args = torch.tensor(space.type_num_args, device=self.device)
-        self._type_ids = torch.arange(len(space.type_names), device=self.device).unsqueeze(1)
+        self.decoder = ActionDecoder(space, layout, self.world)  # steps 1-2
         self._attack_type = space.type_names.index("attack") if "attack" in space.type_names else -1
         self._agent_index = torch.arange(self.num_agents, device=self.device)
         self.priorities = PriorityKeys(self.world)
@@ -311,11 +304,7 @@ class BatchedEngine:
         """Views of the world's tensors used every step (rebuilt if the world reallocates)."""
         w, layout, S = self.world, self.stat_layout, self.num_slots
         self._inventory = w.agent_inventory[:S]
-        self._frozen = w.agent_frozen[:S]
-        column = {name: w.agent_counts[:, i] for name, i in layout.column.items()}
-        self._invalid_type = column["action.invalid_type"]
-        self._invalid_arg = column["action.invalid_arg"]
-        self._frozen_ticks = column["status.frozen.ticks"]
+        self.decoder.bind(w)
         self._gained = w.agent_item_stats[layout.kind("gained")]
         self._lost = w.agent_item_stats[layout.kind("lost")]
         self._reward_weight = w.param_reward_weight.unsqueeze(1)  # [N, 1, 10]
@@ -334,7 +323,7 @@ class BatchedEngine:
     # and keeps (finished-episode records) is only ever read.
     @torch.inference_mode()
     def _step_all(self, actions: torch.Tensor) -> None:
-        actions = self._check_actions(actions)
+        actions = self.decoder.check(actions, self.device, fresh=self.compiled is not None)
         key = self.priorities.next(self.world)  # host-side block counter: outside the graph
         (self.compiled or self._device_step)(actions, key)
         w = self.world
@@ -351,19 +340,6 @@ class BatchedEngine:
         if ended.size:
             self._end(ended.tolist())
 
-    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """int64 actions on the engine's device, [slots] or [slots, 2]."""
-        S = self.num_slots
-        actions = torch.as_tensor(actions, device=self.device)
-        if actions.shape not in ((S,), (S, 2)):
-            raise ValueError(f"actions must have shape ({S},) of flat indices or ({S}, 2) of "
-                             f"(type, arg) pairs, got {tuple(actions.shape)}")
-        if self.compiled is not None:
-            # A new tensor each step: the compiled step's guards tell dtypes apart and tensors
-            # made inside inference mode from others; one kind of tensor, one graph per shape.
-            return actions.to(torch.int64, copy=True)
-        return actions.long()
-
     def _device_step(self, actions: torch.Tensor, key: torch.Tensor) -> None:
         """Steps 1-6 and the grid's feature rows: tensor operations only, no host reads
         without host skips (what `compiled` runs through torch.compile)."""
@@ -371,7 +347,7 @@ class BatchedEngine:
         self._inventory_before.copy_(self._inventory)
         stats_before = all_stats(w) if self._stat_rewards else None
 
-        intent = self._decode(actions, key)  # steps 1-2
+        intent = self.decoder.decode(w, actions, key)  # steps 1-2
         self.converters.advance(w)  # step 3
         rows = None  # each slot's row of the per-env action parameters, if any are needed
         if self._needs or self._costs or self._penalties:
@@ -392,34 +368,6 @@ class BatchedEngine:
         w.agent_episode_reward.add_(self.rewards)
         w.env_step.add_(1)  # step 6 (the host's counters follow in _step_all)
         self.observer.refresh(w, self.converters.changed())
-
-    def _decode(self, actions: torch.Tensor, key: torch.Tensor) -> Intent:
-        """Steps 1-2: (type, arg) per slot, invalid actions counted, frozen agents skip."""
-        w, S = self.world, self.num_slots
-        if actions.shape == (S,):
-            index = (actions + 1).clamp_(0, len(self._decode_valid) - 1)
-            rows = self._decode_rows.index_select(0, index)  # [S, 3]: type, arg, move offset
-            valid = self._decode_valid.index_select(0, index)
-            self._invalid_type.add_(~valid)
-        else:  # (S, 2)
-            type_ok = (actions[:, 0] >= 0) & (actions[:, 0] < len(self._num_args))
-            type_ = actions[:, 0].clamp(0, len(self._num_args) - 1)
-            valid = type_ok & (actions[:, 1] >= 0) & (actions[:, 1] < self._num_args[type_])
-            type_, arg = type_ * valid, actions[:, 1] * valid
-            rows = torch.stack([type_, arg, move_offset(type_, arg)], dim=1)
-            self._invalid_type.add_(~type_ok)
-            self._invalid_arg.add_(type_ok & ~valid)
-        type_, arg, offset = rows[:, 0], rows[:, 1], rows[:, 2]
-        # The observation shows the last valid action an agent sent (frozen or not).
-        torch.where(valid.unsqueeze(1), rows[:, :2], w.agent_last_action, out=w.agent_last_action)
-
-        is_frozen = self._frozen > 0
-        self._frozen.sub_(1).clamp_(min=0)
-        self._frozen_ticks.add_(is_frozen)
-
-        acting = valid & ~is_frozen
-        doing = (self._type_ids == type_.unsqueeze(0)) & acting  # [T, S] one-hot of the types
-        return Intent(type_, arg, offset, acting, doing, key, torch.zeros_like(valid))
 
     def _rewards(self, penalties: torch.Tensor | None, stats_before: torch.Tensor | None) -> None:
         """Step 5 into self.rewards; also counts <item>.gained / .lost."""

@@ -73,6 +73,7 @@ def measure(config, seconds: float, world=None) -> dict:
         "ranks": 1 if world is None else world.size,
         "torch_threads": torch.get_num_threads(),
         "torch_threads_note": trainer.threads_note,
+        "engine_compile": trainer.engine.compiled.note if trainer.engine.compiled is not None else None,
     }
 
 
@@ -108,6 +109,8 @@ def report(result: dict) -> None:
           f"{result['agent_steps_per_s']:,.0f} agent steps/s over {result['epochs']} epochs "
           f"({result['seconds']:.1f} s, batch {result['batch_size']:,} and {result['num_envs']} envs per rank, "
           f"{result['torch_threads_note']})", flush=True)
+    if result.get("engine_compile"):
+        print(f"  {result['engine_compile']} (in the warm-up epoch, not timed)", flush=True)
     for phase in ("env", "forward", "update", "rest"):
         print(f"  {phase:<8}{100 * result[f'{phase}_share']:5.1f}%", flush=True)
 
