@@ -7,15 +7,14 @@ state (state.py), so no kind needs to know on the host who acts.
 Conflicts ("several agents claim the same target: the highest priority wins") are resolved
 among the claimants of one env: keys are unique within an env (priority * A + A - 1 - agent:
 ties go to the lower agent index), and targets are global cell or converter indices, so envs
-never interfere. With host skips, one scatter-max: every claimant writes its key into a
-scratch array indexed by its target and wins when the maximum stored there is its own. The
-masked path, which the compiled step runs (compiled.py), compares every pair of an env's
-claimants instead ([N, A, A], fused into one loop when compiled): a scatter-max into a
-grid-sized scratch array becomes a copy of the whole array once torch.compile functionalises
-it. (Also measured: the scatter as a registered in-place op, and bits 2^rank summed by an
-accumulating index_put_; both slower compiled, benchmarks/README.md.) For the same reason
-that path writes grid cells only by `index_put_` on the whole `planes` tensor, never through a
-view.
+never interfere. Eagerly, one scatter-max: every claimant writes its key into a scratch
+array indexed by its target and wins when the maximum stored there is its own. The compiled
+step (compiled.py) compares every pair of an env's claimants instead ([N, A, A], fused into
+one loop): a scatter-max into a grid-sized scratch array becomes a copy of the whole array
+once torch.compile functionalises it. (Also measured: the scatter as a registered in-place
+op, and bits 2^rank summed by an accumulating index_put_; both slower compiled,
+benchmarks/README.md.) For the same reason the compiled step writes grid cells only by
+`index_put_` on the whole `planes` tensor, never through a view.
 
 Speed notes (CPU): row gathers use `index_select` (advanced indexing `x[idx]` costs several
 times more per call), and masked arithmetic uses `addcmul_` with bool masks. With
@@ -68,9 +67,11 @@ class ActionKinds:
 
     def __init__(self, world: World, type_names: tuple[str, ...], type_channel: int,
                  swappable_channel: int, stat_layout: AgentStatLayout, host_skips: bool,
-                 converters: Converters):
+                 converters: Converters, compiled: bool = False):
+        """compiled: the kinds run inside the compiled step (compiled.py; the masked path),
+        which resolves conflicts pairwise and needs no scratch arrays."""
         d, device = world.dims, world.device
-        self.host_skips = host_skips
+        self.host_skips, self.compiled = host_skips, compiled
         self.converters = converters  # told which converters agents used (host skips)
         self.type_of = {name: t for t, name in enumerate(type_names)}
         self.stat_layout = stat_layout
@@ -114,8 +115,7 @@ class ActionKinds:
         self.env_of_slot = self.slot_ids // d.num_agents
         # Per-slot trash entries (state.py): cell M + s, and scratch entry M + s of `claims`.
         self.trash_cells = d.cells + self.slot_ids
-        self.claims = (torch.full((d.cells + d.slots,), -1, dtype=torch.int64, device=device),
-                       self.trash_cells)
+        self.claims = (self.scratch(d.cells + d.slots, device), self.trash_cells)
         # Attack targets: the agents found at the 9 scan positions as one 9-bit number, and per
         # number how many were found and at which position the k-th is (k = 0: position 0).
         # Two table lookups instead of a running count over the scan ([S, 9, 9] masks, which
@@ -141,8 +141,7 @@ class ActionKinds:
         self.inventory = w.agent_inventory[:S]
         self.trash_converters = C + self.slot_ids
         # Converter contests: put_items for converter c is target c, get_items target C + c.
-        self.converter_claims = (
-            torch.full((2 * C + S,), -1, dtype=torch.int64, device=w.device), 2 * C + self.slot_ids)
+        self.converter_claims = (self.scratch(2 * C + S, w.device), 2 * C + self.slot_ids)
 
         layout = self.stat_layout
         self.stolen, self.put_stat, self.get_stat = (
@@ -151,12 +150,16 @@ class ActionKinds:
 
     # ----------------------------------------------------------------------------------------
 
+    def scratch(self, size: int, device: torch.device) -> torch.Tensor:
+        """A claims array of -1 for `resolve`'s scatter-max (none for the compiled step)."""
+        return torch.full((0 if self.compiled else size,), -1, dtype=torch.int64, device=device)
+
     def resolve(self, claim: torch.Tensor, target: torch.Tensor, key: torch.Tensor,
                 claims: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Winners among claimants: the highest key per target. `claims`: a scratch array of
         -1 with one entry per possible target and one trash entry per slot, and the slots'
         trash indices (default: the cells)."""
-        if not self.host_skips:
+        if self.compiled:
             # Beaten: another claimant of the same env with the same target and a higher key.
             A = self.num_agents
             target = torch.where(claim, target, -1).view(-1, 1, A)
@@ -176,10 +179,10 @@ class ActionKinds:
 
     def fill_cells(self, w: World, cells: torch.Tensor, channel: int, value: int) -> None:
         """Feature `channel` of the grid cells `cells` := value."""
-        if self.host_skips:
-            w.planes.select(1, channel).index_fill_(0, cells, value)
-        else:
+        if self.compiled:  # no write through a view of `planes` (module docstring)
             w.planes.index_put_((cells, self.channel_index[channel]), self.byte[value])
+        else:
+            w.planes.select(1, channel).index_fill_(0, cells, value)
 
     def nobody(self, mask: torch.Tensor) -> bool:
         """True when the host may skip work because no slot is set (only with host_skips)."""

@@ -102,7 +102,7 @@ class BatchedEngine:
             host_skips = self.device.type == "cpu" and not compile
         self.converters = Converters(host_skips, self.device)
         self.kinds = ActionKinds(self.world, self.action_space.type_names, channel["type_id"],
-                                 channel["swappable"], layout, host_skips, self.converters)
+                                 channel["swappable"], layout, host_skips, self.converters, compile)
 
         # Buffers the trainer reads in place (see observe.py for the obs memory layout).
         S, (F, H, W) = self.num_slots, self.obs_shape

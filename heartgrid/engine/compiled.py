@@ -17,7 +17,9 @@ recompiles).
 
 Compiling happens at the first step, and its time is reported (`CompiledStep.note`).
 Inductor's FX graph cache keeps the generated code (TORCHINDUCTOR_CACHE_DIR, default
-/tmp/torchinductor_<user>), so the same game and batch compile again from the cache.
+/tmp/torchinductor_<user>), so the same game and batch compile again from the cache. A task
+that changes the graph later (another converter capacity, a cost or stat reward where no
+task had one: the host flags the step reads) compiles again at its first step, unreported.
 """
 
 from __future__ import annotations
@@ -28,20 +30,29 @@ from collections.abc import Callable
 import torch
 
 # Every engine shape (game dims, number of envs) and host flag set is one entry of the step's
-# compile cache, and a process may hold many engines (evaluation, tests): more than dynamo's
-# default of 8 entries per function.
+# compile cache, shared by all engines of a process (they run one function), and a process may
+# hold many (tests compile ~40): more than dynamo's default of 8. Past the limit a compiled
+# step fails (fullgraph) rather than run eagerly; raising it is a process-wide dynamo setting.
 RECOMPILE_LIMIT = 64
 
 
-def options(device: torch.device) -> dict[str, int] | None:
-    """Inductor options for the step on a CPU (measured at 64 envs, benchmarks/README.md):
+def options(device: torch.device) -> dict[str, int | bool]:
+    """Inductor options for the step (measured at 64 envs, benchmarks/README.md).
+    Every device: keep the program order of reads and writes of a buffer
+    (reorder_for_locality off): with it, inductor moved the attack's read of `agent_at` after
+    the moves' writes and kept the old contents in a copy of the whole array, two cell-sized
+    copies per step in games with attacks.
+    On a CPU:
     - scalar C++ (simdlen 1): the step is mostly masks, and inductor's vector code moves bool
       tensors one byte at a time through a stack buffer; a [7, 1536] bool `&` took 134 us
       vectorised against 26 us scalar, the step 2.56 ms against 2.02 ms;
     - store rather than recompute a value read more than once (realize_reads_threshold 1):
       the conflict comparisons ([N, A, A]) otherwise recompute each claimant's target and
       key per pair; 1.79 ms against 1.62 ms."""
-    return {"cpp.simdlen": 1, "realize_reads_threshold": 1} if device.type == "cpu" else None
+    options: dict[str, int | bool] = {"reorder_for_locality": False}
+    if device.type == "cpu":
+        options.update({"cpp.simdlen": 1, "realize_reads_threshold": 1})
+    return options
 
 
 class CompiledStep:
@@ -63,16 +74,16 @@ class CompiledStep:
             return
         from torch._dynamo.utils import counters
 
-        def cache() -> tuple[int, int]:  # dynamo may replace the counters while compiling
-            return counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
+        def count() -> tuple[int, int]:  # dynamo may replace the counters while compiling
+            return counters["stats"]["unique_graphs"], counters["inductor"]["fxgraph_cache_hit"]
 
-        before = cache()
+        before = count()
         start = time.perf_counter()
         self.compiled(*args)
         self.compile_seconds = time.perf_counter() - start
-        hit, miss = (after - earlier for after, earlier in zip(cache(), before))
-        self.source = ("cold" if miss else "from inductor's cache" if hit
-                       else "already compiled in this process")
+        graphs, hits = (after - earlier for after, earlier in zip(count(), before))
+        self.source = ("already compiled in this process" if not graphs
+                       else "from inductor's cache" if hits else "cold")
 
     @property
     def note(self) -> str:

@@ -56,9 +56,11 @@ from heartgrid.trainer.trainer import Trainer
 
 # Settings a resumed run may change: its name and place (a copied run directory resumes as a
 # branch), how long to train (only where nothing follows training progress: see
-# `progress_dependents`), and where the numbers are shown. A trailing "." covers a section.
+# `progress_dependents`), where the numbers are shown, and how the engine's step runs (compiled
+# or not: the same game, bit for bit). A trailing "." covers a section.
 RESUMABLE_CHANGES = (
-    "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.stop_signals",
+    "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.compile",
+    "system.stop_signals",
     "system.stop_grace_s", "logging.", "wandb.", "distributed.backend",
     "distributed.timeout_s",
 )

@@ -1,12 +1,14 @@
-"""The engine step through torch.compile (compiled.py): how it is switched and reported.
+"""The engine step through torch.compile (compiled.py): switched, reported, in place.
 
-That it is the same game is held elsewhere: the scenarios run on it (conftest.py's
-`compiled` engine), the equivalence tests compare it with the reference engine, and
-test_engine_batched.py compares it tensor for tensor with the eager steps through resets,
-with recompiles made errors.
+That it is the same game is held here (through tasks that change the graph and a loaded
+state) and elsewhere: the scenarios run on it (conftest.py's `compiled` engine), the
+equivalence tests compare it with the reference engine, and test_engine_batched.py compares
+it tensor for tensor with the eager steps through resets, with recompiles made errors.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import torch
@@ -24,8 +26,8 @@ def test_a_compiled_step_runs_the_masked_path():
 
 
 def test_compile_time_is_reported_and_a_second_engine_reuses_the_code():
-    game = dense_arena(combat=False)
-    first = BatchedEngine(game, num_envs=2, seed=1, compile=True)
+    game = dense_arena(combat=False)  # at a batch size no other test compiles
+    first = BatchedEngine(game, num_envs=5, seed=1, compile=True)
     assert first.compiled.note == "engine step: compiled at the first step"
     first.reset()
     first.step(torch.zeros(first.num_slots, dtype=torch.long))
@@ -33,8 +35,62 @@ def test_compile_time_is_reported_and_a_second_engine_reuses_the_code():
     assert first.compiled.source in ("cold", "from inductor's cache")
     assert first.compiled.note.startswith("engine step: compiled with torch.compile in ")
     # The same game and batch: the same graph, guarded by shapes, not by the engine's identity.
-    second = BatchedEngine(game, num_envs=2, seed=5, compile=True)
+    second = BatchedEngine(game, num_envs=5, seed=5, compile=True)
     second.reset()
     with torch._dynamo.config.patch(error_on_recompile=True):
         second.step(torch.zeros(second.num_slots, dtype=torch.int32))  # dtypes are made one
     assert second.compiled.source == "already compiled in this process"
+
+
+def test_tasks_that_change_the_graph_and_a_loaded_state_keep_the_game():
+    # A task with more converters per room reallocates the converter tensors and one without
+    # stat rewards changes a host flag: the step compiles again, and the game goes on as in
+    # the eager engine, through a state saved and loaded again.
+    base = dense_arena(combat=True)
+    other = base.model_copy(deep=True)
+    other.map.room.objects = {**other.map.room.objects, "mine_red": 4, "generator_red": 2}
+    other.agent.stat_rewards, other.agent.stat_reward_caps = {}, {}
+    eager, compiled = (BatchedEngine(base, num_envs=3, seed=2, compile=c) for c in (False, True))
+    gen = torch.Generator().manual_seed(0)
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            actions = torch.randint(0, len(eager.action_names), (eager.num_slots,), generator=gen)
+            eager.step(actions)
+            compiled.step(actions)
+            a, b = eager.world.game_state(), compiled.world.game_state()
+            assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+            assert torch.equal(eager.obs, compiled.obs) and torch.equal(eager.rewards, compiled.rewards)
+
+    for engine in (eager, compiled):
+        engine.reset()
+    step(10)
+    for engine in (eager, compiled):
+        engine.set_next_task([0, 2], [other, other], [1, 1])
+    assert compiled.world.dims.conv_per_room > base.map.room.objects["mine_red"] + 1
+    step(80)  # every env's first episode ends within 60 steps: both tasks are played
+    saved = compiled.state_dict()
+    step(10)
+    for engine in (eager, compiled):
+        engine.load_state_dict(saved)
+    step(20)
+
+
+def test_the_compiled_step_writes_large_buffers_in_place():
+    # The premise of compiled.py: no copy of a buffer as large as the grid (planes, agent_at,
+    # conv_at: cells + trash rows). A combat game, whose attacks read `agent_at` before the
+    # moves write it (the case inductor's reordering once answered with a copy).
+    from torch._inductor.utils import run_and_get_code
+
+    engine = BatchedEngine(dense_arena(combat=True), num_envs=4, seed=3, compile=True)
+    engine.reset()
+    actions = torch.zeros(engine.num_slots, dtype=torch.long)
+    with torch._inductor.config.patch(fx_graph_cache=False):  # generate the code here
+        _, codes = run_and_get_code(engine.step, actions)
+    d = engine.world.dims
+    grid = d.cells + d.slots
+    code = "\n".join(codes)
+    rows = [int(shape.split(",")[0]) for shape in re.findall(r"empty_strided_\w+\(\(([\d, ]+)\)", code)]
+    loops = [int(n) for n in re.findall(r"x\d+<static_cast<int64_t>\((\d+)L\)", code)]
+    assert rows and loops  # the code was seen
+    assert max(rows) < grid and max(loops) < grid, (grid, max(rows), max(loops))
