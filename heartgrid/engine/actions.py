@@ -135,7 +135,7 @@ class ActionKinds:
         grid's feature columns are not among them: views of `planes` made outside a compiled
         step alias its largest input (see the module docstring)."""
         S, C = w.dims.slots, w.dims.converters
-        self.type_channel, self.swappable_channel = type_channel, swappable_channel  # occupancy: type
+        self.type_channel, self.swappable_channel = type_channel, swappable_channel  # type: occupancy
         self.channel_index = {c: torch.tensor(c, device=w.device) for c in (type_channel, swappable_channel)}
         self.byte = {v: torch.tensor(v, dtype=torch.uint8, device=w.device) for v in (0, AGENT_CODE)}
         self.inventory = w.agent_inventory[:S]

@@ -2,12 +2,14 @@
 
 What is compiled: the device part of a step (RULES.md steps 1-6 and the refresh of the grid's
 feature rows) as one graph: `fullgraph=True` (no graph breaks), `dynamic=False` (every shape
-is fixed by the engine's dims). It runs the engine's masked path, the one a GPU runs eagerly:
-every kind over every slot, no host reads, writes that miss land in trash rows. That path is
-written for the compiler: the large buffers are written in place only through whole-tensor
-`index_put_` / `index_copy_` / `index_fill_`, which inductor keeps in place; a write through a
-view of a large buffer, or a scatter-max into a grid-sized scratch array, becomes a copy of
-the whole buffer once AOTAutograd functionalises the graph (benchmarks/README.md).
+is fixed by the engine's dims). It runs the engine's masked path, the one a GPU runs eagerly
+(every kind over every slot, no host reads, writes that miss land in trash rows), in the form
+written for the compiler (`ActionKinds(compiled=True)`): the large buffers are written only
+through whole-tensor `index_put_` / `index_copy_` / `index_fill_`, which inductor keeps in
+place, and conflicts are resolved by comparing claimants pairwise. A write through a view of a
+large buffer, or a scatter-max into a grid-sized scratch array, becomes a copy of the whole
+buffer once AOTAutograd functionalises the graph (benchmarks/README.md; a test reads the
+generated code for such copies).
 
 What stays eager: the priority keys (a block of steps at once, on a host-side counter), the
 observation gather (one index_select that already runs at memory speed, on its own threads)
@@ -37,7 +39,8 @@ RECOMPILE_LIMIT = 64
 
 
 def options(device: torch.device) -> dict[str, int | bool]:
-    """Inductor options for the step (measured at 64 envs, benchmarks/README.md).
+    """Inductor options for the step (step times at 64 envs when each was measured,
+    benchmarks/README.md).
     Every device: keep the program order of reads and writes of a buffer
     (reorder_for_locality off): with it, inductor moved the attack's read of `agent_at` after
     the moves' writes and kept the old contents in a copy of the whole array, two cell-sized
