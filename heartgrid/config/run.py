@@ -54,7 +54,7 @@ class SystemConfig(Config):
     compile: bool = False
     """Run the training engine's step through torch.compile (heartgrid/engine/compiled.py):
     the device part of a step as one graph of the masked path, compiled at the first step (on
-    a 2-core CPU ~8-12 s cold, ~3 s from inductor's cache; log.txt says which). The same game
+    a 2-core CPU ~5-12 s cold, ~3 s from inductor's cache; log.txt says which). The same game
     step for step, so a run may resume with it switched. Off by default: on a CPU the engine
     alone is slower at 64 envs (0.8x the eager step with host skips), faster at the CPU
     recipe's 8, and training end to end is the same within noise (benchmarks/README.md). Not

@@ -32,12 +32,13 @@ ACTION_POOL = 64
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe whose game to step, e.g. arena_basic_easy_shaped")
+    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)  # refused in run()
     parser.add_argument("--envs", type=int, default=None,
                         help="number of envs (default: 64 on cpu, 4096 on cuda)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of one timed round")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds stepped before timing")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of one timed round (default: 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds, the median reported (default: 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds stepped before timing (default: 1)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads of the engine's step (default: the engine's own, 1)")
     parser.add_argument("--gather-threads", type=int, default=None,
@@ -51,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.overrides:
+        raise UsageError(f"bench env takes no key=value overrides (got {' '.join(args.overrides)}): it "
+                         f"steps the recipe's game; --envs, --device, --threads, --gather-threads "
+                         f"and --compile set the rest")
     if args.rounds < 1 or args.seconds <= 0:
         raise UsageError("--rounds must be >= 1 and --seconds > 0")
     args.device = require_device(args.device)

@@ -149,12 +149,13 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     # Built before anything is written, so that a config the engine or policy refuses leaves
     # no directory behind to block the corrected command.
     trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming, stop=stop, world=world)
-    saved_total, refused, states = None, [], None
+    saved_total, saved_compile, refused, states = None, None, [], None
     if resuming:
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
         states = rank_states(checkpoint.trainer_state, 1 if world is None else world.size, checkpoint.path)
-        saved_total = read_run_config(run_dir).trainer.total_timesteps
+        saved = read_run_config(run_dir)
+        saved_total, saved_compile = saved.trainer.total_timesteps, saved.system.compile
         refused = checkpoint.refused
     start.ready()
     if states is not None:
@@ -201,6 +202,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         logger.info(f"warning: {error}")
     if saved_total is not None and saved_total != config.trainer.total_timesteps:
         say(f"total_timesteps changed from {saved_total} to {config.trainer.total_timesteps}")
+    if saved_compile is not None and saved_compile != config.system.compile:
+        say(f"system.compile changed from {str(saved_compile).lower()} to {str(config.system.compile).lower()}")
     try:
         trainer.train()
         if trainer.stop.requested:

@@ -346,6 +346,9 @@ def test_bench_reports_json(capsys):
     assert main(["bench", "env", "small_easy_shaped", "--seconds", "0"]) == 2
     assert main(["bench", "env", "small_easy_shaped", "--gather-threads", "0"]) == 2
     assert "--gather-threads must be >= 1" in capsys.readouterr().err
+    assert main(["bench", "env", "small_easy_shaped", "system.compile=true"]) == 2
+    err = capsys.readouterr().err
+    assert "no key=value overrides" in err and "--compile" in err
 
 
 @pytest.mark.parametrize("time_limit", ["truncate", "terminal"])

@@ -93,9 +93,10 @@ def test_a_compiled_engine_step_trains_the_same_run(trained):
     b = CheckpointManager(compiled).load_latest().policy_weights
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert "engine step: compiled with torch.compile in" in (compiled / "log.txt").read_text()
-    # Compiling or not is no change of the run: it resumes either way.
+    # Compiling or not is no change of the run: it resumes either way, and says so.
     train(short_config(trained.parent, "compiled", "trainer.total_timesteps=1024"))
     assert [r["metric/epoch"] for r in read_metrics(compiled)] == [1, 2, 3, 4]
+    assert "system.compile changed from true to false" in (compiled / "log.txt").read_text()
 
 
 def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
