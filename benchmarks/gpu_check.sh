@@ -106,7 +106,10 @@ if [ "$DEVICE" != cpu ]; then
   # The scenario and reference-equivalence tests with the batched engine on the GPU (last: the
   # benchmarks above are what a short lease is for).
   step engine_rules 180 - env HEARTGRID_TEST_DEVICE="$DEVICE" "$PYTHON" -m pytest -q -p no:cacheprovider \
-    tests/engine/test_engine_scenarios.py tests/engine/test_engine_equivalence.py
+    -k "not compiled" tests/engine/test_engine_scenarios.py tests/engine/test_engine_equivalence.py
+  # A few scenarios on the compiled step on the GPU (each compiles its own graph, so not all).
+  step compiled_rules 150 - env HEARTGRID_TEST_DEVICE="$DEVICE" "$PYTHON" -m pytest -q -p no:cacheprovider \
+    -k "compiled and (simultaneous_attacks or swap_with or two_agents_moving)" tests/engine/test_engine_scenarios.py
 fi
 
 echo "results: $RESULTS ($(wc -l <"$RESULTS") lines); log: $LOG; failed steps: $failures" | tee -a "$LOG"

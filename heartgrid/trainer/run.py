@@ -60,8 +60,7 @@ from heartgrid.trainer.trainer import Trainer
 # or not: the same game, bit for bit). A trailing "." covers a section.
 RESUMABLE_CHANGES = (
     "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.compile",
-    "system.stop_signals",
-    "system.stop_grace_s", "logging.", "wandb.", "distributed.backend",
+    "system.stop_signals", "system.stop_grace_s", "logging.", "wandb.", "distributed.backend",
     "distributed.timeout_s",
 )
 
