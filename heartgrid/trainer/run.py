@@ -173,11 +173,15 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         logger.info(message)
         display.message(message)
 
-    compiling = [trainer.engine.compiled] if getattr(trainer.engine, "compiled", None) else []
+    compiled = getattr(trainer.engine, "compiled", None)
+    compiles_said = 0
 
     def on_log(record: dict[str, float]) -> None:
-        if compiling and compiling[0].compile_seconds is not None:  # compiled at the first step
-            say(compiling.pop().note)
+        nonlocal compiles_said
+        if compiled is not None:  # at the first step, and again when a task changed the graph
+            for compile_ in compiled.compiles[compiles_said:]:
+                say(str(compile_))
+            compiles_said = len(compiled.compiles)
         logger.log_metrics(record)
         display.update(record)
         for warning in health.check(record):

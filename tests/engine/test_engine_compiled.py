@@ -65,10 +65,17 @@ def test_tasks_that_change_the_graph_and_a_loaded_state_keep_the_game():
     for engine in (eager, compiled):
         engine.reset()
     step(10)
+    first = compiled.compiled.compiles[:]
+    assert [c.call for c in first] == [1]
     for engine in (eager, compiled):
         engine.set_next_task([0, 2], [other, other], [1, 1])
     assert compiled.world.dims.conv_per_room > base.map.room.objects["mine_red"] + 1
     step(80)  # every env's first episode ends within 60 steps: both tasks are played
+    # The new graphs were timed and kept (their step: the first after the tasks began).
+    later = compiled.compiled.compiles[1:]
+    assert later and all(11 <= c.call <= 90 and c.seconds > 0 for c in later)
+    assert all("again at step" in str(c) for c in later)
+    assert compiled.compiled.note.startswith(f"{first[0]}; {len(later)} recompile(s) since, ")
     saved = compiled.state_dict()
     step(10)
     for engine in (eager, compiled):
