@@ -103,6 +103,20 @@ class NpcPlayers:
     def label(self) -> str:
         return f"{self.uri} ({self.checkpoint.name})" if self.checkpoint is not None else self.uri
 
+    def replay_meta(self) -> dict[str, Any]:
+        """What a replay's meta says about the NPCs (docs/replays.md): who plays which agents."""
+        return {"npc_policy": self.label(), "npc_agents": list(range(self.game.policy_agents, self.game.num_agents))}
+
+    def for_envs(self, num_envs: int) -> NpcPlayers:
+        """The same NPCs, playing the checkpoint drawn now, for another batch of `num_envs`
+        envs with a recurrent state of their own (a replay of what training plays). Draws
+        nothing and leaves this one as it was."""
+        other = copy.copy(self)
+        other.mask = npc_slots(self.game, num_envs, self.device)
+        other.slots = other.mask.nonzero().view(-1)
+        other.state = self.module.initial_state(len(other.slots), self.device)
+        return other
+
     # ---- who plays ---------------------------------------------------------------------------
 
     def _bind(self, module: nn.Module) -> nn.Module:

@@ -93,9 +93,10 @@ def evaluate_on_game(
     engine = BatchedEngine(game, min(num_envs, episodes), device=device, seed=seed)
     # Bind by name to this engine's features and actions, as `load_policy` does when given them.
     policy.adapt(engine.features, engine.action_space.names)
-    recorders = replays.recorders(engine) if replays is not None else []
     npcs = (NpcPlayers(game, engine.num_envs, engine.features, engine.action_space.names,
                        engine.device, seed=seed) if game.npc_policy_uri is not None else None)
+    npc_meta = npcs.replay_meta() if npcs is not None else {}
+    recorders = replays.recorders(engine, **npc_meta) if replays is not None else []
     result = evaluate(
         policy.to(device), engine, episodes=episodes, max_steps=game.max_steps, greedy=greedy, seed=seed,
         recorders=recorders, npcs=npcs,

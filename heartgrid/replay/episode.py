@@ -31,22 +31,28 @@ SCRIPTED = ("random", "noop")
 @torch.inference_mode()
 def record_episode(policy: nn.Module, engine: BatchedEngine, *, env: int = 0, meta: dict[str, Any],
                    generator: torch.Generator, greedy: bool = False,
-                   max_steps: int | None = None) -> dict[str, Any]:
+                   max_steps: int | None = None, npcs: Any = None,
+                   npc_generator: torch.Generator | None = None) -> dict[str, Any]:
     """Reset `engine`, play `policy` on all its envs until env `env`'s episode ends (or after
     `max_steps` steps: the replay's end is then "cut"), recording env `env`; returns the
-    replay document."""
+    replay document. `npcs` (evaluation/npc.py's NpcPlayers, bound to this engine's batch)
+    play their slots, sampled with `npc_generator`, as in evaluation and training."""
     engine.reset()
     recorder = EpisodeRecorder(engine, env, meta, flush_every=BULK_FLUSH_EVERY)
     recorder.begin()
     state = policy.initial_state(engine.num_slots, engine.obs.device)
+    dones = torch.zeros(engine.num_slots, dtype=torch.bool, device=engine.obs.device)
     steps = 0
     while not recorder.done and (max_steps is None or steps < max_steps):
         logits, _, state = policy(engine.obs, state)
         actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
+        if npcs is not None:
+            actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
         engine.step(actions)
         recorder.record(actions)
+        dones = engine.terminals | engine.truncations
         if state:  # other envs of a batch may end first: their slots start afresh
-            state = reset_state(state, engine.terminals | engine.truncations)
+            state = reset_state(state, dones)
         steps += 1
     recorder.close()
     return recorder.document()

@@ -43,6 +43,7 @@ from heartgrid.engine.reference_rules import Agent, Converter, Wall
 from heartgrid.engine.rng import env_seed
 from heartgrid.errors import EXIT_FILE_FAULT, UsageError
 from heartgrid.evaluation.evaluate import evaluation_game
+from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.run import load_evaluated_policy
 from heartgrid.recipes import build_config
 from heartgrid.replay.episode import SCRIPTED, record_episode, scripted_policy
@@ -150,10 +151,15 @@ def render_policy(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.policy}: {e}") from None
         meta.update(epoch=source.epoch, agent_step=source.agent_step)
     policy.to(device).eval()
+    npcs = None  # game.policy_agents_pct < 1: the NPC agents are played as in evaluation
+    if game.npc_policy_uri is not None:
+        npcs = NpcPlayers(game, 1, engine.features, engine.action_space.names, engine.device, seed=args.seed)
+        meta.update(npcs.replay_meta())
     try:
         document = record_episode(policy, engine, env=0, meta=meta, greedy=args.greedy,
                                   generator=torch.Generator(device).manual_seed(args.seed),
-                                  max_steps=args.steps)
+                                  max_steps=args.steps, npcs=npcs,
+                                  npc_generator=torch.Generator(device).manual_seed(args.seed + 1))
     except ValueError as e:  # found at its first step: e.g. a conv policy of another window size
         raise UsageError(f"{args.policy}: {e}") from None
     replay = ReplayState(document)

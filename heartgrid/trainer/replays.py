@@ -11,7 +11,10 @@ evaluation). Every replay of a run therefore shows the same map with the same se
 action samples, and the difference between two of them is the policy's.
 
 The policy plays a copy in eval mode under inference mode, with its recurrent state from
-`initial_state`. Nothing is drawn from the trainer's random generators or from torch's global
+`initial_state`. In a game with NPCs (`game.policy_agents_pct` < 1) the NPC agents are played
+as in training: by the checkpoint the trainer's NPCs play now (`npcs`, with a recurrent state
+of their own, sampled with a generator seeded `system.seed + 1` as evaluation does), and the
+replay's meta names them (`npc_policy`, `npc_agents`). Nothing is drawn from the trainer's random generators or from torch's global
 one (actions come from a private generator, and `torch.random.fork_rng` fences off the rest),
 so a run trains bit for bit the same with replays on or off.
 """
@@ -28,6 +31,7 @@ from heartgrid.config.run import RunConfig
 from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.evaluate import evaluation_game
+from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.replay.episode import record_episode
 from heartgrid.replay.format import REPLAYS_DIR, SUFFIX, write_replay
 
@@ -42,8 +46,9 @@ def training_replay_path(run_dir: Path, epoch: int) -> Path:
 
 
 def record_training_replay(config: RunConfig, policy: nn.Module, *, epoch: int, agent_step: int,
-                           run_dir: Path) -> Path:
-    """Play one episode of `config.game` with `policy` and write it; returns the file."""
+                           run_dir: Path, npcs: NpcPlayers | None = None) -> Path:
+    """Play one episode of `config.game` with `policy` (and `npcs`, the trainer's, if the
+    game has NPCs) and write it; returns the file."""
     try:
         device = next(policy.parameters()).device
     except StopIteration:  # a policy without parameters (scripted): the run's device
@@ -58,5 +63,11 @@ def record_training_replay(config: RunConfig, policy: nn.Module, *, epoch: int, 
         meta = {"source": "train", "recipe": config.recipe or None, "policy": str(run_dir),
                 "task": None, "epoch": epoch, "agent_step": agent_step}
         generator = torch.Generator(device).manual_seed(config.system.seed)
-        document = record_episode(player, engine, env=0, meta=meta, generator=generator)
+        npc_players = npc_generator = None
+        if npcs is not None:
+            npc_players = npcs.for_envs(engine.num_envs)
+            npc_generator = torch.Generator(device).manual_seed(config.system.seed + 1)
+            meta.update(npcs.replay_meta())
+        document = record_episode(player, engine, env=0, meta=meta, generator=generator,
+                                  npcs=npc_players, npc_generator=npc_generator)
     return write_replay(training_replay_path(run_dir, epoch), document)

@@ -304,7 +304,8 @@ class Trainer:
         if writer and not self.stopping() and replay_due(self.config, self.epoch):
             with self.timer.paused():
                 record_training_replay(self.config, self.policy, epoch=self.epoch,
-                                       agent_step=self.agent_step, run_dir=self.checkpoints.run_dir)
+                                       agent_step=self.agent_step, run_dir=self.checkpoints.run_dir,
+                                       npcs=self.sides.npcs)
         record = None
         if self.epoch % self.config.logging.log_interval == 0 or last:
             record = self.log()

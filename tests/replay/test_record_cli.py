@@ -98,6 +98,26 @@ def test_render_with_a_policy_writes_a_replay(policies: dict[str, Path], tmp_pat
         assert grid[row][col] in "^v<>*"
 
 
+def test_replays_of_games_with_npcs_show_them_and_name_them(policies: dict[str, Path], tmp_path: Path, capsys):
+    # render: the NPC agent (1 of 2) plays scripted:noop, the policy the other.
+    npcs = ["game.policy_agents_pct=0.5", "game.npc_policy_uri=scripted:noop"]
+    path = tmp_path / "render.hgreplay"
+    assert cli.main(["render", "small_easy_shaped", *npcs, "--policy", "random", "--steps", "20",
+                     "--quiet", "--replay", str(path)]) == 0, capsys.readouterr().err
+    document = read_replay(path)
+    assert (document["meta"]["npc_policy"], document["meta"]["npc_agents"]) == ("scripted:noop", [1])
+    noop = document["actions"].index("noop_0")
+    assert all(step["a"][1] == noop for step in document["steps"])
+    assert {step["a"][0] for step in document["steps"]} != {noop}
+    # eval: its replays name the NPCs too.
+    out = tmp_path / "replays"
+    assert cli.main(["eval", str(policies["run"]), "small_cardinal", "game.max_steps=10", *npcs[:1],
+                     "game.npc_policy_uri=scripted:random", "--episodes", "1", "--device", "cpu",
+                     "--replays", str(out)]) == 0, capsys.readouterr().err
+    (path,) = find_replays(out)
+    assert (read_replay(path)["meta"]["npc_policy"], read_replay(path)["meta"]["npc_agents"]) == ("scripted:random", [1])
+
+
 def test_render_random_quiet_and_cut(tmp_path: Path, capsys):
     path = tmp_path / "r.hgreplay"
     assert cli.main(["render", "arena", "--policy", "random", "--steps", "5", "--quiet",

@@ -83,3 +83,25 @@ def test_training_is_the_same_with_replays_on_or_off(tmp_path: Path):
         assert torch.equal(value, weights_on[name]), name
     for key, state in adam_off.items():
         assert all(torch.equal(state[k], adam_on[key][k]) for k in state if torch.is_tensor(state[k]))
+
+
+def test_a_training_replay_of_a_game_with_npcs_shows_them_playing(tmp_path: Path):
+    """The NPC agents are played as in training (here scripted:noop), not by the learner, and
+    the meta names them; the trainer's own NPCs are left as they were."""
+    config = build_config("small_easy_shaped", [*SMALL, f"data_dir={tmp_path}", "run=r",
+                                                "game.policy_agents_pct=0.5",
+                                                "game.npc_policy_uri=scripted:noop"])
+    trainer = Trainer(config)
+    npcs = trainer.sides.npcs
+    before = [s.clone() for s in npcs.state]
+    path = record_training_replay(config, trainer.policy, epoch=2, agent_step=512,
+                                  run_dir=config.run_dir, npcs=npcs)
+    document = read_replay(path)
+    meta = document["meta"]
+    assert (meta["npc_policy"], meta["npc_agents"]) == ("scripted:noop", [1])
+    noop = document["actions"].index("noop_0")
+    actions = [step["a"] for step in document["steps"]]
+    assert all(a[1] == noop for a in actions)  # the NPC
+    assert {a[0] for a in actions} != {noop}  # the learner acted
+    assert npcs.slots.tolist() == [1, 3, 5, 7] and len(npcs.state) == len(before)
+    assert all(torch.equal(s, b) for s, b in zip(npcs.state, before))

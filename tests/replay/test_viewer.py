@@ -21,7 +21,7 @@ from browser import (  # noqa: F401  (fixtures)
 )
 
 from heartgrid.config.items import ITEMS
-from heartgrid.replay.format import read_replay
+from heartgrid.replay.format import read_replay, write_replay
 from heartgrid.replay.html import write_viewer_html
 from heartgrid.replay.reader import ReplayState
 from heartgrid.replay.server import ServedReplay, replay_app
@@ -125,6 +125,20 @@ def test_scrubbing_shows_the_replays_inventory_and_reward(replays: dict[str, Pat
         page.wait_for_function("window.heartgrid.step() > 0")
         page.keyboard.press(" ")
         assert not page.evaluate("window.heartgrid.playing()")
+
+
+def test_npc_agents_are_named_in_the_header_and_the_selection(replays: dict[str, Path], page: Any,
+                                                              tmp_path: Path) -> None:
+    document = read_replay(replays["arena"])
+    document["meta"].update(npc_policy="scripted:noop", npc_agents=list(range(6, 24)))
+    path = write_replay(tmp_path / "npcs.hgreplay", document)
+    with served([path]) as server:
+        open_viewer(page, server.url)
+        assert "NPCs: agents 6–23 (scripted:noop)" in page.inner_text("#meta")
+        for agent, player in ((7, "NPC: scripted:noop"), (0, "random")):
+            page.evaluate(f"window.heartgrid.select({agent})")
+            assert page.inner_text("#sel-title") == f"Agent {agent}"
+            assert page.inner_text("#sel-player") == player
 
 
 def test_a_click_on_a_converter_shows_its_inventory(replays: dict[str, Path], page: Any) -> None:

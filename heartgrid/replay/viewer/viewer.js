@@ -18,6 +18,20 @@ const VIEWER_KEYS = [
 
 function fmt(x, digits = 2) { return Number.isInteger(x) ? String(x) : x.toFixed(digits); }
 function setText(id, text) { const el = $(id); if (el) el.textContent = text; }
+// Who played an agent (docs/replays.md: meta.npc_agents / npc_policy, meta.person_agent).
+// Meta comes from the file: only well-formed agent numbers count.
+function npcAgents(meta) { return Array.isArray(meta.npc_agents) ? meta.npc_agents.filter(Number.isInteger) : []; }
+function playerOf(meta, agent) {
+  if (npcAgents(meta).includes(agent)) return `NPC: ${meta.npc_policy || "?"}`;
+  if (meta.person_agent === agent) return "a person";
+  return meta.policy || "?";
+}
+// "agents 6–23" for a run of numbers, else "agents 1, 4, 5".
+function agentList(ids) {
+  const contiguous = ids.every((v, i) => i === 0 || v === ids[i - 1] + 1);
+  if (ids.length === 1) return `agent ${ids[0]}`;
+  return contiguous ? `agents ${ids[0]}–${ids[ids.length - 1]}` : `agents ${ids.join(", ")}`;
+}
 function showStatus(message, isError) {
   const el = $("status");
   el.hidden = false; el.textContent = message; el.classList.toggle("error", !!isError);
@@ -59,8 +73,11 @@ class Viewer {
       setText(k ? "title-b" : "title-a", `${title} — ${m.policy || "?"}${m.epoch != null ? ` @ epoch ${m.epoch}` : ""}`);
     });
     const r = this.replays[0], m = r.meta;
+    const npcs = npcAgents(m);
     setText("meta", [m.source, m.recipe && `recipe ${m.recipe}`, `seed ${m.seed}`, `episode ${m.episode}`,
-      m.task && `task ${m.task}`, `${r.A} agents`, `${r.H}×${r.W}`, `end: ${r.end}`].filter(Boolean).join(" · "));
+      m.task && `task ${m.task}`, `${r.A} agents`,
+      npcs.length && `NPCs: ${agentList(npcs)} (${m.npc_policy || "?"})`,
+      `${r.H}×${r.W}`, `end: ${r.end}`].filter(Boolean).join(" · "));
     this.buildLegend();
     this.buildHelp();
     const d = $("divergence");
@@ -280,6 +297,7 @@ class Viewer {
     };
     if (isAgent) {
       row("group", "group", views.map(({ r }) => r.groups[String(r.agentGroup[id])] || String(r.agentGroup[id])));
+      row("player", "played by", views.map(({ r }) => playerOf(r.meta, id)));
       row("position", "position", views.map(({ st }) => `(${st.row[id]}, ${st.col[id]})`));
       row("orientation", "facing", views.map(({ st }) => ORIENTATIONS[st.ori[id]] || String(st.ori[id])));
       row("frozen", "frozen", views.map(({ st }) => (st.frz[id] > 0 ? `${st.frz[id]} steps` : "no")));
