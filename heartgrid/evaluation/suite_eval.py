@@ -35,6 +35,7 @@ from torch import nn
 from heartgrid.config.items import ITEMS
 from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.policy_sources import EvaluatedPolicy, policy_from_module, unique_labels
 from heartgrid.evaluation.resolve import ResolvedSimulation
 from heartgrid.evaluation.scorecard import EpisodeScore, Result, Scorecard, SimulationInfo
@@ -127,18 +128,28 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
     module.to(device)
     module.eval()
 
-    recorders = [] if replays is None else replays.recorders(engine, **_replay_meta(sim, player))
+    # A simulation whose game has NPCs (game.policy_agents_pct < 1): they play their agents, as
+    # in heartgrid eval on a recipe (run.py), with their own generator (seed + 1).
+    npcs = (NpcPlayers(games[0], episodes, engine.features, engine.action_space.names, engine.device,
+                       seed=sim.config.seed) if games[0].npc_policy_uri is not None else None)
+    meta = {**_replay_meta(sim, player), **(npcs.replay_meta() if npcs is not None else {})}
+    recorders = [] if replays is None else replays.recorders(engine, **meta)
     engine.reset()
     agent_rewards = torch.zeros(engine.num_slots, dtype=torch.float64, device=device)
     generator = torch.Generator(device).manual_seed(sim.config.seed)
+    npc_generator = torch.Generator(device).manual_seed(sim.config.seed + 1)
     with torch.inference_mode():  # no autograd records: ~20% less overhead per small forward on a CPU
         for recorder in recorders:
             recorder.begin()
         state = module.initial_state(engine.num_slots, device)
+        dones = torch.zeros(engine.num_slots, dtype=torch.bool, device=device)
         for _ in range(sim.max_steps):
             logits, _, state = module(engine.obs, state)
             actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
+            if npcs is not None:
+                actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
             engine.step(actions)
+            dones = engine.terminals | engine.truncations
             agent_rewards += engine.rewards
             for recorder in recorders:
                 if not recorder.done:
@@ -156,8 +167,9 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
     centre = (engine.obs_shape[1] // 2, engine.obs_shape[2] // 2)
     first_inv = engine.features[f"inv:{ITEMS[0]}"].id
     inventory = engine.final_obs[:, first_inv:first_inv + len(ITEMS), centre[0], centre[1]]
-    inventory = inventory.reshape(episodes, agents, len(ITEMS)).cpu()
-    per_agent = agent_rewards.view(episodes, agents).cpu()
+    mine = games[0].policy_agents  # the evaluated policy's agents: all of them without NPCs
+    inventory = inventory.reshape(episodes, agents, len(ITEMS))[:, :mine].cpu()
+    per_agent = agent_rewards.view(episodes, agents)[:, :mine].cpu()
     references: dict[int, float | None] = {}
     scores = []
     for row, env in enumerate(batch.env_ids.tolist()):

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.errors import UsageError
+from heartgrid.evaluation import evaluate_suite, policy_from_module
 from heartgrid.evaluation.run import evaluate_on_game
+from heartgrid.evaluation.simulation import SimulationConfig, SuiteConfig
 from heartgrid.policies.scripted import make_scripted_policy
 from heartgrid.recipes import build_config
+from heartgrid.replay.format import find_replays, read_replay
+from heartgrid.replay.requests import ReplayRequest
 
 
 def game(npc: str, pct: float = 0.5):
@@ -18,7 +23,6 @@ def game(npc: str, pct: float = 0.5):
 
 def learner(name: str):
     g = build_config("small_cardinal", []).game
-    from heartgrid.engine.action_space import ActionSpace
     return make_scripted_policy(name, FeatureRegistry.default(), ActionSpace.from_game(g).names)
 
 
@@ -46,3 +50,23 @@ def test_bad_npc_settings_are_refused_clearly():
         evaluate_on_game(learner("random"), game("self"), episodes=1, num_envs=1, device="cpu")
     with pytest.raises(UsageError, match="npc_policy_uri=runs/none"):
         evaluate_on_game(learner("random"), game("runs/none"), episodes=1, num_envs=1, device="cpu")
+
+
+def test_a_suite_simulation_with_npcs_plays_them(tmp_path):
+    # The evaluated policy (random) plays agent 0 of small_easy_shaped, scripted:noop agent 1;
+    # the episode scores, the per-agent rows and the replay are the policy's / name the NPCs.
+    sim = SimulationConfig(category="duel", name="vs_noop", recipe="small_easy_shaped", episodes=2,
+                           max_steps=30, reference=None,
+                           overrides=["game.policy_agents_pct=0.5", "game.npc_policy_uri=scripted:noop"])
+    names = ActionSpace.from_game(build_config("small_easy_shaped", []).game).names
+    policy = make_scripted_policy("random", FeatureRegistry.default(), names)
+    card = evaluate_suite([policy_from_module(policy, "random")], SuiteConfig(name="npcs", simulations=[sim]),
+                          device="cpu", replays=ReplayRequest(tmp_path, episodes=2))
+    (result,) = card.results
+    assert all(len(e.agent_rewards) == 1 for e in result.episodes)
+    for path in find_replays(tmp_path):
+        document = read_replay(path)
+        assert document["meta"]["npc_policy"] == "scripted:noop" and document["meta"]["npc_agents"] == [1]
+        noop = names.index("noop_0")
+        assert all(step["a"][1] == noop for step in document["steps"])
+        assert {step["a"][0] for step in document["steps"]} != {noop}
