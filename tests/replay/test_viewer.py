@@ -80,6 +80,21 @@ def test_canvas_is_drawn(replays: dict[str, Path], page: Any) -> None:
             assert label in legend
 
 
+def test_fit_shows_the_wall_on_every_side(page: Any, tmp_path: Path) -> None:
+    # small_cardinal (9x9, a one-cell wall border) at seed 0: no object stands in the room's
+    # last row, and "fit" once framed the objects, leaving the bottom wall out of the picture.
+    path = record_random_episode(tmp_path / "small.hgreplay", "small_cardinal", 5, ["game.max_steps=5"])
+    document = read_replay(path)
+    H, W = document["height"], document["width"]
+    wall = document["object_types"].index("wall")
+    at = {(r, c): i for i, (t, r, c) in enumerate(document["objects"]) if t == wall}
+    with served([path]) as server:
+        open_viewer(page, server.url)
+        for cell in ((0, W // 2), (H - 1, W // 2), (H // 2, 0), (H // 2, W - 1)):
+            point = page.evaluate(f"window.heartgrid.cellCenter({at[cell]})")
+            assert canvas_pixel(page, "grid-a", point["x"], point["y"])[:3] == hex_rgb(WALL_COLOR), cell
+
+
 def test_scrubbing_shows_the_replays_inventory_and_reward(replays: dict[str, Path], page: Any) -> None:
     document = read_replay(replays["arena"])
     state = ReplayState(document)

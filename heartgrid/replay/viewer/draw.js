@@ -154,19 +154,22 @@ class GridRenderer {
       byType.get(t).push(i);
     }
     this.byType = byType;
-    // What "fit" shows: the cells inside the map's solid wall border (plus one), not the
-    // border itself, which holds nothing and would only make the cells smaller.
-    const st = replay.start;
-    let r0 = replay.H, c0 = replay.W, r1 = 0, c1 = 0;
-    for (let i = 0; i < replay.numObjects; i++) {
-      if (i >= replay.A && replay.objType[i] === wallType) continue;
-      r0 = Math.min(r0, st.row[i]); r1 = Math.max(r1, st.row[i] + 1);
-      c0 = Math.min(c0, st.col[i]); c1 = Math.max(c1, st.col[i] + 1);
-    }
-    if (r0 >= r1) { r0 = 0; c0 = 0; r1 = replay.H; c1 = replay.W; }
-    this.bounds = { r0: Math.max(0, r0 - 1), c0: Math.max(0, c0 - 1), r1: Math.min(replay.H, r1 + 1), c1: Math.min(replay.W, c1 + 1) };
+    // What "fit" shows: the cells inside the map's solid wall border plus its innermost row or
+    // column on each side, not the rest of the border, which holds nothing and would only make
+    // the cells smaller. The border is found from the walls (whole rows and columns of them
+    // from each edge inward), not from where objects stand, so every side shows its wall.
+    const st = replay.start, H = replay.H, W = replay.W;
+    const wallAt = new Set(this.walls.map((i) => st.row[i] * W + st.col[i]));
+    const wallRow = (r) => { for (let c = 0; c < W; c++) if (!wallAt.has(r * W + c)) return false; return true; };
+    const wallCol = (c) => { for (let r = 0; r < H; r++) if (!wallAt.has(r * W + c)) return false; return true; };
+    let r0 = 0, r1 = H, c0 = 0, c1 = W;
+    while (r0 < H && wallRow(r0)) r0++;
+    while (r1 > r0 && wallRow(r1 - 1)) r1--;
+    while (c0 < W && wallCol(c0)) c0++;
+    while (c1 > c0 && wallCol(c1 - 1)) c1--;
+    if (r0 >= r1 || c0 >= c1) { r0 = 0; c0 = 0; r1 = H; c1 = W; } // all walls: show everything
+    this.bounds = { r0: Math.max(0, r0 - 1), c0: Math.max(0, c0 - 1), r1: Math.min(H, r1 + 1), c1: Math.min(W, c1 + 1) };
     // Walls whose upper neighbour is not a wall get a lighter top edge (depth, not stripes).
-    const wallAt = new Set(this.walls.map((i) => st.row[i] * replay.W + st.col[i]));
     this.wallTops = this.walls.filter((i) => st.row[i] === 0 || !wallAt.has((st.row[i] - 1) * replay.W + st.col[i]));
   }
 
