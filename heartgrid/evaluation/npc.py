@@ -58,6 +58,28 @@ def npc_slots(game: GameConfig, num_envs: int, device: torch.device | str) -> Te
     return agent >= game.policy_agents
 
 
+def npc_uri_problem(uri: str, *, in_training: bool) -> str | None:
+    """Why `uri` cannot name NPCs (None: it can, as far as can be told before playing): what
+    NpcPlayers would refuse at its start, found early (a suite is checked when it is loaded,
+    not at its first NPC simulation)."""
+    if uri == SELF:
+        return None if in_training else (
+            "self plays a training run's own checkpoints; outside training name a run directory, "
+            "a checkpoint or a scripted policy")
+    if uri.startswith(SCRIPTED):
+        name = uri[len(SCRIPTED):]
+        if name not in SCRIPTED_POLICIES:
+            return f"unknown scripted policy {name!r}; choose from {[SCRIPTED + n for n in SCRIPTED_POLICIES]}"
+        return None
+    if NpcPlayers._names_a_run(uri):
+        return None  # its checkpoints are drawn when it plays
+    try:
+        resolve_policy_uri(uri)
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
 class NpcPlayers:
     """The NPC side of a batch of envs: which slots, who plays them, their recurrent state."""
 
@@ -79,8 +101,7 @@ class NpcPlayers:
         self.every = every
         if self.uri == SELF:
             if own_run_dir is None:
-                raise UsageError("game.npc_policy_uri=self plays this training run's checkpoints; "
-                                 "outside training name a run directory or a checkpoint instead")
+                raise UsageError(f"game.npc_policy_uri=self: {npc_uri_problem(SELF, in_training=False)}")
             self.run_dir = Path(own_run_dir)
         elif not self.uri.startswith(SCRIPTED) and self._names_a_run(self.uri):
             self.run_dir = uri_to_path(self.uri)
@@ -101,7 +122,9 @@ class NpcPlayers:
         return self.run_dir is not None
 
     def label(self) -> str:
-        return f"{self.uri} ({self.checkpoint.name})" if self.checkpoint is not None else self.uri
+        if self.checkpoint is not None:
+            return f"{self.uri} ({self.checkpoint.name})"
+        return f"{self.uri} (initial policy)" if self.initial is not None and self.periodic else self.uri
 
     def replay_meta(self) -> dict[str, Any]:
         """What a replay's meta says about the NPCs (docs/replays.md): who plays which agents."""
@@ -128,11 +151,10 @@ class NpcPlayers:
 
     def _first_module(self) -> nn.Module:
         if self.uri.startswith(SCRIPTED):
-            name = self.uri[len(SCRIPTED):]
-            if name not in SCRIPTED_POLICIES:
-                raise UsageError(f"game.npc_policy_uri={self.uri}: unknown scripted policy {name!r}; "
-                                 f"choose from {[SCRIPTED + n for n in SCRIPTED_POLICIES]}")
-            return make_scripted_policy(name, self.features, self.action_names).to(self.device)
+            problem = npc_uri_problem(self.uri, in_training=False)
+            if problem:
+                raise UsageError(f"game.npc_policy_uri={self.uri}: {problem}")
+            return make_scripted_policy(self.uri[len(SCRIPTED):], self.features, self.action_names).to(self.device)
         if self.periodic:
             drawn = self._draw()
             if drawn is None:

@@ -53,14 +53,16 @@ def finite_hearts(game: GameConfig) -> int | None:
 
 
 def max_metric_per_agent(game: GameConfig, metric: str) -> float | None:
-    """The most `metric` ("reward" or "heart.get") one agent can average in an episode, or None
-    when it has no finite maximum (or is another metric)."""
+    """The most `metric` ("reward" or "heart.get") one of the evaluated policy's agents can
+    average in an episode, or None when it has no finite maximum (or is another metric)."""
     if metric not in ("reward", f"{HEART}.get"):
         return None
     hearts = finite_hearts(game)
     if not hearts:
         return None
-    per_agent = hearts / game.num_agents
+    # The evaluated policy's agents (all of them without NPCs): a score of 1 is its side
+    # taking every heart, whatever the NPCs do.
+    per_agent = hearts / game.policy_agents
     if metric != "reward":
         return per_agent
     rates = set()

@@ -31,6 +31,7 @@ from heartgrid.engine.rng import env_seed
 from heartgrid.engine.stats import AgentStatLayout
 from heartgrid.errors import UsageError
 from heartgrid.evaluation.map_files import MapFile, MapFileError, load_map
+from heartgrid.evaluation.npc import npc_uri_problem
 from heartgrid.evaluation.references import max_metric_per_agent
 from heartgrid.evaluation.simulation import (
     MazeGeneratorConfig,
@@ -153,6 +154,10 @@ def resolve_simulation(sim: SimulationConfig, suite: str, base_dir: Path | None 
             data["desync_episodes"] = False
             data["max_steps"] = sim.max_steps or game.max_steps
             game = GameConfig.model_validate(data)
+        if game.npc_policy_uri is not None:  # refused here, not when the simulation plays
+            problem = npc_uri_problem(game.npc_policy_uri, in_training=False)
+            if problem:
+                raise ValueError(f"game.npc_policy_uri={game.npc_policy_uri}: {problem}")
         resolved = ResolvedSimulation(suite, sim, game, map_file)
         resolved.reference(game)  # a map the engine cannot build fails here, not mid-evaluation
     except (UnknownRecipeError, OverrideError, MapFileError, MapError, procgen.ProcgenError,

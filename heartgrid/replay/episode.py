@@ -37,6 +37,8 @@ def record_episode(policy: nn.Module, engine: BatchedEngine, *, env: int = 0, me
     `max_steps` steps: the replay's end is then "cut"), recording env `env`; returns the
     replay document. `npcs` (evaluation/npc.py's NpcPlayers, bound to this engine's batch)
     play their slots, sampled with `npc_generator`, as in evaluation and training."""
+    if npcs is not None and npc_generator is None:
+        raise ValueError("record_episode: npcs need their own npc_generator")
     engine.reset()
     recorder = EpisodeRecorder(engine, env, meta, flush_every=BULK_FLUSH_EVERY)
     recorder.begin()

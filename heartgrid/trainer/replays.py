@@ -8,7 +8,8 @@ The episode is played in a fresh one-env BatchedEngine on the policy's device, s
 engine and its envs are untouched: `config.game` (the curriculum's current tasks are not
 followed), seeded by `system.seed`, its full length (no desynchronised first episode, as in
 evaluation). Every replay of a run therefore shows the same map with the same seeds for the
-action samples, and the difference between two of them is the policy's.
+action samples, and the difference between two of them is the policy's (and, in a game with
+run or self-play NPCs, the checkpoint the NPCs play).
 
 The policy plays a copy in eval mode under inference mode, with its recurrent state from
 `initial_state`. In a game with NPCs (`game.policy_agents_pct` < 1) the NPC agents are played

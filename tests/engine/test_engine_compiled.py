@@ -74,7 +74,7 @@ def test_tasks_that_change_the_graph_and_a_loaded_state_keep_the_game():
     # The new graphs were timed and kept (their step: the first after the tasks began).
     later = compiled.compiled.compiles[1:]
     assert later and all(11 <= c.call <= 90 and c.seconds > 0 for c in later)
-    assert all("again at step" in str(c) for c in later)
+    assert all(f"again at this process's engine step {c.call} " in str(c) for c in later)
     assert compiled.compiled.note.startswith(f"{first[0]}; {len(later)} recompile(s) since, ")
     saved = compiled.state_dict()
     step(10)

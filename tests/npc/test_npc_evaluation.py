@@ -8,8 +8,10 @@ from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.errors import UsageError
 from heartgrid.evaluation import evaluate_suite, policy_from_module
+from heartgrid.evaluation.resolve import SuiteError, resolve_simulation
 from heartgrid.evaluation.run import evaluate_on_game
 from heartgrid.evaluation.simulation import SimulationConfig, SuiteConfig
+from heartgrid.evaluation.suites import load_suite
 from heartgrid.policies.scripted import make_scripted_policy
 from heartgrid.recipes import build_config
 from heartgrid.replay.format import find_replays, read_replay
@@ -46,7 +48,7 @@ def test_without_npcs_nothing_is_reported_for_them():
 def test_bad_npc_settings_are_refused_clearly():
     with pytest.raises(UsageError, match="unknown scripted policy 'sleepy'"):
         evaluate_on_game(learner("random"), game("scripted:sleepy"), episodes=1, num_envs=1, device="cpu")
-    with pytest.raises(UsageError, match="self plays this training run"):
+    with pytest.raises(UsageError, match="self plays a training run"):
         evaluate_on_game(learner("random"), game("self"), episodes=1, num_envs=1, device="cpu")
     with pytest.raises(UsageError, match="npc_policy_uri=runs/none"):
         evaluate_on_game(learner("random"), game("runs/none"), episodes=1, num_envs=1, device="cpu")
@@ -70,3 +72,21 @@ def test_a_suite_simulation_with_npcs_plays_them(tmp_path):
         noop = names.index("noop_0")
         assert all(step["a"][1] == noop for step in document["steps"])
         assert {step["a"][0] for step in document["steps"]} != {noop}
+
+
+def test_suite_npcs_are_checked_when_the_suite_loads_and_scores_are_the_policys_share():
+    multi = next(s for s in load_suite("navigation").config.simulations if s.name == "multiagent_open")
+    plain = resolve_simulation(multi, "navigation")
+    with_npcs = multi.model_copy(update={"overrides": [*multi.overrides, "game.policy_agents_pct=0.25",
+                                                       "game.npc_policy_uri=scripted:random"]})
+    resolved = resolve_simulation(with_npcs, "navigation")
+    # "auto": the most one of the policy's agents can average, its side taking every heart.
+    assert resolved.game.num_agents == 4 and resolved.game.policy_agents == 1
+    assert resolved.reference(resolved.game) == 4 * plain.reference(plain.game)
+    # An NPC that cannot play is refused with the simulation's name before anything plays.
+    for uri, message in (("self", "self plays a training run"),
+                         ("scripted:sleepy", "unknown scripted policy 'sleepy'"),
+                         ("runs/none", "no such file or directory")):
+        bad = multi.model_copy(update={"overrides": ["game.policy_agents_pct=0.5", f"game.npc_policy_uri={uri}"]})
+        with pytest.raises(SuiteError, match=f"simulation navigation/multiagent_open of suite navigation: .*{message}"):
+            resolve_simulation(bad, "navigation")

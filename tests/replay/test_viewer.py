@@ -154,6 +154,14 @@ def test_npc_agents_are_named_in_the_header_and_the_selection(replays: dict[str,
             page.evaluate(f"window.heartgrid.select({agent})")
             assert page.inner_text("#sel-title") == f"Agent {agent}"
             assert page.inner_text("#sel-player") == player
+    # Meta is read from a file: odd values are shown as "?" or left out, never an error (the
+    # page fixture fails the test on any page error).
+    document["meta"].update(npc_policy={"toString": 1}, npc_agents=[7, 6, 6, "x"], policy=[1], epoch="2")
+    odd = write_replay(tmp_path / "odd.hgreplay", document)
+    with served([odd]) as server:
+        open_viewer(page, server.url)
+        assert "NPCs: agents 6–7 (?)" in page.inner_text("#meta")
+        assert page.inner_text("#title-a").endswith("— ?")
 
 
 def test_a_click_on_a_converter_shows_its_inventory(replays: dict[str, Path], page: Any) -> None:

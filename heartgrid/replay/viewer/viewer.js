@@ -19,12 +19,16 @@ const VIEWER_KEYS = [
 function fmt(x, digits = 2) { return Number.isInteger(x) ? String(x) : x.toFixed(digits); }
 function setText(id, text) { const el = $(id); if (el) el.textContent = text; }
 // Who played an agent (docs/replays.md: meta.npc_agents / npc_policy, meta.person_agent).
-// Meta comes from the file: only well-formed agent numbers count.
-function npcAgents(meta) { return Array.isArray(meta.npc_agents) ? meta.npc_agents.filter(Number.isInteger) : []; }
+// Meta comes from the file: only strings and well-formed agent numbers are shown.
+function metaText(value) { return (typeof value === "string" && value) || Number.isFinite(value) ? String(value) : "?"; }
+function npcAgents(meta) {
+  const ids = Array.isArray(meta.npc_agents) ? meta.npc_agents.filter(Number.isInteger) : [];
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
 function playerOf(meta, agent) {
-  if (npcAgents(meta).includes(agent)) return `NPC: ${meta.npc_policy || "?"}`;
+  if (npcAgents(meta).includes(agent)) return `NPC: ${metaText(meta.npc_policy)}`;
   if (meta.person_agent === agent) return "a person";
-  return meta.policy || "?";
+  return metaText(meta.policy);
 }
 // "agents 6–23" for a run of numbers, else "agents 1, 4, 5".
 function agentList(ids) {
@@ -70,13 +74,13 @@ class Viewer {
     this.replays.forEach((r, k) => {
       const m = r.meta;
       const title = `${two ? (k ? "B: " : "A: ") : ""}${r.name}`;
-      setText(k ? "title-b" : "title-a", `${title} — ${m.policy || "?"}${m.epoch != null ? ` @ epoch ${m.epoch}` : ""}`);
+      setText(k ? "title-b" : "title-a", `${title} — ${metaText(m.policy)}${Number.isInteger(m.epoch) ? ` @ epoch ${m.epoch}` : ""}`);
     });
     const r = this.replays[0], m = r.meta;
     const npcs = npcAgents(m);
-    setText("meta", [m.source, m.recipe && `recipe ${m.recipe}`, `seed ${m.seed}`, `episode ${m.episode}`,
-      m.task && `task ${m.task}`, `${r.A} agents`,
-      npcs.length && `NPCs: ${agentList(npcs)} (${m.npc_policy || "?"})`,
+    setText("meta", [metaText(m.source), m.recipe && `recipe ${metaText(m.recipe)}`, `seed ${metaText(m.seed)}`,
+      `episode ${metaText(m.episode)}`, m.task && `task ${metaText(m.task)}`, `${r.A} agents`,
+      npcs.length && `NPCs: ${agentList(npcs)} (${metaText(m.npc_policy)})`,
       `${r.H}×${r.W}`, `end: ${r.end}`].filter(Boolean).join(" · "));
     this.buildLegend();
     this.buildHelp();
