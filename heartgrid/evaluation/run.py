@@ -5,8 +5,9 @@
     result = evaluate_on_game(policy, config.game, episodes=16, num_envs=8, device=device)
 
 The game comes from a recipe when one is named, else from the `config.json` of the run the
-checkpoint belongs to (so `heartgrid eval runs/x` plays the game run x trained on); overrides
-apply on top in both cases.
+checkpoint belongs to (so `heartgrid eval runs/x` plays the game run x trained on: its base
+`game`, when the run trained on a curriculum of tasks around it, which the game source then
+says); overrides apply on top in both cases.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from heartgrid.checkpoint.manifest import MANIFEST, read_manifest
 from heartgrid.checkpoint.policy_io import load_policy_with_source, read_policy_spec
 from heartgrid.checkpoint.uri import run_dir_of
+from heartgrid.config.curriculum import SingleTaskConfig
 from heartgrid.config.game import GameConfig
 from heartgrid.config.overrides import apply_overrides
 from heartgrid.config.run import RunConfig
@@ -70,7 +72,12 @@ def eval_config(
             "name the recipe to evaluate on: heartgrid eval URI RECIPE [key=value ...]"
         )
     config = apply_overrides(read_run_config(run_dir), overrides)
-    return config, str(run_dir / CONFIG_FILE)  # type: ignore[return-value]
+    source = str(run_dir / CONFIG_FILE)
+    if not isinstance(config.curriculum.tasks, SingleTaskConfig):
+        # Its tasks vary the game around `game` (maps, rewards, initial hearts, ...): the
+        # numbers are the base game's, which training's records need not match.
+        source += " (its base game; the run trained on a curriculum of tasks around it)"
+    return config, source  # type: ignore[return-value]
 
 
 def evaluate_on_game(

@@ -25,6 +25,7 @@ from typing import Any
 
 from heartgrid.checkpoint.durable import replace_file_atomically
 from heartgrid.errors import UsageError
+from heartgrid.rundir import CONFIG_FILE
 
 FORMAT, VERSION = "heartgrid-replay", 1
 SUFFIX = ".hgreplay"
@@ -250,7 +251,11 @@ def find_replays(path: str | Path) -> list[Path]:
     directory = inside if inside.is_dir() else path
     found = sorted(p for p in directory.glob(f"*{SUFFIX}") if p.is_file())
     if not found:
-        hint = (" (training writes replays there every logging.replay_interval epochs)"
-                if directory is inside else "")
+        hint = ""
+        if directory is inside:
+            hint = " (training writes replays there every logging.replay_interval epochs)"
+        elif (path / CONFIG_FILE).is_file():  # a run directory that never wrote one
+            hint = (f" and has no {REPLAYS_DIR}/: train with logging.replay_interval=N, or record "
+                    "one with heartgrid render --policy or heartgrid eval --replays DIR")
         raise ReplayError(f"{directory} holds no {SUFFIX} files{hint}")
     return found

@@ -54,6 +54,12 @@ class Parser(argparse.ArgumentParser):
         if message.startswith("unrecognized arguments:") and "=" in message:
             message += ("; key=value overrides go right after the recipe, before any --option "
                         "(heartgrid train RECIPE key=value ... --nproc 2)")
+        elif message.startswith("unrecognized arguments:"):
+            known = sorted(_long_options(self))
+            close = [match for word in message.split()[2:] if word.startswith("--")
+                     for match in difflib.get_close_matches(word, known, n=1)]
+            if close:
+                message += f"; did you mean {', '.join(close)}? (`heartgrid VERB --help` lists a verb's options)"
         super().error(message)
 
     # argparse's one check of `choices` (a private hook, unchanged from Python 3.11 to 3.13;
@@ -68,6 +74,18 @@ class Parser(argparse.ArgumentParser):
                     action, f"invalid choice: {value!r}; did you mean {close[0]!r}? (choose from {choices})"
                 )
         super()._check_value(action, value)
+
+
+def _long_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every --option of `parser` and of its verbs, for a suggestion after a mistyped one (the
+    root parser reports it, without knowing the verb)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _long_options(sub)
+    return found
 
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]

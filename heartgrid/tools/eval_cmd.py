@@ -2,7 +2,9 @@
 `heartgrid eval URI [URI ...] --suite SUITE`: score policies on every simulation of a suite.
 
 URI: a checkpoint directory, a run directory (its newest valid checkpoint), a policy.safetensors
-file, or file://<path>. Without RECIPE the game is the one the checkpoint's run trained on.
+file, or file://<path>. Without RECIPE the game is the one the checkpoint's run trained on
+(its config.json's `game`: for a run that trained on a curriculum, the base game its tasks vary,
+which the report's `game` line then says).
 Prints hearts per agent (`heart.get`), reward per agent and episode length over the episodes;
 with --json the last line is the full summary as one JSON object.
 

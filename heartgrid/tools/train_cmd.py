@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from heartgrid.config.run import PolicyConfig
+from heartgrid.devices import require_device
 from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
 from heartgrid.interrupts import EXIT_STOPPED, StopRequest, say
 from heartgrid.policies.registry import check_policy_config
@@ -38,6 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     or a stop signal after saving (the same command resumes); 4 a file-system fault."""
     config = build_config(args.recipe, args.overrides)
     check_policy(config.policy)
+    # Usage errors found before anything is made on disk (the run directory's lock creates it).
+    require_device(config.system.device)
+    data_dir = config.run_dir.parent
+    if data_dir.exists() and not data_dir.is_dir():
+        raise UsageError(f"data_dir={data_dir} is a file, not a directory")
     if args.nproc is not None:
         check_nproc(args.nproc)
         if args.nproc > 1:

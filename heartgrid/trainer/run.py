@@ -65,6 +65,14 @@ RESUMABLE_CHANGES = (
 )
 
 
+OVERWRITE_WORDS = "start it over (--overwrite deletes the run directory first)"
+
+
+def resumable_words() -> str:
+    """RESUMABLE_CHANGES as a person writes them: `logging.*` for a section."""
+    return ", ".join(f"{allowed}*" if allowed.endswith(".") else allowed for allowed in RESUMABLE_CHANGES)
+
+
 def resumable_change(path: str) -> bool:
     return any(path == allowed or (allowed.endswith(".") and path.startswith(allowed))
                for allowed in RESUMABLE_CHANGES)
@@ -397,10 +405,10 @@ def check_same_config(config: RunConfig, run_dir: Path, verb: str) -> RunConfig:
                if not resumable_change(row[0]) and not (verb == "restart" and row[0] == "distributed.world_size")]
     if changed:
         raise RunDirectoryError(
-            f"cannot {verb} {run_dir} with a different config (only {', '.join(RESUMABLE_CHANGES)} "
+            f"cannot {verb} {run_dir} with a different config (only {resumable_words()} "
             f"may change); differences, saved -> requested:\n{format_diff(changed)}\n"
             f"Use the saved settings (add {saved_overrides(changed)}), choose a new run name "
-            "(run=NAME) or overwrite the run."
+            f"(run=NAME) or {OVERWRITE_WORDS}."
         )
     return saved
 
@@ -422,7 +430,7 @@ def check_resumable(config: RunConfig, run_dir: Path) -> None:
             f"cannot resume {run_dir} with trainer.total_timesteps changed ({old_total} -> {new_total}): "
             f"training progress (agent_step / total_timesteps) drives {' and '.join(dependents)}, "
             f"which would jump to another point of their course. Keep trainer.total_timesteps={old_total}, "
-            "choose a new run name (run=NAME) or overwrite the run."
+            f"choose a new run name (run=NAME) or {OVERWRITE_WORDS}."
         )
 
 

@@ -15,6 +15,7 @@ from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.batched import BatchedEngine
 from heartgrid.engine.stats import EpisodeBatch
 from heartgrid.evaluation.evaluate import episode_quotas, evaluate
+from heartgrid.evaluation.run import eval_config
 from heartgrid.policies import make_policy
 from heartgrid.recipes import build_config
 from heartgrid.tools import cli
@@ -184,3 +185,17 @@ def test_eval_on_a_game_the_policy_cannot_play_is_a_usage_error(
     assert code == 2
     err = capsys.readouterr().err
     assert "built for 7x7 observations, got 11x11" in err and "epoch_000003" in err
+
+
+def test_eval_of_a_curriculum_run_says_it_plays_the_base_game(tmp_path: Path) -> None:
+    # The default recipe trains on a curriculum of tasks around its `game`; eval plays `game`.
+    for recipe, curriculum in (("arena_basic_easy_shaped", True), ("small_easy_shaped", False)):
+        config = build_config(recipe, [f"data_dir={tmp_path}", f"run={recipe}"])
+        config.run_dir.mkdir(parents=True)
+        (config.run_dir / "config.json").write_text(config.to_json())
+        checkpoint = config.run_dir / "checkpoints" / "epoch_000003"
+        checkpoint.mkdir(parents=True)
+        played, source = eval_config(checkpoint, None, [], "cpu")
+        assert played.game == config.game
+        note = " (its base game; the run trained on a curriculum of tasks around it)"
+        assert source == f"{config.run_dir / 'config.json'}{note if curriculum else ''}"

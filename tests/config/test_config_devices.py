@@ -23,7 +23,13 @@ def test_a_missing_gpu_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(DeviceError, match="system.device=cuda, but this PyTorch"):
         require_device("cuda")
     assert require_device("auto") == "cpu"
-    code = main(["train", "small_cardinal", "system.device=cuda", f"data_dir={tmp_path}", "run=gpu"])
+    code = main(["train", "small_cardinal", "system.device=cuda", f"data_dir={tmp_path / 'data'}", "run=gpu"])
     assert code == 2
     assert "use system.device=cpu or auto" in capsys.readouterr().err
-    assert not (tmp_path / "gpu").exists()
+    assert not (tmp_path / "data").exists()  # refused before anything is made on disk
+
+
+def test_a_data_dir_that_is_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "x").write_text("")
+    assert main(["train", "small_cardinal", f"data_dir={tmp_path / 'x'}", "run=y"]) == 2
+    assert f"data_dir={tmp_path / 'x'} is a file, not a directory" in capsys.readouterr().err

@@ -166,3 +166,8 @@ def test_find_replays(document: dict, tmp_path: Path):
     empty.mkdir(parents=True)
     with pytest.raises(ReplayError, match="holds no .hgreplay files.*replay_interval"):
         find_replays(empty.parent)
+    never = tmp_path / "runs" / "z"  # a run that never wrote a replay: no replays/ at all
+    never.mkdir(parents=True)
+    (never / "config.json").write_text("{}")
+    with pytest.raises(ReplayError, match="has no replays/: train with logging.replay_interval=N"):
+        find_replays(never)

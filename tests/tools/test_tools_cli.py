@@ -34,6 +34,14 @@ def test_a_verb_like_nothing_lists_the_verbs(capsys) -> None:
     assert "invalid choice: 'xyzzy' (choose from 'recipes', 'config'" in last and "did you mean" not in last
 
 
+def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "small_cardinal", "run=m", "--nprocs", "2"])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("heartgrid: error: unrecognized arguments: --nprocs 2; did you mean --nproc?")
+
+
 def warn_during_recipes(monkeypatch: pytest.MonkeyPatch, *warned: tuple[str, type[Warning]]) -> None:
     """Make `heartgrid recipes` warn `warned`, as library code below a verb would."""
     def cmd_recipes(args: argparse.Namespace) -> int:

@@ -119,8 +119,11 @@ def test_resume_with_another_config_is_refused(trained):
     # The message gives the overrides that put the saved values back (a run started before the
     # default policy changed resumes with policy.name=fast).
     other = short_config(trained.parent, "first", "trainer.gamma=0.9", "policy.name=fast")
-    with pytest.raises(RunDirectoryError, match=r"add policy\.name=conv_lstm trainer\.gamma=0\.977\)"):
+    with pytest.raises(RunDirectoryError, match=r"add policy\.name=conv_lstm trainer\.gamma=0\.977\)") as refused:
         prepare_run_dir(other, resume=None, overwrite=False)
+    # What may change, as a person writes it, and how to start over instead.
+    assert "system.compile, system.stop_signals, system.stop_grace_s, logging.*, wandb.*," in str(refused.value)
+    assert str(refused.value).endswith("or start it over (--overwrite deletes the run directory first).")
 
 
 @pytest.mark.parametrize("follower", [
