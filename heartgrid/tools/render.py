@@ -100,8 +100,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} needs --policy URI (a policy, or {' / '.join(SCRIPTED)})")
     if args.steps is None:
         args.steps = 20
-    # Unknown recipes, keys and bad values are mapped to exit 2 by the CLI itself.
-    game = build_config(args.recipe, args.overrides, default_device="cpu").game
+    # Unknown recipes, keys and bad values are mapped to exit 2 by the CLI itself. Whole
+    # episodes, as --policy and evaluation play them (no shortened first episode).
+    game = evaluation_game(build_config(args.recipe, args.overrides, default_device="cpu").game)
     try:
         env = ReferenceEnv(game, env_seed(args.seed, 0))
         env.reset()

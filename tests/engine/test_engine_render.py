@@ -6,6 +6,7 @@ import numpy as np
 
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.rng import env_seed
+from heartgrid.evaluation.evaluate import evaluation_game
 from heartgrid.recipes import get_recipe
 from heartgrid.tools.cli import main
 from heartgrid.tools.render import LINE_WIDTH, ORIENTATION_ARROWS
@@ -27,9 +28,10 @@ def frames(text: str) -> list[list[str]]:
 def test_frames_show_the_reference_state_after_the_same_random_actions(capsys):
     assert render(["small_easy_shaped", "--steps", "5", "--seed", "3"]) == 0
     out = frames(capsys.readouterr().out)
-    assert [f[0].split()[1] for f in out] == [f"{t}/123" for t in range(6)]
+    # Whole episodes (no shortened first one), as evaluation and --policy play them.
+    assert [f[0].split()[1] for f in out] == [f"{t}/200" for t in range(6)]
     # Replay: the same seed gives the same map and the same random actions.
-    game = get_recipe("small_easy_shaped").fn("cpu").game
+    game = evaluation_game(get_recipe("small_easy_shaped").fn("cpu").game)
     env = ReferenceEnv(game, env_seed(3, 0))
     env.reset()
     rng = np.random.default_rng(3)
