@@ -128,7 +128,8 @@ class NpcPlayers:
 
     def replay_meta(self) -> dict[str, Any]:
         """What a replay's meta says about the NPCs (docs/replays.md): who plays which agents."""
-        return {"npc_policy": self.label(), "npc_agents": list(range(self.game.policy_agents, self.game.num_agents))}
+        agents = list(range(self.game.policy_agents, self.game.num_agents))
+        return {"npc_policy": self.label(), "npc_agents": agents}
 
     def for_envs(self, num_envs: int) -> NpcPlayers:
         """The same NPCs, playing the checkpoint drawn now, for another batch of `num_envs`
@@ -154,7 +155,8 @@ class NpcPlayers:
             problem = npc_uri_problem(self.uri, in_training=False)
             if problem:
                 raise UsageError(f"game.npc_policy_uri={self.uri}: {problem}")
-            return make_scripted_policy(self.uri[len(SCRIPTED):], self.features, self.action_names).to(self.device)
+            name = self.uri[len(SCRIPTED):]
+            return make_scripted_policy(name, self.features, self.action_names).to(self.device)
         if self.periodic:
             drawn = self._draw()
             if drawn is None:

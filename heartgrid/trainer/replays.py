@@ -15,9 +15,10 @@ The policy plays a copy in eval mode under inference mode, with its recurrent st
 `initial_state`. In a game with NPCs (`game.policy_agents_pct` < 1) the NPC agents are played
 as in training: by the checkpoint the trainer's NPCs play now (`npcs`, with a recurrent state
 of their own, sampled with a generator seeded `system.seed + 1` as evaluation does), and the
-replay's meta names them (`npc_policy`, `npc_agents`). Nothing is drawn from the trainer's random generators or from torch's global
-one (actions come from a private generator, and `torch.random.fork_rng` fences off the rest),
-so a run trains bit for bit the same with replays on or off.
+replay's meta names them (`npc_policy`, `npc_agents`). Nothing is drawn from the trainer's
+random generators or from torch's global one (actions come from a private generator, and
+`torch.random.fork_rng` fences off the rest), so a run trains bit for bit the same with
+replays on or off.
 """
 
 from __future__ import annotations

@@ -168,7 +168,8 @@ class GridRenderer {
     while (c0 < W && wallCol(c0)) c0++;
     while (c1 > c0 && wallCol(c1 - 1)) c1--;
     if (r0 >= r1 || c0 >= c1) { r0 = 0; c0 = 0; r1 = H; c1 = W; } // all walls: show everything
-    this.bounds = { r0: Math.max(0, r0 - 1), c0: Math.max(0, c0 - 1), r1: Math.min(H, r1 + 1), c1: Math.min(W, c1 + 1) };
+    this.bounds = { r0: Math.max(0, r0 - 1), c0: Math.max(0, c0 - 1),
+                    r1: Math.min(H, r1 + 1), c1: Math.min(W, c1 + 1) };
     // Walls whose upper neighbour is not a wall get a lighter top edge (depth, not stripes).
     this.wallTops = this.walls.filter((i) => st.row[i] === 0 || !wallAt.has((st.row[i] - 1) * replay.W + st.col[i]));
   }

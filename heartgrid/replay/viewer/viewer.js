@@ -20,7 +20,9 @@ function fmt(x, digits = 2) { return Number.isInteger(x) ? String(x) : x.toFixed
 function setText(id, text) { const el = $(id); if (el) el.textContent = text; }
 // Who played an agent (docs/replays.md: meta.npc_agents / npc_policy, meta.person_agent).
 // Meta comes from the file: only strings and well-formed agent numbers are shown.
-function metaText(value) { return (typeof value === "string" && value) || Number.isFinite(value) ? String(value) : "?"; }
+function metaText(value) {
+  return (typeof value === "string" && value) || Number.isFinite(value) ? String(value) : "?";
+}
 function npcAgents(meta) {
   const ids = Array.isArray(meta.npc_agents) ? meta.npc_agents.filter(Number.isInteger) : [];
   return [...new Set(ids)].sort((a, b) => a - b);
@@ -74,7 +76,8 @@ class Viewer {
     this.replays.forEach((r, k) => {
       const m = r.meta;
       const title = `${two ? (k ? "B: " : "A: ") : ""}${r.name}`;
-      setText(k ? "title-b" : "title-a", `${title} — ${metaText(m.policy)}${Number.isInteger(m.epoch) ? ` @ epoch ${m.epoch}` : ""}`);
+      const epoch = Number.isInteger(m.epoch) ? ` @ epoch ${m.epoch}` : "";
+      setText(k ? "title-b" : "title-a", `${title} — ${metaText(m.policy)}${epoch}`);
     });
     const r = this.replays[0], m = r.meta;
     const npcs = npcAgents(m);
