@@ -58,14 +58,13 @@ def npc_slots(game: GameConfig, num_envs: int, device: torch.device | str) -> Te
     return agent >= game.policy_agents
 
 
-def npc_uri_problem(uri: str, *, in_training: bool) -> str | None:
-    """Why `uri` cannot name NPCs (None: it can, as far as can be told before playing): what
-    NpcPlayers would refuse at its start, found early (a suite is checked when it is loaded,
-    not at its first NPC simulation)."""
+def npc_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot name NPCs outside training (None: it can, as far as can be told before
+    playing): what NpcPlayers would refuse at its start, found early (a suite is checked when
+    it is loaded, not at its first NPC simulation)."""
     if uri == SELF:
-        return None if in_training else (
-            "self plays a training run's own checkpoints; outside training name a run directory, "
-            "a checkpoint or a scripted policy")
+        return ("self plays a training run's own checkpoints; outside training name a run "
+                "directory, a checkpoint or a scripted policy")
     if uri.startswith(SCRIPTED):
         name = uri[len(SCRIPTED):]
         if name not in SCRIPTED_POLICIES:
@@ -101,7 +100,7 @@ class NpcPlayers:
         self.every = every
         if self.uri == SELF:
             if own_run_dir is None:
-                raise UsageError(f"game.npc_policy_uri=self: {npc_uri_problem(SELF, in_training=False)}")
+                raise UsageError(f"game.npc_policy_uri=self: {npc_uri_problem(SELF)}")
             self.run_dir = Path(own_run_dir)
         elif not self.uri.startswith(SCRIPTED) and self._names_a_run(self.uri):
             self.run_dir = uri_to_path(self.uri)
@@ -152,7 +151,7 @@ class NpcPlayers:
 
     def _first_module(self) -> nn.Module:
         if self.uri.startswith(SCRIPTED):
-            problem = npc_uri_problem(self.uri, in_training=False)
+            problem = npc_uri_problem(self.uri)
             if problem:
                 raise UsageError(f"game.npc_policy_uri={self.uri}: {problem}")
             name = self.uri[len(SCRIPTED):]

@@ -155,7 +155,7 @@ def resolve_simulation(sim: SimulationConfig, suite: str, base_dir: Path | None 
             data["max_steps"] = sim.max_steps or game.max_steps
             game = GameConfig.model_validate(data)
         if game.npc_policy_uri is not None:  # refused here, not when the simulation plays
-            problem = npc_uri_problem(game.npc_policy_uri, in_training=False)
+            problem = npc_uri_problem(game.npc_policy_uri)
             if problem:
                 raise ValueError(f"game.npc_policy_uri={game.npc_policy_uri}: {problem}")
         resolved = ResolvedSimulation(suite, sim, game, map_file)
