@@ -200,9 +200,10 @@ class RandomRoomConfig(Config):
     width: int = Field(25, ge=1)
     height: int = Field(25, ge=1)
     agents: int = Field(6, ge=0)
-    """Agents per room (all of the first group)."""
+    """Agents per room (all of `GameConfig.agent_group`, the group with the lowest id)."""
     objects: dict[str, int] = Field(default_factory=dict)
-    """Object name -> count; names must be keys of `game.objects`."""
+    """Object name -> count; names must be keys of `game.objects`. Placed by type id, not in
+    this dict's order (RULES.md "Maps")."""
 
 
 class AsciiRoomConfig(Config):
@@ -440,6 +441,12 @@ class GameConfig(Config):
         if not any(a.enabled for a in self.actions.__dict__.values()):
             raise ValueError("at least one action must be enabled")
         return self
+
+    @property
+    def agent_group(self) -> str:
+        """The group every agent plays in (RULES.md "Maps"): the one with the lowest id, not the
+        dict's first, which a config file read back (keys sorted) need not keep."""
+        return min(self.groups, key=lambda name: self.groups[name].id)
 
     def group_agent_config(self, group: str) -> AgentConfig:
         """The resolved agent config of a group: defaults, then the group's explicit overrides."""

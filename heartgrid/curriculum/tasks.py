@@ -11,8 +11,9 @@ A task is a pure function of its seed: `generator.make_task(task_id, seed)` draw
 `numpy.random.default_rng(seed)`, so a checkpoint only needs `(task_id, seed)` to rebuild a task.
 
 Task names. `single` -> its name (`arena`). `bucketed` -> `<child name>/<label>=<value>,...`,
-listing only the buckets whose drawn value differs from the child's game, in bucket order, e.g.
-`arena/rewards.ore_red=0.5,reward_caps.battery_red=2,altar.initial_resource_count=1`. A label is
+listing only the buckets whose drawn value differs from the child's game, in the order of their
+paths (`agent.reward_caps.*` < `agent.rewards.*` < `objects.*`), e.g.
+`arena/reward_caps.battery_red=2,rewards.ore_red=0.5,altar.initial_resource_count=1`. A label is
 the shortest dotted suffix of the path that is unique among the generator's bucket paths
 (`agent.rewards.ore_red` -> `rewards.ore_red` because `agent.reward_caps.ore_red` also ends in
 `ore_red`). Because the base game is fixed for a run, equal names mean equal games.
@@ -226,9 +227,9 @@ class BucketedTaskGenerator(TaskGenerator):
         self.child = child
         labels = short_labels(list(buckets))
         games = child.base_games()
-        self.buckets = [
-            _make_bucket(path, labels[path], spec, games) for path, spec in buckets.items()
-        ]
+        # Drawn (and named) in the order of their paths, not the dict's: a config file read
+        # back (keys sorted) must draw the same tasks as the recipe it was written from.
+        self.buckets = [_make_bucket(path, labels[path], buckets[path], games) for path in sorted(buckets)]
 
     def draft(self, rng: np.random.Generator) -> TaskDraft:
         child = self.child.draft(rng)

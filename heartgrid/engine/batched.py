@@ -392,7 +392,7 @@ class BatchedEngine:
         reward = reward.view(-1)
         if penalties is not None:
             reward = reward - penalties
-        if self._sharing:  # every agent is in its env's first group (RULES.md "Maps")
+        if self._sharing:  # every agent is in its env's agent_group (RULES.md "Maps")
             pct = w.param_group_pct.unsqueeze(1)
             shares = (pct * reward.view(N, A)).sum(dim=1, keepdim=True) / A
             reward = ((1 - pct) * reward.view(N, A) + shares).view(-1)

@@ -10,8 +10,9 @@ and the content of the k-th cell of that order (its *rank* k):
 
 - random room: the cells are ordered by `(hash32(env_seed, episode, STREAM_MAP, instance,
   cell_index), cell_index)`, cell_index = row * width + col inside the room; ranks
-  0 .. agents-1 hold agents, the next ranks the objects in the order of `room.objects`
-  (each name repeated by its count), the rest stay empty;
+  0 .. agents-1 hold agents, the next ranks the objects of `room.objects` by increasing
+  type id (each name repeated by its count; not the dict's order, which a config file read
+  back does not keep), the rest stay empty;
 - ASCII room: the order is the reading order and rank k holds what the ASCII text has there.
 
 Agents are numbered instance by instance, then by rank (placement order for random rooms,
@@ -148,8 +149,10 @@ def room_plan(game: GameConfig) -> RoomPlan:
             "map.room.width/height or reduce map.room.agents/objects"
         )
     names = [AGENT] * room.agents
-    for name, count in room.objects.items():
-        names += [name] * count
+    # By type id, not in the dict's order: a config read back from a file (keys sorted) must
+    # place the same objects in the same cells as the recipe it was written from.
+    for name in sorted(room.objects, key=lambda n: object_config(game, n).type_id):
+        names += [name] * room.objects[name]
     names += [None] * (cells - needed)
     return RoomPlan(height, width, True, tuple(names))
 
@@ -174,7 +177,7 @@ class MapLayout:
     grid:       grid[row][col] = "agent", an object name (a key of game.objects, or "wall" for
                 borders) or None for an empty cell; shape = game.map.grid_shape.
     agents:     (row, col) of each agent in numbering order (agent i of the env). All agents
-                start facing up (0), color 0, in the first group, with empty inventories.
+                start facing up (0), color 0, in the group with the lowest id, with empty inventories.
     converters: (row, col, name) of each converter, in row-major order. Converters start
                 idle holding `initial_resource_count` of each of their output items.
     """

@@ -77,8 +77,8 @@ class ReferenceEnv:
         self.obs_shape = (len(self.features), game.obs_height, game.obs_width)
         self.agent_stat_names = agent_stat_names(self.action_space)
         self.game_stat_names = game_stat_names(game)
-        # All agents start in the first group (RULES.md "Maps").
-        self.group = next(iter(game.groups))
+        # All agents play in the group with the lowest id (RULES.md "Maps").
+        self.group = game.agent_group
         self.agent_config = game.group_agent_config(self.group)
         self.episode = 0
         self.t = 0

@@ -6,7 +6,7 @@ to the device when that env starts an episode of the task (see batched.py). What
 not change (the agent count, grid shape, observation size, enabled actions, room geometry) is
 checked by `compatibility_error`, because the engine's buffers are sized by it.
 
-Agents: RULES.md puts every agent in the first group of `game.groups`, so one resolved agent
+Agents: RULES.md puts every agent in `game.agent_group` (the lowest id), so one resolved agent
 config (defaults + that group's overrides) describes all agents of an env.
 """
 
@@ -42,7 +42,7 @@ class TaskTables:
     max_steps: int
     desync_episodes: bool
     terminal: bool  # time_limit == "terminal"
-    # agents (all in the first group)
+    # agents (all in game.agent_group)
     group_id: int
     group_pct: float
     freeze_duration: int
@@ -89,7 +89,7 @@ def compile_game(game: GameConfig) -> TaskTables:
     space = ActionSpace.from_game(game)
     layout = AgentStatLayout(space.type_names)
 
-    group_name = next(iter(game.groups))
+    group_name = game.agent_group
     agent = game.group_agent_config(group_name)
     unknown = sorted(n for n in {*agent.stat_rewards, *agent.stat_reward_caps} if n not in layout.index)
     if unknown:
