@@ -215,6 +215,9 @@ def format_report(summary: dict[str, Any]) -> str:
         ("reward per agent", summary["reward"]),
         ("episode length", summary["episode_length"]),
     ]
+    if "npc" in summary:  # game.policy_agents_pct < 1: the rows above are the policy's agents
+        rows[2:2] = [("NPC hearts per agent", summary["npc"]["agent_stats"].get("heart.get")),
+                     ("NPC reward per agent", summary["npc"]["reward"])]
     for label, stats in rows:
         if stats is None:
             lines.append(f"{label:<30} not reported by the engine")

@@ -131,8 +131,8 @@ def run_sweep(sweep: Any, where: Any, url: str | None, budget: int, workers: int
     pruning = "none (a sweep with --cost cannot prune)" if sweep.multi_objective else spec.pruner
     shortest, longest = sweep.step_range
     steps = f"{shortest:,}" if shortest == longest else f"{shortest:,} to {longest:,} (searched)"
-    say(f"sweep {sweep.name}: {budget} trials of {spec.recipe}, {steps} agent steps each, "
-        f"{workers} at a time here{again}")
+    trials = f"{budget} trial{'s' if budget != 1 else ''}"
+    say(f"sweep {sweep.name}: {trials} of {spec.recipe}, {steps} agent steps each, {workers} at a time here{again}")
     say(f"  objective {sweep.objective.describe()}" + (f"; cost: {spec.cost}, minimized" if spec.cost else ""))
     say(f"  params: {', '.join(f'{p.key}={p.text}' for p in sweep.params)}; sampler {spec.sampler}, pruner {pruning}")
     say(f"  study: {url or where.journal}; runs: {where.runs}")

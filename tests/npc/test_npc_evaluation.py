@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from heartgrid.engine.action_space import ActionSpace
@@ -9,13 +11,14 @@ from heartgrid.engine.features import FeatureRegistry
 from heartgrid.errors import UsageError
 from heartgrid.evaluation import evaluate_suite, policy_from_module
 from heartgrid.evaluation.resolve import SuiteError, resolve_simulation
-from heartgrid.evaluation.run import evaluate_on_game
+from heartgrid.evaluation.run import PolicySource, evaluate_on_game
 from heartgrid.evaluation.simulation import SimulationConfig, SuiteConfig
 from heartgrid.evaluation.suites import load_suite
 from heartgrid.policies.scripted import make_scripted_policy
 from heartgrid.recipes import build_config
 from heartgrid.replay.format import find_replays, read_replay
 from heartgrid.replay.requests import ReplayRequest
+from heartgrid.tools.eval_cmd import format_report, report
 
 
 def game(npc: str, pct: float = 0.5):
@@ -90,3 +93,12 @@ def test_suite_npcs_are_checked_when_the_suite_loads_and_scores_are_the_policys_
         bad = multi.model_copy(update={"overrides": ["game.policy_agents_pct=0.5", f"game.npc_policy_uri={uri}"]})
         with pytest.raises(SuiteError, match=f"simulation navigation/multiagent_open of suite navigation: .*{message}"):
             resolve_simulation(bad, "navigation")
+
+
+def test_the_eval_report_shows_the_npcs_rows():
+    result = evaluate_on_game(learner("greedy"), game("scripted:random"), episodes=2, num_envs=2, device="cpu")
+    source = PolicySource(checkpoint=Path("p"), name="greedy", epoch=None, agent_step=None)
+    text = format_report(report(result, source, "recipe small_cardinal", greedy=False, seed=0))
+    labels = [line[:30].strip() for line in text.splitlines()[2:]]
+    assert labels == ["hearts per agent (heart.get)", "reward per agent", "NPC hearts per agent",
+                      "NPC reward per agent", "episode length"]
