@@ -16,6 +16,7 @@ A spec is written `[final:|late:|auc:]NAME[:higher|:lower]`:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass
 from typing import Literal
@@ -50,6 +51,12 @@ class MetricSpec:
         reduction: Reduction = "final"
         if parts[0] in REDUCTIONS:
             reduction = parts.pop(0)  # type: ignore[assignment]
+        elif len(parts) > 1 and "/" not in parts[0]:  # metric names have a section: `overview/...`
+            close = difflib.get_close_matches(parts[0], REDUCTIONS, n=1)
+            if close:
+                raise MetricSpecError(
+                    f"metric spec {text!r}: unknown reduction {parts[0]!r}; did you mean {close[0]!r}? "
+                    "(write [final:|late:|auc:]NAME[:higher|:lower])")
         direction = None
         if len(parts) > 1 and parts[-1] in ("higher", "lower"):
             direction = parts.pop() == "higher"

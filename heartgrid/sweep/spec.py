@@ -89,8 +89,9 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def make_spec(file_data: dict[str, Any], given: dict[str, Any]) -> SweepSpec:
-    """The file's settings, then the command line's (`given`: only the options present)."""
+def make_spec(file_data: dict[str, Any], given: dict[str, Any], source: str = "the command line") -> SweepSpec:
+    """The file's settings, then the command line's (`given`: only the options present);
+    `source` says where they came from in an error (`--file lr.yaml and the command line`)."""
     data = dict(file_data)
     data.pop("name", None)  # the file may name its sweep; --name wins (see sweep_name)
     if "params" in given:
@@ -101,7 +102,7 @@ def make_spec(file_data: dict[str, Any], given: dict[str, Any]) -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as e:
-        raise UsageError(f"the sweep's {validation_message(e)}") from None
+        raise UsageError(f"the sweep's {validation_message(e)} (from {source})") from None
 
 
 def sweep_name(name: str | None, file_data: dict[str, Any]) -> str:

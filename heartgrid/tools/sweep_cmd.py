@@ -105,10 +105,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.words and not args.file and not args.param:
         # Joining a sweep: its definition and budget come from the study.
         study = load_study(name, where, url)
-        spec = make_spec(stored_spec(study).model_dump(), given)
+        spec = make_spec(stored_spec(study).model_dump(), given, f"the study of sweep {name} and the command line")
         budget = budget or study.user_attrs.get(BUDGET_ATTR)
     else:
-        spec = make_spec(file_data, given)
+        spec = make_spec(file_data, given, f"--file {args.file} and the command line" if args.file else "the command line")
     if budget is None:
         raise UsageError("how many trials? add --trials N (in all, across workers and restarts)")
     sweep = resolve(name, spec)

@@ -199,6 +199,9 @@ def test_metric_spec_parsing_and_directions():
     assert len(parse_metrics(["a", "final:a", "final:a:higher"])) == 1
     with pytest.raises(MetricSpecError, match="names no metric"):
         MetricSpec.parse("auc:")
+    # A mistyped reduction is named as such, not taken for part of a metric's name.
+    with pytest.raises(MetricSpecError, match="unknown reduction 'fnal'; did you mean 'final'"):
+        MetricSpec.parse("fnal:overview/reward")
 
 
 def test_late_spec_parses():

@@ -79,6 +79,7 @@ def test_a_sweep_file_is_validated_like_a_config(tmp_path: Path, capsys) -> None
     assert cli.main(["sweep", "--file", str(path), "--name", "f", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "paramz: unknown key; did you mean 'params'?" in err, err
+    assert err.rstrip().endswith(f"(from --file {path} and the command line)"), err
     path.write_text(json.dumps({"recipe": "small_cardinal", "params": {LR: "log:1e-4:1e-3"}, "pruner": "medain"}))
     assert cli.main(["sweep", "--file", str(path), "--name", "f", "--trials", "2", "--dir", str(tmp_path)]) == 2
     assert "pruner: Input should be 'median', 'hyperband' or 'none'" in capsys.readouterr().err
