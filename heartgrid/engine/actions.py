@@ -128,16 +128,16 @@ class ActionKinds:
         self.attacker_of = torch.full((2 * d.slots,), d.slots, dtype=torch.int64, device=device)
         self.room = torch.zeros(d.slots + 1, 10, dtype=torch.int16, device=device)
         self.taken = torch.zeros(d.slots + 1, 10, dtype=torch.int16, device=device)
-        self.bind(world, type_channel, swappable_channel)
-
-    def bind(self, w: World, type_channel: int, swappable_channel: int) -> None:
-        """Cache views of the world's tensors (again after the converter capacity grew). The
-        grid's feature columns are not among them: views of `planes` made outside a compiled
-        step alias its largest input (see the module docstring)."""
-        S, C = w.dims.slots, w.dims.converters
+        # Grid channels are addressed by number: views of `planes` made outside a compiled
+        # step would alias its largest input (see the module docstring).
         self.type_channel, self.swappable_channel = type_channel, swappable_channel  # type: occupancy
-        self.channel_index = {c: torch.tensor(c, device=w.device) for c in (type_channel, swappable_channel)}
-        self.byte = {v: torch.tensor(v, dtype=torch.uint8, device=w.device) for v in (0, AGENT_CODE)}
+        self.channel_index = {c: torch.tensor(c, device=device) for c in (type_channel, swappable_channel)}
+        self.byte = {v: torch.tensor(v, dtype=torch.uint8, device=device) for v in (0, AGENT_CODE)}
+        self.bind(world)
+
+    def bind(self, w: World) -> None:
+        """Cache views of the world's tensors (again after the converter capacity grew)."""
+        S, C = w.dims.slots, w.dims.converters
         self.inventory = w.agent_inventory[:S]
         self.trash_converters = C + self.slot_ids
         # Converter contests: put_items for converter c is target c, get_items target C + c.

@@ -197,8 +197,7 @@ class BatchedEngine:
     def _grow_converters(self, conv_per_room: int) -> None:
         self.world.grow_converters(conv_per_room)
         self.converters.invalidate()
-        channel = {f.name: f.id for f in self.features}
-        self.kinds.bind(self.world, channel["type_id"], channel["swappable"])
+        self.kinds.bind(self.world)
         self.observer.bind(self.world)
         self.observer.refresh_static(self.world)
         self._bind_views()
@@ -323,7 +322,7 @@ class BatchedEngine:
     # and keeps (finished-episode records) is only ever read.
     @torch.inference_mode()
     def _step_all(self, actions: torch.Tensor) -> None:
-        actions = self.decoder.check(actions, self.device, fresh=self.compiled is not None)
+        actions = self.decoder.check(actions, fresh=self.compiled is not None)
         key = self.priorities.next(self.world)  # host-side block counter: outside the graph
         (self.compiled or self._device_step)(actions, key)
         w = self.world

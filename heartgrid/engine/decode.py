@@ -27,7 +27,7 @@ class ActionDecoder:
         self.valid = torch.tensor([0 < i < len(decode) - 1 for i in range(len(decode))], device=device)
         self.num_args = torch.tensor(space.type_num_args, device=device)
         self.type_ids = torch.arange(len(space.type_names), device=device).unsqueeze(1)
-        self.slots, self.layout = world.dims.slots, layout
+        self.slots, self.layout, self.device = world.dims.slots, layout, device
         self.bind(world)
 
     def bind(self, w: World) -> None:
@@ -38,12 +38,12 @@ class ActionDecoder:
         self.invalid_arg = w.agent_counts[:, column["action.invalid_arg"]]
         self.frozen_ticks = w.agent_counts[:, column["status.frozen.ticks"]]
 
-    def check(self, actions: torch.Tensor, device: torch.device, fresh: bool) -> torch.Tensor:
-        """int64 actions on `device`, [slots] or [slots, 2]. `fresh`: always a new tensor (a
+    def check(self, actions: torch.Tensor, fresh: bool) -> torch.Tensor:
+        """int64 actions on the engine's device, [slots] or [slots, 2]. `fresh`: always a new tensor (a
         compiled step's guards tell dtypes apart, and tensors made inside inference mode from
         others: one kind of tensor, one graph per shape)."""
         S = self.slots
-        actions = torch.as_tensor(actions, device=device)
+        actions = torch.as_tensor(actions, device=self.device)
         if actions.shape not in ((S,), (S, 2)):
             raise ValueError(f"actions must have shape ({S},) of flat indices or ({S}, 2) of "
                              f"(type, arg) pairs, got {tuple(actions.shape)}")

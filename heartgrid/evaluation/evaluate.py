@@ -125,7 +125,7 @@ def evaluate(
         else:
             actions, _ = sample_actions(logits, generator)
         if npcs is not None:
-            actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
+            npcs.act(actions, engine.obs, dones, npc_generator)
         engine.step(actions)
         for recorder in recorders:
             if not recorder.done:

@@ -143,7 +143,10 @@ class NpcPlayers:
     # ---- who plays ---------------------------------------------------------------------------
 
     def _bind(self, module: nn.Module) -> nn.Module:
-        module.adapt(self.features, self.action_names)
+        try:
+            module.adapt(self.features, self.action_names)
+        except ValueError as e:  # another game's features or actions
+            raise UsageError(f"game.npc_policy_uri={self.uri}: {e}") from None
         module = module.to(self.device).eval()
         for parameter in module.parameters():
             parameter.requires_grad_(False)
@@ -208,13 +211,16 @@ class NpcPlayers:
     # ---- acting ------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def act(self, obs: Tensor, episode_starts: Tensor, generator: torch.Generator,
-            sample: Sampler = sample_actions) -> Tensor:
-        """Actions [npc slots] for this step: `obs` and `episode_starts` cover every slot."""
+    def act(self, actions: Tensor, obs: Tensor, episode_starts: Tensor, generator: torch.Generator,
+            sample: Sampler = sample_actions) -> None:
+        """This step's NPC actions, written into `actions` at the NPC slots; `actions`, `obs`
+        and `episode_starts` cover every slot."""
         self.state = reset_state(self.state, episode_starts.index_select(0, self.slots))
-        logits, _, self.state = self.module(obs.index_select(0, self.slots), self.state)
-        actions, _ = sample(logits, generator)
-        return actions
+        try:
+            logits, _, self.state = self.module(obs.index_select(0, self.slots), self.state)
+        except ValueError as e:  # found at its first step: a conv stack of another window size
+            raise UsageError(f"game.npc_policy_uri={self.uri}: {e}") from None
+        actions.index_copy_(0, self.slots, sample(logits, generator)[0])
 
     def state_dict(self) -> dict[str, Any]:
         """Draws, the checkpoint played, the recurrent state; with `self`, the weights played too

@@ -147,7 +147,7 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
             logits, _, state = module(engine.obs, state)
             actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
             if npcs is not None:
-                actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
+                npcs.act(actions, engine.obs, dones, npc_generator)
             engine.step(actions)
             dones = engine.terminals | engine.truncations
             agent_rewards += engine.rewards

@@ -49,7 +49,7 @@ def record_episode(policy: nn.Module, engine: BatchedEngine, *, env: int = 0, me
         logits, _, state = policy(engine.obs, state)
         actions = logits.argmax(dim=-1) if greedy else sample_actions(logits, generator)[0]
         if npcs is not None:
-            actions.index_copy_(0, npcs.slots, npcs.act(engine.obs, dones, npc_generator))
+            npcs.act(actions, engine.obs, dones, npc_generator)
         engine.step(actions)
         recorder.record(actions)
         dones = engine.terminals | engine.truncations

@@ -154,10 +154,7 @@ def render_policy(args: argparse.Namespace) -> int:
     policy.to(device).eval()
     npcs = None  # game.policy_agents_pct < 1: the NPC agents are played as in evaluation
     if game.npc_policy_uri is not None:
-        try:
-            npcs = NpcPlayers(game, 1, engine.features, engine.action_space.names, engine.device, seed=args.seed)
-        except ValueError as e:  # its checkpoint cannot play this game
-            raise UsageError(f"game.npc_policy_uri={game.npc_policy_uri}: {e}") from None
+        npcs = NpcPlayers(game, 1, engine.features, engine.action_space.names, engine.device, seed=args.seed)
         meta.update(npcs.replay_meta())
     try:
         document = record_episode(policy, engine, env=0, meta=meta, greedy=args.greedy,

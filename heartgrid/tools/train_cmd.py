@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.devices import require_device
@@ -41,7 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_policy(config.policy)
     # Usage errors found before anything is made on disk (the run directory's lock creates it).
     require_device(config.system.device)
-    data_dir = config.run_dir.parent
+    data_dir = Path(config.data_dir)
     if data_dir.exists() and not data_dir.is_dir():
         raise UsageError(f"data_dir={data_dir} is a file, not a directory")
     if args.nproc is not None:

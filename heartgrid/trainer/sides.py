@@ -84,7 +84,7 @@ class Sides:
             return learner_actions
         actions = torch.empty(len(self.dones), dtype=learner_actions.dtype, device=learner_actions.device)
         actions.index_copy_(0, self.learner, learner_actions)
-        actions.index_copy_(0, self.npcs.slots, self.npcs.act(obs, self.dones, self.generator, self.sample))
+        self.npcs.act(actions, obs, self.dones, self.generator, self.sample)
         return actions
 
     def stepped(self, dones: Tensor) -> None:

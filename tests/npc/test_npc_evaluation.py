@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from heartgrid.checkpoint import save_policy
+from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.action_space import ActionSpace
+from heartgrid.engine.batched import BatchedEngine
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.errors import UsageError
 from heartgrid.evaluation import evaluate_suite, policy_from_module
@@ -14,6 +17,7 @@ from heartgrid.evaluation.resolve import SuiteError, resolve_simulation
 from heartgrid.evaluation.run import PolicySource, evaluate_on_game
 from heartgrid.evaluation.simulation import SimulationConfig, SuiteConfig
 from heartgrid.evaluation.suites import load_suite
+from heartgrid.policies import make_policy
 from heartgrid.policies.scripted import make_scripted_policy
 from heartgrid.recipes import build_config
 from heartgrid.replay.format import find_replays, read_replay
@@ -102,3 +106,18 @@ def test_the_eval_report_shows_the_npcs_rows():
     labels = [line[:30].strip() for line in text.splitlines()[2:]]
     assert labels == ["hearts per agent (heart.get)", "reward per agent", "NPC hearts per agent",
                       "NPC reward per agent", "episode length"]
+
+
+def test_an_npc_checkpoint_that_cannot_play_the_game_is_named(tmp_path):
+    # A `fast` policy's conv stack is sized for its game's window (small_cardinal's); as the
+    # NPC of a game with another window it fails at its first step, named as the NPC.
+    small = build_config("small_cardinal", []).game
+    engine = BatchedEngine(small, 1)
+    policy = make_policy(PolicyConfig(name="fast", hidden_size=16), engine.features, engine.action_names,
+                         engine.obs_shape)
+    uri = save_policy(tmp_path / "npc", policy)
+    other = build_config("arena_basic_easy_shaped", ["game.max_steps=20", "game.policy_agents_pct=0.5",
+                                                     f"game.npc_policy_uri={uri}"]).game
+    assert other.obs_width != small.obs_width
+    with pytest.raises(UsageError, match=rf"game.npc_policy_uri={uri}: policy 'fast' was built for"):
+        evaluate_on_game(learner("random"), other, episodes=1, num_envs=1, device="cpu")
