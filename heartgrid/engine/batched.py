@@ -281,7 +281,8 @@ class BatchedEngine:
         begin_episodes(w, self.maps, env_ids, self._to_device(self._episode[envs]),
                        self._to_device(self._length[envs]), self.observer.first_converter_channel)
         self.priorities.restart(w, env_ids)
-        self.converters.invalidate()
+        C = w.dims.conv_per_env
+        self.converters.began((env_ids.view(-1, 1) * C + torch.arange(C, device=w.device)).view(-1))
         self.observer.refresh_static(w)
         self.observer.refresh(w, self.converters.changed())
         slots = (env_ids.view(-1, 1) * self.num_agents + self._agent_index).view(-1)

@@ -51,6 +51,13 @@ class Converters:
         """Everything must be recomputed and shown again (converter ids may have changed)."""
         self.stale, self.inventory_changed, self.shown = True, [], None
 
+    def began(self, converters: torch.Tensor) -> None:
+        """Episodes began in the envs of `converters` (all their ids): new inventories, counts,
+        cells and perhaps recipes. Only their caches and features are redone; the converters
+        of the other envs carry on."""
+        if self.host_skips and not self.stale:
+            self.used(converters)
+
     def used(self, converters: torch.Tensor) -> None:
         """Agents put or took items at `converters` (ids of real converters, < C)."""
         self.inventory_changed.append(converters)
