@@ -40,7 +40,7 @@ from heartgrid.engine.mapgen import MapGenerator
 from heartgrid.engine.observe import Observer
 from heartgrid.engine.priority import PriorityKeys
 from heartgrid.engine.rng import STREAM_DESYNC, env_seed, hash32
-from heartgrid.engine.state import PRIORITY_BLOCK, Dims, World, all_stats
+from heartgrid.engine.state import PRIORITY_BLOCK, Dims, World, all_stats, env_rows
 from heartgrid.engine.stats import AgentStatLayout, EpisodeBatch
 from heartgrid.engine.tables import TaskTables, compatibility_error, compile_game
 from heartgrid.engine.tasks import slot_names, write_task
@@ -118,7 +118,6 @@ class BatchedEngine:
         space = self.action_space
         self.decoder = ActionDecoder(space, layout, self.world)  # steps 1-2
         self._attack_type = space.type_names.index("attack") if "attack" in space.type_names else -1
-        self._agent_index = torch.arange(self.num_agents, device=self.device)
         self.priorities = PriorityKeys(self.world)
         self._env_of_slot = self.kinds.env_of_slot
         self._inventory_before = torch.zeros(S, 10, dtype=torch.int16, device=self.device)
@@ -281,11 +280,10 @@ class BatchedEngine:
         begin_episodes(w, self.maps, env_ids, self._to_device(self._episode[envs]),
                        self._to_device(self._length[envs]), self.observer.first_converter_channel)
         self.priorities.restart(w, env_ids)
-        C = w.dims.conv_per_env
-        self.converters.began((env_ids.view(-1, 1) * C + torch.arange(C, device=w.device)).view(-1))
+        self.converters.began(env_rows(env_ids, w.dims.conv_per_env))
         self.observer.refresh_static(w)
         self.observer.refresh(w, self.converters.changed())
-        slots = (env_ids.view(-1, 1) * self.num_agents + self._agent_index).view(-1)
+        slots = env_rows(env_ids, self.num_agents)
         self.observer.observe_new(w, slots)
 
     def _to_device(self, values: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
@@ -403,7 +401,7 @@ class BatchedEngine:
         for hook in self.end_hooks:
             hook(envs)
         env_ids = self._to_device(np.array(envs))
-        slots = (env_ids.view(-1, 1) * self.num_agents + self._agent_index).view(-1)
+        slots = env_rows(env_ids, self.num_agents)
         terminal = self._to_device(np.array([self._tables[e].terminal for e in envs]), torch.bool)
         terminal = terminal.repeat_interleave(self.num_agents)
         self.terminals[slots] = terminal

@@ -18,7 +18,7 @@ import torch
 
 from heartgrid.engine.mapgen import MapGenerator
 from heartgrid.engine.rng import hash32
-from heartgrid.engine.state import CONVERTER_CHANNELS, World, all_stats
+from heartgrid.engine.state import CONVERTER_CHANNELS, World, all_stats, env_rows
 from heartgrid.engine.stats import GAME_STATS, EpisodeBatch
 
 
@@ -43,7 +43,7 @@ def begin_episodes(w: World, maps: MapGenerator, env_ids: torch.Tensor, episodes
     # Agents: agent (instance i, a) sits on the cell of rank agent_rank[a] of instance i.
     ranks = w.param_agent_rank[env_ids].unsqueeze(1).expand(-1, d.instances, -1)
     cells = rank_cells.gather(2, ranks).reshape(k, A) + base
-    slots = (env_ids.view(-1, 1) * A + torch.arange(A, device=w.device)).view(-1)
+    slots = env_rows(env_ids, A)
     w.agent_cell[slots] = cells.view(-1)
     w.agent_at[: d.cells].view(d.num_envs, cpe).index_fill_(0, env_ids, -1)
     w.agent_at[cells.view(-1)] = slots
@@ -58,7 +58,7 @@ def begin_episodes(w: World, maps: MapGenerator, env_ids: torch.Tensor, episodes
     active = (ranks >= 0).unsqueeze(1).expand(-1, d.instances, -1).reshape(k, C)
     ranks = ranks.clamp(min=0).unsqueeze(1).expand(-1, d.instances, -1)
     cells = torch.where(active, rank_cells.gather(2, ranks).reshape(k, C) + base, d.cells)
-    convs = (env_ids.view(-1, 1) * C + torch.arange(C, device=w.device)).view(-1)
+    convs = env_rows(env_ids, C)
     w.conv_cell[convs] = cells.view(-1)
     channels = torch.arange(first_conv_channel, first_conv_channel + CONVERTER_CHANNELS, device=w.device)
     w.conv_feature_index[convs] = cells.view(-1, 1) * d.num_features + channels
@@ -106,8 +106,7 @@ class EpisodeLog:
                lengths: list[int], slot_names: list[tuple[str | None, ...]]) -> None:
         d = w.dims
         k, A, C = len(env_list), d.num_agents, d.conv_per_env
-        slots = (env_ids.view(-1, 1) * A + torch.arange(A, device=w.device)).view(-1)
-        convs = (env_ids.view(-1, 1) * C + torch.arange(C, device=w.device)).view(-1)
+        slots, convs = env_rows(env_ids, A), env_rows(env_ids, C)
         stats = all_stats(w, slots).view(k, A, d.num_stats).float()
         # float64 mean: the same float32 result whatever the device's summation order.
         rewards = w.agent_episode_reward[slots].view(k, A).double()

@@ -221,6 +221,12 @@ class World:
         self.conv_at[new.cells] = -1
 
 
+def env_rows(env_ids: torch.Tensor, per_env: int) -> torch.Tensor:
+    """The rows of envs `env_ids`, in order, of a tensor that holds `per_env` consecutive rows
+    per env (slots: num_agents per env; converters: conv_per_env)."""
+    return (env_ids.view(-1, 1) * per_env + torch.arange(per_env, device=env_ids.device)).view(-1)
+
+
 def all_stats(w: World, slots: torch.Tensor | None = None) -> torch.Tensor:
     """int32 [k, stats]: every per-agent stat of `slots` (default all) in reported order."""
     items, counts = w.agent_item_stats, w.agent_counts[:, :-1]
