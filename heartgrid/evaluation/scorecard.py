@@ -15,11 +15,17 @@ Summaries are computed from the episodes on demand (scoring.py), never stored as
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from heartgrid.evaluation.scoring import Summary, mean_of_means, t_interval, weighted_mean
 
 FORMAT_VERSION = 1
+
+
+def utc_now() -> str:
+    """A time as scorecards and the stats database keep it (ISO 8601, UTC, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass

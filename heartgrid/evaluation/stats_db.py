@@ -12,6 +12,9 @@ closed, so a shard that is visible is complete. Merging takes an exclusive `floc
 database in one transaction that also records the shard's name in `merged_shards`, then deletes
 the shard: a merge killed at any point loses no row and doubles none (a shard already recorded
 is only deleted). The end of every evaluation and every `heartgrid stats` read merges.
+A training run that resumes writes a retraction shard (`write_retraction`): its evaluations of
+epochs after the checkpoint it resumed from were the interrupted attempt's, and every merge
+deletes them, like the metrics.jsonl and TensorBoard records of those epochs.
 A shard DuckDB cannot open is renamed `<name>.corrupt` and reported, never deleted.
 """
 
@@ -23,21 +26,23 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from heartgrid.checkpoint.durable import fsync_dir
 from heartgrid.errors import UsageError
-from heartgrid.evaluation.scorecard import Scorecard
+from heartgrid.evaluation.scorecard import Scorecard, utc_now
 from heartgrid.evaluation.stats_schema import (
     ROW_TABLES,
     SCHEMA_VERSION,
     SHARED_TABLES,
     TABLES,
+    apply_retractions,
     create_main_schema,
     create_tables,
     insert_rows,
@@ -66,6 +71,18 @@ def lock_path(db: Path) -> Path:
 
 def write_shard(db: str | Path, card: Scorecard) -> Path:
     """Write `card`'s rows to a new shard file of `db`; returns its path."""
+    return _write_shard(db, lambda name: scorecard_rows(card, name))
+
+
+def write_retraction(db: str | Path, run: str, after_epoch: int) -> Path:
+    """Retract, from now on, the evaluations of run `run`'s policies of epochs after
+    `after_epoch` made so far (a training run resumed from that epoch's checkpoint: those
+    policies were the interrupted attempt's). Written as a shard like an evaluation, so that
+    training never waits for the database's lock; the next merge applies it."""
+    return _write_shard(db, lambda name: {"retractions": [(run, after_epoch, utc_now())]})
+
+
+def _write_shard(db: str | Path, rows_of: Callable[[str], dict[str, list[tuple[Any, ...]]]]) -> Path:
     directory = shards_dir(Path(db))
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{os.getpid()}-{uuid.uuid4().hex}"
@@ -76,7 +93,7 @@ def write_shard(db: str | Path, card: Scorecard) -> Path:
         try:
             create_tables(conn)
             conn.execute("BEGIN TRANSACTION")
-            for table, rows in scorecard_rows(card, final.name).items():
+            for table, rows in rows_of(final.name).items():
                 insert_rows(conn, table, rows)
             conn.execute("COMMIT")
             conn.execute("CHECKPOINT")  # everything in the file itself, no write-ahead log beside it
@@ -99,6 +116,7 @@ def write_shard(db: str | Path, card: Scorecard) -> Path:
 class MergeReport:
     shards: int = 0
     episodes: int = 0
+    retracted: int = 0  # episodes deleted by retractions
     corrupt: list[Path] = field(default_factory=list)
 
 
@@ -212,11 +230,16 @@ def _merge_one(conn: duckdb.DuckDBPyConnection, shard: Path, report: MergeReport
         return
     try:
         conn.execute("BEGIN TRANSACTION")
+        held = {row[0] for row in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'shard'").fetchall()}
         for table in SHARED_TABLES + ROW_TABLES:
+            if table not in held:  # retractions: not in a shard of an older HeartGrid
+                continue
             columns = ", ".join(name for name, _ in TABLES[table])
             verb = "INSERT OR IGNORE" if table in SHARED_TABLES else "INSERT"
             conn.execute(f"{verb} INTO main.{table} ({columns}) SELECT {columns} FROM shard.{table}")
         episodes = conn.execute("SELECT count(*) FROM shard.episodes").fetchone()[0]
+        report.retracted += apply_retractions(conn)
         conn.execute("INSERT INTO merged_shards VALUES (?, now(), ?)", [shard.name, episodes])
         conn.execute("COMMIT")
     except BaseException:

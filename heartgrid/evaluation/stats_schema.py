@@ -10,6 +10,11 @@ Tables (one row per ...):
                    `inv:<item>` (what it held at the end); the engine reports its other stats
                    only as means over an episode's agents, so those are in
 - `episode_metrics` (episode, metric): `env_agent/<stat>` (mean over agents), `env_game/<stat>`
+- `retractions`    a training run resumed from the checkpoint of epoch `after_epoch` (or restarted
+                   from scratch: 0): the evaluations of its policies of later epochs made before
+                   `retracted_at` belong to the interrupted attempt, whose metrics.jsonl and
+                   TensorBoard records are dropped too; every merge deletes their rows, whichever
+                   shard arrives first
 - `merged_shards`  shard file merged (so a merge interrupted after its commit never doubles rows)
 - `t95`            df -> the 0.975 quantile of Student's t (1..10,000), for the views' intervals
 - `schema_info`    the schema version
@@ -52,10 +57,11 @@ TABLES: dict[str, list[tuple[str, str]]] = {
                  ("wall_s", "DOUBLE")],
     "agent_metrics": [("episode_id", "VARCHAR"), ("agent", "INTEGER"), ("metric", "VARCHAR"), ("value", "DOUBLE")],
     "episode_metrics": [("episode_id", "VARCHAR"), ("metric", "VARCHAR"), ("value", "DOUBLE")],
+    "retractions": [("run", "VARCHAR"), ("after_epoch", "INTEGER"), ("retracted_at", "TIMESTAMPTZ")],
 }
 # Rows of these tables describe things several evaluations share: a merge keeps the first.
 SHARED_TABLES = ("evaluations", "policies", "simulations")
-ROW_TABLES = ("episodes", "agent_metrics", "episode_metrics")
+ROW_TABLES = ("episodes", "agent_metrics", "episode_metrics", "retractions")
 
 MAIN_ONLY = [
     "CREATE TABLE IF NOT EXISTS merged_shards (shard VARCHAR PRIMARY KEY, merged_at TIMESTAMPTZ, episodes BIGINT)",
@@ -87,6 +93,36 @@ VIEWS = [
        SELECT suite, policy, policy_id, count(*) AS categories, avg(mean) AS mean
        FROM category_scores GROUP BY suite, policy, policy_id""",
 ]
+
+
+# The episodes (with their metrics) that a retraction covers, and the evaluations and policies
+# left without episodes by deleting them. A policy re-evaluated after the retraction (a resumed
+# CPU run retrains the same weights) keeps its row and its new episodes.
+RETRACT = [
+    """CREATE OR REPLACE TEMP TABLE retracted AS
+       SELECT e.episode_id, e.eval_id, e.policy_id
+       FROM episodes e JOIN evaluations v USING (eval_id) JOIN policies p USING (policy_id)
+       JOIN retractions r ON p.run = r.run AND p.epoch > r.after_epoch AND v.created_at < r.retracted_at""",
+    "DELETE FROM agent_metrics WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
+    "DELETE FROM episode_metrics WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
+    "DELETE FROM episodes WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
+    """DELETE FROM evaluations WHERE eval_id IN (SELECT eval_id FROM temp.retracted)
+       AND eval_id NOT IN (SELECT eval_id FROM episodes)""",
+    """DELETE FROM policies WHERE policy_id IN (SELECT policy_id FROM temp.retracted)
+       AND policy_id NOT IN (SELECT policy_id FROM episodes)""",
+]
+
+
+def apply_retractions(conn: duckdb.DuckDBPyConnection) -> int:
+    """Delete what the database's retractions cover (in the caller's transaction); returns the
+    number of episodes deleted."""
+    if not conn.execute("SELECT count(*) FROM retractions").fetchone()[0]:
+        return 0
+    for statement in RETRACT:
+        conn.execute(statement)
+    (deleted,) = conn.execute("SELECT count(*) FROM temp.retracted").fetchone()
+    conn.execute("DROP TABLE temp.retracted")
+    return deleted
 
 
 def create_tables(conn: duckdb.DuckDBPyConnection) -> None:

@@ -27,7 +27,6 @@ import copy
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 
 import torch
 from torch import nn
@@ -38,7 +37,7 @@ from heartgrid.engine.batched import BatchedEngine
 from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.policy_sources import EvaluatedPolicy, policy_from_module, unique_labels
 from heartgrid.evaluation.resolve import ResolvedSimulation
-from heartgrid.evaluation.scorecard import EpisodeScore, Result, Scorecard, SimulationInfo
+from heartgrid.evaluation.scorecard import EpisodeScore, Result, Scorecard, SimulationInfo, utc_now
 from heartgrid.evaluation.simulation import SuiteConfig
 from heartgrid.evaluation.suites import LoadedSuite, load_suite, select
 from heartgrid.policies.distribution import sample_actions
@@ -80,7 +79,7 @@ def evaluate_suite(
     unique_labels(players)
     device = require_device(device)
     card = Scorecard(
-        eval_id=uuid.uuid4().hex, suite=loaded.name, created_at=_now(), device=device,
+        eval_id=uuid.uuid4().hex, suite=loaded.name, created_at=utc_now(), device=device,
         actions="greedy" if greedy else "sampled", policies=[p.info for p in players],
         simulations=[simulation_info(sim) for sim in resolved], results=[],
     )
@@ -119,7 +118,7 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
     """`episodes` episodes of `sim` played at once, one per env; the policy is re-bound to the
     engine's features and actions by name (ValueError if it cannot play this game). `replays`:
     record the first envs' episodes, named after `player` and the simulation."""
-    started, clock = _now(), time.perf_counter()
+    started, clock = utc_now(), time.perf_counter()
     games = sim.games(episodes)
     engine = BatchedEngine(games[0], episodes, device=device, seed=sim.config.seed)
     if sim.config.generator is not None:
@@ -190,7 +189,7 @@ def play_simulation(module: nn.Module, sim: ResolvedSimulation, policy_id: str, 
             agent_rewards=per_agent[env].tolist(), agent_inventory=held, stats=stats,
         ))
     scores.sort(key=lambda e: e.index)
-    return Result(policy_id, sim.key, scores, started, _now(), time.perf_counter() - clock)
+    return Result(policy_id, sim.key, scores, started, utc_now(), time.perf_counter() - clock)
 
 
 def _replay_meta(sim: ResolvedSimulation, player: EvaluatedPolicy | None) -> dict:
@@ -200,7 +199,3 @@ def _replay_meta(sim: ResolvedSimulation, player: EvaluatedPolicy | None) -> dic
         info = player.info
         meta.update(policy=info.uri or info.label, epoch=info.epoch, agent_step=info.agent_step)
     return meta
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

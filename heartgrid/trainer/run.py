@@ -201,6 +201,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     trainer.on_log = on_log
     trainer.on_checkpoint = logger.sync
     trainer.on_evaluation = lambda card: record_evaluation(run_dir / STATS_DB, card, logger.info)
+    if resuming or restarted:
+        retract_evaluations(run_dir / STATS_DB, config.run, trainer.epoch, logger.info)
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
@@ -272,6 +274,24 @@ def record_evaluation(db: Path, card: Any, warn: Any) -> None:
         write_shard(db, card)
     except Exception as e:  # DuckDB raises its own types; none may stop training
         warn(f"warning: evaluation not written to {db}: {type(e).__name__}: {e}")
+
+
+def retract_evaluations(db: Path, run: str, epoch: int, say: Any) -> None:
+    """A resumed run (or one restarted from scratch: epoch 0) retracts the evaluations of its
+    later epochs from the stats database: they scored the interrupted attempt's policies, whose
+    metrics records were dropped too (on a GPU, not the policies this run trains again)."""
+    from heartgrid.evaluation.stats_db import pending_shards, write_retraction
+
+    if not db.exists() and not pending_shards(db):
+        return
+    try:
+        write_retraction(db, run, epoch)
+    except Exception as e:  # as record_evaluation: never the end of the run
+        say(f"warning: {db}: the evaluations of epochs after {epoch} from before this resume "
+            f"could not be retracted: {type(e).__name__}: {e}")
+        return
+    say(f"{db.name}: evaluations of epochs after {epoch} from before this start are retracted "
+        "(the interrupted attempt's, as in metrics.jsonl)")
 
 
 def signal_words(reason: str) -> str:

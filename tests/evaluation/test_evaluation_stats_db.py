@@ -19,7 +19,15 @@ from synthetic_cards import synthetic_card
 
 from heartgrid.evaluation import evaluate_suite, policy_from_module
 from heartgrid.evaluation.scoring import t_interval
-from heartgrid.evaluation.stats_db import merge_shards, pending_shards, reading, shards_dir, write_shard
+from heartgrid.evaluation.scorecard import Scorecard
+from heartgrid.evaluation.stats_db import (
+    merge_shards,
+    pending_shards,
+    reading,
+    shards_dir,
+    write_retraction,
+    write_shard,
+)
 from heartgrid.evaluation.stats_read import scorecards_from_db
 from heartgrid.tools import cli
 
@@ -106,6 +114,43 @@ def test_a_damaged_shard_is_set_aside_and_the_others_merge(tmp_path: Path):
         report = merge_shards(db)
     assert report.shards == 1 and counts(db)["episodes"] == 30
     assert (shards_dir(db) / "0-damaged.duckdb.corrupt").exists()
+
+
+def run_card(seed: int, run: str, epochs: tuple[int, int], created_at: str) -> Scorecard:
+    """synthetic_card's two policies as run `run`'s policies of `epochs`, evaluated at `created_at`."""
+    card = synthetic_card(seed)
+    card.created_at = created_at
+    ids = {}
+    for policy, epoch in zip(card.policies, epochs):
+        ids[policy.policy_id] = policy.policy_id = f"{run}-{epoch}-{seed}"
+        policy.run, policy.epoch = run, epoch
+    for result in card.results:
+        result.policy_id = ids[result.policy_id]
+    return card
+
+
+def test_a_retraction_deletes_an_interrupted_runs_later_evaluations_whichever_shard_merges_first(tmp_path: Path):
+    """A run resumed from epoch 3 retracts its evaluations of epochs 4 on made before: those
+    merged already, and those in shards merged after the retraction (shards merge in name
+    order, not in time order). Earlier epochs, other runs and later evaluations stay."""
+    db = tmp_path / "stats.duckdb"
+    before = "2025-01-01T00:00:00+00:00"
+    write_shard(db, run_card(0, "r", (2, 5), before))
+    merge_shards(db)
+    write_retraction(db, "r", 3)
+    write_shard(db, run_card(1, "r", (3, 4), before))  # the interrupted attempt's, merged later
+    write_shard(db, run_card(2, "other", (4, 5), before))
+    report = merge_shards(db)
+    assert (report.shards, report.retracted) == (3, 30)  # the 15 episodes of r-5-0 and of r-4-1
+    write_shard(db, run_card(3, "r", (4, 5), "2999-01-01T00:00:00+00:00"))  # after the retraction
+    merge_shards(db)
+    with reading(db) as conn:
+        episodes = dict(conn.execute("SELECT policy_id, count(*) FROM episodes GROUP BY policy_id").fetchall())
+        policies = {row[0] for row in conn.execute("SELECT policy_id FROM policies").fetchall()}
+        orphans = conn.execute("SELECT count(*) FROM agent_metrics WHERE episode_id NOT IN "
+                               "(SELECT episode_id FROM episodes)").fetchone()[0]
+    kept = {"r-2-0", "r-3-1", "other-4-2", "other-5-2", "r-4-3", "r-5-3"}
+    assert episodes == {policy: 15 for policy in kept} and policies == kept and orphans == 0
 
 
 @pytest.fixture(scope="module")

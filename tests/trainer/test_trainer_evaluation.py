@@ -101,3 +101,26 @@ def test_gpu_recipes_evaluate_while_training_and_cpu_recipes_do_not(recipe, suit
     gpu, cpu = (build_config(recipe, [], default_device=d).evaluation for d in ("cuda", "cpu"))
     assert (gpu.suite, gpu.interval > 0) == (suite, True)
     assert cpu.interval == 0
+
+
+def test_a_resumed_run_keeps_one_evaluation_per_epoch(tmp_path):
+    """Killed after evaluating epoch 3 but before the checkpoint of epoch 4: the resumed run
+    evaluates epochs 3 and 4 again, and the stats database keeps those, not the interrupted
+    attempt's (which metrics.jsonl drops too). On a GPU those would be other policies."""
+    suite = tmp_path / "quick.json"
+    suite.write_text(json.dumps(SUITE))
+    config = tiny_navigation(tmp_path, "resumed", **{"evaluation.suite": str(suite), "evaluation.interval": 1})
+    run = train(config)
+    shutil.rmtree(CheckpointManager(run).checkpoints()[-1])  # the checkpoint of epoch 4
+    with reading(run / "stats.duckdb") as db:
+        before = db.execute("SELECT max(created_at) FROM evaluations").fetchone()[0]
+    train(config)
+    with reading(run / "stats.duckdb") as db:
+        rows = db.execute("SELECT p.epoch, count(DISTINCT v.eval_id), min(v.created_at) FROM evaluations v "
+                          "JOIN episodes e USING (eval_id) JOIN policies p USING (policy_id) "
+                          "GROUP BY p.epoch ORDER BY p.epoch").fetchall()
+        (evaluations,) = db.execute("SELECT count(*) FROM evaluations").fetchone()
+    assert [(epoch, n) for epoch, n, _ in rows] == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert evaluations == 4
+    assert all((created > before) == (epoch > 2) for epoch, _, created in rows)
+    assert "evaluations of epochs after 2 from before this start are retracted" in (run / "log.txt").read_text()
