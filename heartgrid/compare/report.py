@@ -86,10 +86,14 @@ def _family(c: Comparison) -> int:
 
 
 def _family_text(c: Comparison) -> str:
+    """What the Holm family holds: the metrics that could be tested (one without enough runs
+    has no p-value and is not in it), and the eval-suite scores regress adds."""
     family = _family(c)
-    if family == len(c.metrics):
-        return f"{family} metric(s)"
-    return f"{family} tests ({len(c.metrics)} metric(s) and {family - len(c.metrics)} eval-suite score(s))"
+    tested = sum(not math.isnan(r.test.p_value) for r in c.metrics.values())
+    untested = len(c.metrics) - tested
+    scores = family - tested
+    text = f"{family} metric(s)" if scores == 0 else f"{family} tests ({tested} metric(s) and {scores} eval-suite score(s))"
+    return text + (f", leaving out {untested} metric(s) that could not be tested" if untested else "")
 
 
 def method_line(c: Comparison) -> str:

@@ -68,6 +68,9 @@ def test_notes_for_unequal_lengths_and_missing_metrics(tmp_path: Path, capsys):
     assert "runs end at different agent steps (40,960 to 61,440)" in text
     assert "env_agent/heart.get is not logged by candidate run(s) short" in text
     assert "final env_agent/heart.get: insufficient runs (at n=2 vs 1; a test needs 2 runs a side)" in text
+    # The untestable metric has no p-value and is not in the Holm family.
+    assert ("p-values Holm-adjusted over 1 metric(s), leaving out 1 metric(s) that could not be tested"
+            in text), text
 
 
 def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):
