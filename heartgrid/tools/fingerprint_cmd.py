@@ -40,6 +40,10 @@ SWITCH_VARIANTS: dict[str, tuple[str, list[str]]] = {
     "switch-muon": ("small_easy_shaped", ["trainer.optimizer.type=muon"]),
     "switch-gae": ("small_easy_shaped", ["trainer.advantages=gae"]),
     "switch-refreshed_values": ("small_easy_shaped", ["trainer.value_target=refreshed"]),
+    # Not a switch: clip ranges so narrow that both PPO clips act from the second minibatch on.
+    # At the recipes' ranges neither acts within the recorded updates, so an edit of either
+    # clipped branch (max for min) would pass every other golden.
+    "switch-tight_clips": ("small_easy_shaped", ["trainer.clip_coef=0.001", "trainer.vf_clip_coef=0.0001"]),
 }
 
 
