@@ -38,6 +38,7 @@ from heartgrid.config.run import RunConfig
 from heartgrid.interrupts import EXIT_STOPPED, StopRequest
 from heartgrid.recipes import build_config
 from heartgrid.rundir import CHECKPOINTS_DIR
+from heartgrid.threads import ThreadChoice, choose_threads, omp_threads
 
 # ab names, places and seeds the runs itself: the run identity, except the recipe, which each
 # side names as its first word (a `recipe=` override only relabels the run, as in `train`).
@@ -158,18 +159,28 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
+def job_threads(parallel: int) -> ThreadChoice:
+    """The torch thread count of every run of an A/B, chosen once: the count changes float
+    sums, so both sides must train with the same one. The user's OMP_NUM_THREADS, else an
+    equal share, among the `parallel` jobs, of the cores other work leaves free (as `train`
+    chooses for one process)."""
+    if omp_threads() is not None:
+        return choose_threads()
+    free = choose_threads()
+    return ThreadChoice(max(1, free.threads // parallel), f"{free.reason}; {free.threads} free, {parallel} job(s) at once")
+
+
 def run_jobs(
     jobs: list[TrainJob], *, parallel: int, on_done: Callable[[TrainJob, float], None] | None = None,
-    stop: StopRequest | None = None,
+    stop: StopRequest | None = None, threads: int | None = None,
 ) -> list[TrainJob]:
-    """Run the jobs, at most `parallel` at once. On the first failure, stop the others (each
-    saves its epoch) and raise TrainingFailed. When `stop` is requested, pass it on to the
-    running jobs, start no more, wait for them, and return the jobs left unfinished."""
-    # Each process gets an equal share of the cores for its intra-op threads, so that parallel
-    # runs do not oversubscribe the machine.
+    """Run the jobs, at most `parallel` at once, each on `threads` torch threads (default:
+    `job_threads`). On the first failure, stop the others (each saves its epoch) and raise
+    TrainingFailed. When `stop` is requested, pass it on to the running jobs, start no more,
+    wait for them, and return the jobs left unfinished."""
     env = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // parallel))
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    count = str(threads or job_threads(parallel).threads)
+    env.update(OMP_NUM_THREADS=count, MKL_NUM_THREADS=count)
     pending = list(jobs)
     running: dict[subprocess.Popen, tuple[TrainJob, float]] = {}
     unfinished: list[TrainJob] = []

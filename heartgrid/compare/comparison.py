@@ -30,6 +30,12 @@ from heartgrid.config.diff import RUN_IDENTITY_PATHS, diff_configs
 
 # Runs whose last agent steps differ by more than this fraction get a note.
 STEP_MISMATCH = 0.01
+# Config paths that change what a reward is worth, and the metrics that are rewards or made
+# from them: with the first different between the sides, the second measure different things.
+REWARD_PATHS = ("game.agent.rewards", "game.agent.reward_caps", "game.agent.stat_rewards",
+                "game.agent.stat_reward_caps")
+REWARD_PATH_ENDS = (".group_reward_pct", ".failure_penalty")
+THREADS_METRIC = "timing/torch_threads"
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,30 @@ def _step_note(reference: RunSet, candidate: RunSet) -> list[str]:
     return []
 
 
+def _reward_note(config_diff: list[tuple[str, Any, Any]], specs: list[MetricSpec]) -> list[str]:
+    changed = [path for path, _, _ in config_diff
+               if path.startswith(REWARD_PATHS) or path.endswith(REWARD_PATH_ENDS)]
+    rewards = sorted({spec.name for spec in specs if "reward" in spec.name or spec.name in (
+        "experience/returns", "experience/values", "experience/advantages")})
+    if not changed or not rewards:
+        return []
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return [f"the sides' reward settings differ ({shown}): {', '.join(rewards)} measure a different "
+            "quantity on each side; compare the sides on env_agent/heart.get, which does not depend on them"]
+
+
+def _threads_note(sides: dict[str, RunSet]) -> list[str]:
+    counts = {label: sorted({int(finals[THREADS_METRIC]) for finals in runs.final_values().values()
+                             if THREADS_METRIC in finals}) for label, runs in sides.items()}
+    if len({n for every in counts.values() for n in every}) < 2:
+        return []
+    shown = ", ".join(f"{label}: {'/'.join(map(str, every))}" for label, every in counts.items() if every)
+    return [f"the runs trained with different torch thread counts ({shown}; {THREADS_METRIC}): the "
+            "count changes float sums, so runs of one seed are not the same computation; set "
+            "system.torch_threads=N on both sides for exact pairs (unset, each run chose it from "
+            "the machine's load, and config.json does not say)"]
+
+
 def curve_band(metric: str, sides: dict[str, RunSet], confidence: float, seed: int) -> CurveBand | None:
     per_side = {label: list(runs.curve_points(metric).values()) for label, runs in sides.items()}
     every = [c for curves in per_side.values() for c in curves]
@@ -190,12 +220,14 @@ def compare_runs(
     curve_metrics = list(dict.fromkeys(spec.name for spec in specs))
     curves = [band for m in curve_metrics if (band := curve_band(m, sides, confidence, seed)) is not None]
 
+    config_diff = diff_configs(reference.runs[0].config, candidate.runs[0].config, ignore=RUN_IDENTITY_PATHS)
+    notes += _reward_note(config_diff, specs) + _threads_note(sides)
     return Comparison(
         reference_label=reference_label,
         candidate_label=candidate_label,
         reference_runs=reference.labels,
         candidate_runs=candidate.labels,
-        config_diff=diff_configs(reference.runs[0].config, candidate.runs[0].config, ignore=RUN_IDENTITY_PATHS),
+        config_diff=config_diff,
         metrics=metrics,
         curves=curves,
         test=test,

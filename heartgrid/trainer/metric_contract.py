@@ -46,7 +46,7 @@ PARAMETERS = tuple(
 TIMING_PHASES = ("env", "forward", "update", "stats", "other")
 TIMING = tuple(f"timing/frac/{p}" for p in TIMING_PHASES) + tuple(
     f"timing/ms/{p}" for p in TIMING_PHASES
-)
+) + ("timing/torch_threads",)  # the process's torch threads (system.torch_threads or chosen)
 
 # Per-agent stats every game with these items reports (RULES.md, Stats).
 CORE_AGENT_STATS = ("heart.get", "heart.gained", "ore_red.gained", "battery_red.gained")

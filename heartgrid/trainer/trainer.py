@@ -453,6 +453,9 @@ class Trainer:
             "metric/total_time": self.timer.total_seconds,
             "overview/sps": self.steps_since_log / wall,
             "overview/epoch_time_s": wall / self.epochs_since_log,
+            # Not in config.json when chosen from the machine's load, yet it changes float sums:
+            # compare and regress note runs that trained with different counts.
+            "timing/torch_threads": torch.get_num_threads(),
         })
         self.epochs_since_log = 0
         self.steps_since_log = 0

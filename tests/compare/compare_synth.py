@@ -33,8 +33,10 @@ def write_run(
     steps_per_epoch: int = 2048,
     noise: float = 0.02,
     drop: tuple[str, ...] = (),
+    threads: int | None = None,
 ) -> Path:
-    """A run whose reward rises to `plateau` (heart.get to twice that) with seeded noise."""
+    """A run whose reward rises to `plateau` (heart.get to twice that) with seeded noise;
+    `threads`: the timing/torch_threads it logs (None: none, as runs before that metric)."""
     config = build_config(
         RECIPE, [*overrides, f"run={name}", f"data_dir={root}", f"system.seed={seed}"], default_device="cpu"
     )
@@ -56,6 +58,8 @@ def write_run(
                 "env_agent/action.move.failed": float(5 - reward),
                 "losses/policy_loss": float(0.01 * rng.standard_normal()),
             }
+            if threads is not None:
+                record["timing/torch_threads"] = threads
             for key in drop:
                 record.pop(key, None)
             f.write(json.dumps(record) + "\n")

@@ -73,6 +73,21 @@ def test_notes_for_unequal_lengths_and_missing_metrics(tmp_path: Path, capsys):
             in text), text
 
 
+def test_notes_for_different_reward_settings_and_thread_counts(tmp_path: Path, capsys):
+    reference = write_side(tmp_path, "ref", [1.0, 1.0], threads=2)
+    candidate = write_side(tmp_path, "cand", [1.0, 1.0], threads=1, overrides=("game.agent.rewards.ore_red=0",))
+    same = write_side(tmp_path, "same", [1.0, 1.0], threads=2)
+    assert heartgrid("compare", *candidate, "--vs", *reference, "--out", tmp_path / "r") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("the sides' reward settings differ (game.agent.rewards.ore_red): overview/reward measure a "
+            "different quantity on each side; compare the sides on env_agent/heart.get") in text
+    assert ("the runs trained with different torch thread counts (reference: 2, candidate: 1; "
+            "timing/torch_threads)") in text
+    assert heartgrid("compare", *same, "--vs", *reference, "--out", tmp_path / "s") == 0
+    text = capsys.readouterr().out
+    assert "reward settings differ" not in text and "thread counts" not in text
+
+
 def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):
     runs = write_side(tmp_path, "r", [1.0, 1.0])
     assert heartgrid("compare", *runs, "--vs", tmp_path / "missing") == 2
@@ -133,9 +148,27 @@ def test_run_jobs_runs_all_and_stops_on_failure(tmp_path: Path):
         ab.run_jobs([failing, *ok], parallel=1)
 
 
+def test_every_ab_job_trains_on_one_thread_count(tmp_path: Path, monkeypatch):
+    """Chosen once for all the jobs (the count changes float sums): the user's OMP_NUM_THREADS
+    as it is, else the cores other work leaves free shared among the jobs that run at once."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert ab.job_threads(2).threads == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(ab, "choose_threads", lambda: ab.ThreadChoice(3, "3 cores, 0.0 kept busy"))
+    assert [ab.job_threads(n).threads for n in (1, 2, 4)] == [3, 1, 1]
+    assert ab.job_threads(2).reason == "3 cores, 0.0 kept busy; 3 free, 2 job(s) at once"
+    side = ab.parse_side("A", "small_easy_shaped")
+    show = "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])"
+    jobs = [ab.TrainJob(side, i, f"t{i}", [sys.executable, "-c", show], tmp_path / f"t{i}.log", tmp_path / f"t{i}", 0)
+            for i in range(2)]
+    ab.run_jobs(jobs, parallel=2, threads=2)
+    assert [(tmp_path / f"t{i}.log").read_text() for i in range(2)] == ["2 2\n", "2 2\n"]
+
+
 def test_ab_prints_the_diff_trains_and_reports(tmp_path: Path, monkeypatch, capsys):
-    def fake_training(jobs, *, parallel, on_done, stop):
+    def fake_training(jobs, *, parallel, on_done, stop, threads):
         # Stands in for `heartgrid train`: side B's runs reach a lower plateau.
+        assert threads >= 1
         for job in jobs:
             data_dir = Path(next(a for a in job.argv if a.startswith("data_dir="))[len("data_dir="):])
             write_run(data_dir, job.run, seed=job.seed, plateau=1.0 if job.side.label == "A" else 0.6,
