@@ -82,10 +82,15 @@ def test_a_resume_keeps_the_count_the_run_started_with(no_omp_variable: None) ->
     torch.set_num_threads(1)
     note = resumed_threads(RunConfig(), cpu, recorded=2)
     assert torch.get_num_threads() == 2 and "as when the run started" in note
-    # A count the command sets, OMP_NUM_THREADS, a GPU run or an old checkpoint: nothing to do.
+    # A count the command sets wins, and another one than the run trained on is said: the
+    # resumed run is no longer the uninterrupted one bit for bit.
     torch.set_num_threads(1)
     fixed = RunConfig.model_validate({"system": {"torch_threads": 1}})
-    assert resumed_threads(fixed, cpu, recorded=2) is None
+    assert resumed_threads(fixed, cpu, recorded=2) == (
+        "torch threads: 1 (system.torch_threads), where the run trained on 2: the count changes float "
+        "sums, so from here the run is not bit for bit an uninterrupted one")
+    assert resumed_threads(fixed, cpu, recorded=1) is None
+    # A GPU run or an old checkpoint: nothing to do.
     assert resumed_threads(RunConfig(), torch.device("cuda"), recorded=2) is None
     assert resumed_threads(RunConfig(), cpu, recorded=None) is None
     assert torch.get_num_threads() == 1
@@ -93,7 +98,10 @@ def test_a_resume_keeps_the_count_the_run_started_with(no_omp_variable: None) ->
 
 def test_omp_num_threads_wins_on_a_resume(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert resumed_threads(RunConfig(), torch.device("cpu"), recorded=2) is None
+    torch.set_num_threads(1)
+    assert "torch threads: 1 (OMP_NUM_THREADS), where the run trained on 2" in resumed_threads(
+        RunConfig(), torch.device("cpu"), recorded=2)
+    assert torch.get_num_threads() == 1
 
 
 @pytest.mark.parametrize(("value", "expected"), [("4", 4), ("4,2", 4), (" 3 ", 3), ("0", None),
@@ -105,4 +113,5 @@ def test_omp_num_threads_is_read_as_openmp_does(monkeypatch: pytest.MonkeyPatch,
     # choose_threads and a resume agree on whether the variable decides.
     assert (choose_threads(cpus=[0, 1], busy=0.0).threads == expected) == (expected is not None)
     torch.set_num_threads(1)
-    assert (resumed_threads(RunConfig(), torch.device("cpu"), recorded=2) is None) == (expected is not None)
+    note = resumed_threads(RunConfig(), torch.device("cpu"), recorded=2)
+    assert ("(OMP_NUM_THREADS), where the run trained on 2" in note) == (expected is not None)

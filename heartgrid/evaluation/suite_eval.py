@@ -33,7 +33,9 @@ from torch import nn
 
 from heartgrid.config.items import ITEMS
 from heartgrid.devices import require_device
+from heartgrid.engine.action_space import ActionSpace
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.engine.features import FeatureRegistry
 from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.policy_sources import EvaluatedPolicy, policy_from_module, unique_labels
 from heartgrid.evaluation.resolve import ResolvedSimulation
@@ -78,6 +80,8 @@ def evaluate_suite(
                for i, p in enumerate(policies)]
     unique_labels(players)
     device = require_device(device)
+    for player in players:  # and every policy against every kind of game
+        check_playable(player.module, resolved, device)
     card = Scorecard(
         eval_id=uuid.uuid4().hex, suite=loaded.name, created_at=utc_now(), device=device,
         actions="greedy" if greedy else "sampled", policies=[p.info for p in players],
@@ -93,6 +97,30 @@ def evaluate_suite(
             if progress is not None:
                 progress(player.info.label, sim.key, result)
     return card
+
+
+def check_playable(module: nn.Module, simulations: Sequence[ResolvedSimulation], device: str) -> None:
+    """ValueError naming the first simulation that `module` cannot play (a conv policy and
+    another observation window, ...), found by one step on an empty observation of each kind
+    of game (window and actions), played by a copy: before anything is played or trained."""
+    features = FeatureRegistry.default()
+    seen: set[tuple[int, int, tuple[str, ...]]] = set()
+    for sim in simulations:
+        game = sim.game
+        actions = ActionSpace.from_game(game).names
+        kind = (game.obs_height, game.obs_width, tuple(actions))
+        if kind in seen:
+            continue
+        seen.add(kind)
+        probe = copy.deepcopy(module)
+        obs = torch.zeros(1, len(features), game.obs_height, game.obs_width, dtype=torch.uint8, device=device)
+        try:
+            probe.adapt(features, actions)
+            probe.to(device).eval()
+            with torch.no_grad():
+                probe(obs, probe.initial_state(1, device))
+        except ValueError as e:
+            raise ValueError(f"simulation {sim.key}: {e}") from None
 
 
 def _as_loaded(suite: str | SuiteConfig | LoadedSuite) -> LoadedSuite:

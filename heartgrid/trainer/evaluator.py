@@ -29,7 +29,7 @@ from heartgrid.errors import UsageError
 from heartgrid.evaluation.policy_sources import policy_from_module
 from heartgrid.evaluation.resolve import SuiteError
 from heartgrid.evaluation.scorecard import Scorecard
-from heartgrid.evaluation.suite_eval import evaluate_suite
+from heartgrid.evaluation.suite_eval import check_playable, evaluate_suite
 from heartgrid.evaluation.suites import LoadedSuite, load_suite
 
 
@@ -43,6 +43,14 @@ class SuiteEvaluator:
             self.suite.resolve()
         except SuiteError as e:
             raise UsageError(f"evaluation.suite: {e}") from None
+
+    def check(self, policy: nn.Module) -> None:
+        """UsageError, before training, when the policy cannot play a game of the suite (it
+        would stop the run at its first evaluation, and evaluation.* cannot change on resume)."""
+        try:
+            check_playable(policy, self.suite.resolve(), str(self.device))
+        except ValueError as e:
+            raise UsageError(f"evaluation.suite {self.suite.name}: {e}") from None
 
     def due(self, epoch: int, last: bool) -> bool:
         return epoch % self.interval == 0 or last

@@ -34,10 +34,15 @@ def seed_everything(seed: int) -> None:
 def resumed_threads(config: RunConfig, device: torch.device, recorded: int | None) -> str | None:
     """On a resume, the thread count the run was started with, where the default would choose
     it again (nothing set): the count changes float sums, and a resume continues bit for bit."""
-    if recorded is None or config.system.torch_threads is not None or device.type != "cpu":
+    if recorded is None or device.type != "cpu":
         return None
-    if omp_threads() is not None:
-        return None
+    chosen = config.system.torch_threads or omp_threads()
+    if chosen is not None:
+        if chosen == recorded:
+            return None
+        how = "system.torch_threads" if config.system.torch_threads else "OMP_NUM_THREADS"
+        return (f"torch threads: {chosen} ({how}), where the run trained on {recorded}: the count "
+                "changes float sums, so from here the run is not bit for bit an uninterrupted one")
     torch.set_num_threads(recorded)
     return (f"torch threads: {recorded} (as when the run started, so that it resumes bit for bit; "
             "system.torch_threads=N sets another count)")

@@ -56,12 +56,14 @@ from heartgrid.trainer.trainer import Trainer
 
 # Settings a resumed run may change: its name and place (a copied run directory resumes as a
 # branch), how long to train (only where nothing follows training progress: see
-# `progress_dependents`), where the numbers are shown, and how the engine's step runs (compiled
-# or not: the same game, bit for bit). A trailing "." covers a section.
+# `progress_dependents`), where the numbers are shown, how the engine's step runs (compiled
+# or not: the same game, bit for bit), how many checkpoints are kept (the remedy a full disk
+# suggests) and the evaluation while training (it draws nothing from the trainer's
+# generators). A trailing "." covers a section.
 RESUMABLE_CHANGES = (
-    "run", "data_dir", "trainer.total_timesteps", "system.torch_threads", "system.compile",
-    "system.stop_signals", "system.stop_grace_s", "logging.", "wandb.", "distributed.backend",
-    "distributed.timeout_s",
+    "run", "data_dir", "trainer.total_timesteps", "trainer.keep_last_n", "system.torch_threads",
+    "system.compile", "system.stop_signals", "system.stop_grace_s", "logging.", "wandb.",
+    "evaluation.", "distributed.backend", "distributed.timeout_s",
 )
 
 

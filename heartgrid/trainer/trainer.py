@@ -184,6 +184,8 @@ class Trainer:
         self.stop = stop if stop is not None else StopRequest()
         evaluates = config.evaluation.interval and (world is None or world.is_main)
         self.evaluator = SuiteEvaluator(config, self.device) if evaluates else None
+        if self.evaluator is not None:
+            self.evaluator.check(self.policy)
         self.scores: dict[str, float] = {}
         """The latest suite scores (`overview/*_score`), kept in the manifest of the checkpoint
         of the epoch they were measured at (`scores_epoch`) only: a later checkpoint holds

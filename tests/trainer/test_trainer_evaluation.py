@@ -96,6 +96,19 @@ def test_an_unknown_suite_stops_the_run_before_it_trains(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_suite_the_policy_cannot_play_stops_the_run_before_it_trains(tmp_path, capsys):
+    """small_cardinal's conv policy sees 7x7 windows; the procgen suite's games show 11x11.
+    Found at the first evaluation, it ended the run with a traceback, and evaluation.* could
+    not change on resume."""
+    code = main(["train", "small_cardinal", f"data_dir={tmp_path}", "run=bad", "system.device=cpu",
+                 "evaluation.suite=procgen", "evaluation.interval=5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "evaluation.suite procgen: simulation procgen/" in err
+    assert "was built for 7x7 observations, got 11x11" in err
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("recipe, suite", [("arena_basic_easy_shaped", "arena"), ("navigation", "navigation")])
 def test_gpu_recipes_evaluate_while_training_and_cpu_recipes_do_not(recipe, suite):
     gpu, cpu = (build_config(recipe, [], default_device=d).evaluation for d in ("cuda", "cpu"))

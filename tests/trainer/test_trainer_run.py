@@ -122,7 +122,10 @@ def test_resume_with_another_config_is_refused(trained):
     with pytest.raises(RunDirectoryError, match=r"add policy\.name=conv_lstm trainer\.gamma=0\.977\)") as refused:
         prepare_run_dir(other, resume=None, overwrite=False)
     # What may change, as a person writes it, and how to start over instead.
-    assert "system.compile, system.stop_signals, system.stop_grace_s, logging.*, wandb.*," in str(refused.value)
+    assert "system.compile, system.stop_signals, system.stop_grace_s, logging.*, wandb.*, evaluation.*," in str(refused.value)
+    # What a full disk advises (fewer checkpoints kept), and the evaluation while training, may change.
+    check_resumable(short_config(trained.parent, "first", "trainer.keep_last_n=1", "evaluation.suite=navigation",
+                                 "evaluation.interval=5"), trained)
     assert str(refused.value).endswith("or start it over (--overwrite deletes the run directory first).")
 
 
