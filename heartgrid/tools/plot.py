@@ -37,7 +37,7 @@ def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     """metric -> (agent steps, values) for the plotted metrics, from metrics.jsonl. A run with
     nothing to plot is a UsageError that names the path and what is missing: a blank chart
     would look like a run that learned nothing."""
-    from heartgrid.trainer.logger import read_metrics_file
+    from heartgrid.trainer.logger import DamagedMetrics, read_metrics_file
 
     path = run_dir / METRICS_FILE
     if not run_dir.exists():
@@ -47,14 +47,12 @@ def read_curves(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     try:
         # A half-written last line (a run still writing, or killed mid-line) is left out.
         records, _ = read_metrics_file(path)
-    except ValueError as e:  # a bad line before the last: names the file and the line
+    except DamagedMetrics as e:  # a bad line before the last: names the file and the line
         raise UsageError(str(e)) from None
     if not records:
         raise UsageError(f"{path}: no records yet (the run logs one per epoch)")
     curves: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in CURVES}
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict) or STEP_KEY not in record:
-            raise UsageError(f"{path}, record {number}: not a metrics record (no {STEP_KEY}); the file is corrupt")
+    for record in records:
         for name, _ in CURVES:
             if name in record:
                 curves[name][0].append(record[STEP_KEY])

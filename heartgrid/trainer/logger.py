@@ -108,8 +108,11 @@ class RunLogger:
             self.tensorboard.close()
         if self.wandb is not None:
             self.wandb.finish()
-        self.metrics_file.close()
-        self.text_log.close()
+        # Closing flushes what is buffered: a full disk fails here too, and must name the file.
+        with naming(self.metrics_path):
+            self.metrics_file.close()
+        with naming(self.run_dir / LOG_FILE):
+            self.text_log.close()
 
 
 def finite(record: dict[str, float]) -> dict[str, float]:
@@ -122,18 +125,27 @@ def read_metrics(run_dir: Path | str) -> list[dict[str, float]]:
     return read_metrics_file(Path(run_dir) / METRICS_FILE)[0]
 
 
+class DamagedMetrics(ValueError):
+    """A metrics.jsonl line before the last that is not a record (names the file and line)."""
+
+
 def read_metrics_file(path: Path) -> tuple[list[dict[str, float]], str | None]:
     """(records, the undecodable last line or None). Only the last line may be cut short: a
-    run killed while writing it, or one still writing. A bad line before it is an error."""
+    run killed while writing it, or one still writing. A bad line before it is DamagedMetrics,
+    and so is any line that is not a record with its epoch and agent step."""
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     records = []
     for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as e:
             if number == len(lines):
                 return records, line
-            raise ValueError(f"{path}, line {number}: not a JSON record ({e}); the file is corrupt") from None
+            raise DamagedMetrics(f"{path}, line {number}: not a JSON record ({e}); the file is damaged") from None
+        if not (isinstance(record, dict) and all(isinstance(record.get(k), (int, float)) for k in (STEP_KEY, EPOCH_KEY))):
+            raise DamagedMetrics(f"{path}, line {number}: not a metrics record (no numeric {STEP_KEY} and "
+                                 f"{EPOCH_KEY}); the file is damaged")
+        records.append(record)
     return records, None
 
 

@@ -50,7 +50,7 @@ from heartgrid.trainer.display import make_display
 from heartgrid.trainer.distributed import World
 from heartgrid.trainer.world_start import StartUp
 from heartgrid.trainer.health import LearningHealth
-from heartgrid.trainer.logger import RunLogger
+from heartgrid.trainer.logger import DamagedMetrics, RunLogger
 from heartgrid.trainer.trainer import Trainer
 
 
@@ -174,8 +174,14 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     # Only now: a resume that failed above leaves the config.json its checkpoints were trained with.
     replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())
 
-    logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None,
-                       last_record=trainer.last_record if resuming else None)
+    try:
+        logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None,
+                           last_record=trainer.last_record if resuming else None)
+    except DamagedMetrics as e:
+        raise RunDirectoryError(
+            f"{e}. Move it aside (mv {run_dir / METRICS_FILE} {run_dir / METRICS_FILE}.damaged) and run the "
+            f"same command again: the resumed run starts a new {METRICS_FILE} from the checkpoint's record "
+            f"of epoch {trainer.epoch}, and the damaged file keeps the earlier ones") from None
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps, logger.info)
     health = LearningHealth(config.logging.health_epochs, start_epoch=trainer.epoch)
 

@@ -6,6 +6,7 @@ written (as root, permissions cannot make a directory read-only)."""
 from __future__ import annotations
 
 import errno
+import json
 import re
 import shutil
 from pathlib import Path
@@ -199,6 +200,30 @@ def test_a_run_whose_config_json_is_damaged_is_refused_naming_the_file(
     err = capsys.readouterr().err
     assert err.startswith(f"heartgrid train: error: {run_dir / CONFIG_FILE}: ") and "Traceback" not in err
     assert logged_epochs(run_dir) == list(range(1, EPOCHS + 1))  # nothing touched
+
+
+@pytest.mark.parametrize("line", ["garbage", '{"foo": 1}'])
+def test_a_run_whose_metrics_jsonl_is_damaged_is_refused_with_what_to_do(
+    line: str, tiny_reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "damaged"
+    shutil.copytree(tiny_reference, run_dir)
+    shutil.rmtree(sorted((run_dir / "checkpoints").iterdir())[-1])  # so that the run resumes
+    metrics = run_dir / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    lines[1] = line + "\n"
+    metrics.write_text("".join(lines))
+    overrides = cli_overrides(tmp_path, "damaged", "logging.console=none", f"trainer.total_timesteps={64 * EPOCHS}",
+                              "trainer.checkpoint_interval=2")
+    assert main(["train", "small_easy_shaped", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"heartgrid train: error: {metrics}, line 2: not a") and "Traceback" not in err
+    assert f"Move it aside (mv {metrics} {metrics}.damaged) and run the same command again" in err
+    assert metrics.read_text() == "".join(lines)  # nothing touched
+    metrics.rename(metrics.with_name("metrics.jsonl.damaged"))  # as it says
+    assert main(["train", "small_easy_shaped", *overrides]) == 0
+    kept = [json.loads(x)["metric/epoch"] for x in metrics.read_text().splitlines()]
+    assert kept[-1] == EPOCHS and kept[0] == EPOCHS - 2  # from the checkpoint's record on
 
 
 @pytest.mark.parametrize("name", ["metrics.jsonl", "log.txt"])

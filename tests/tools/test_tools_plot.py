@@ -57,7 +57,7 @@ def test_a_damaged_file_names_the_file_and_line(tmp_path: Path, capsys) -> None:
     assert code == 2 and f"{run_dir / 'metrics.jsonl'}, line 2: not a JSON record" in err
     run_dir = run_with(tmp_path, "not_records", curve_record(1) + "[1, 2]\n" + curve_record(2))
     code, err = plot(capsys, str(run_dir))
-    assert code == 2 and f"{run_dir / 'metrics.jsonl'}, record 2: not a metrics record" in err
+    assert code == 2 and f"{run_dir / 'metrics.jsonl'}, line 2: not a metrics record" in err
 
 
 def test_records_without_the_plotted_metrics_say_which_are_missing(tmp_path: Path, capsys) -> None:

@@ -3,6 +3,7 @@ was killed while writing it) is dropped with a note in log.txt, the file is repl
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -58,3 +59,18 @@ def test_a_bad_line_before_the_last_is_an_error_naming_it(tmp_path):
 def test_read_metrics_of_a_run_still_writing_leaves_the_partial_line_out(tmp_path):
     (tmp_path / METRICS_FILE).write_text(records(2) + '{"metric/epoch": 3')
     assert [r["metric/epoch"] for r in read_metrics(tmp_path)] == [1, 2]
+
+
+def test_a_disk_that_fills_when_the_logs_are_closed_names_the_file(tmp_path):
+    """Closing flushes what is buffered; its error says which file, as a write's does."""
+    logger = RunLogger(tmp_path, tiny_config())
+
+    class Full:
+        def close(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    logger.metrics_file.close()
+    logger.metrics_file = Full()
+    with pytest.raises(OSError) as error:
+        logger.close()
+    assert error.value.filename == str(tmp_path / METRICS_FILE)
