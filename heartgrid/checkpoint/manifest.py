@@ -87,9 +87,11 @@ def read_manifest(path: Path) -> Manifest:
     try:
         body = json.loads(manifest_path.read_text())
         version = body["format_version"]
-        manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), dict(body["files"]),
+        files = {str(name): {"size": int(entry["size"]), "sha256": str(entry["sha256"])}
+                 for name, entry in body["files"].items()}
+        manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), files,
                             {str(k): float(v) for k, v in body.get("scores", {}).items()})
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(path, f"unreadable {MANIFEST}: {type(e).__name__}: {e}") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(

@@ -25,6 +25,7 @@ from heartgrid.checkpoint.manifest import (
     POLICY_FILES,
     POLICY_SPEC,
     POLICY_WEIGHTS,
+    TRAINER_STATE,
     list_checkpoints,
     no_valid_checkpoint,
     valid_checkpoints,
@@ -68,7 +69,9 @@ def resolve_policy_uri(uri: str | Path) -> Path:
             raise CheckpointError(path, f"not a policy file; expected {POLICY_WEIGHTS} or {SUPPORTED}")
         path = path.parent
     if (path / POLICY_WEIGHTS).exists() or (path / POLICY_SPEC).exists():
-        if (path / MANIFEST).exists():  # a trainer checkpoint (save_policy writes no manifest)
+        # A trainer checkpoint is verified against its manifest, which it must have (one
+        # without was not fully written); save_policy writes a policy alone, without one.
+        if (path / MANIFEST).exists() or (path / TRAINER_STATE).exists():
             verify_checkpoint(path, POLICY_FILES)
         return path
     checkpoints_dir = path if path.name == CHECKPOINTS_DIR else path / CHECKPOINTS_DIR

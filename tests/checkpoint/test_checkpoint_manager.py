@@ -155,6 +155,10 @@ CORRUPTIONS = {
     "deleted spec": (lambda p: (p / "policy.json").unlink(), r"missing file policy.json"),
     "deleted manifest": (lambda p: (p / "manifest.json").unlink(), r"missing file manifest.json"),
     "garbage manifest": (lambda p: (p / "manifest.json").write_text("{oops"), r"unreadable manifest.json"),
+    "manifest of the wrong shape": (
+        lambda p: (p / "manifest.json").write_text(json.dumps(
+            {**json.loads((p / "manifest.json").read_text()), "files": {"policy.json": "deadbeef"}})),
+        r"unreadable manifest.json: TypeError"),
     "unreadable state": (_unreadable_but_listed, r"unreadable trainer_state.pt"),
 }
 

@@ -85,6 +85,10 @@ def test_a_run_directory_skips_a_corrupt_newest_checkpoint(run: Path) -> None:
     # Named directly, the corrupt checkpoint is refused, not replaced by another one.
     with pytest.raises(CheckpointError, match=r"epoch_000002: policy.safetensors is 64 bytes but the manifest says"):
         load_policy(newest)
+    # A trainer checkpoint without its manifest was not fully written: refused when named too.
+    (newest / "manifest.json").unlink()
+    with pytest.raises(CheckpointError, match=r"epoch_000002: missing file manifest.json"):
+        load_policy(newest)
 
 
 def test_loading_a_policy_checks_only_the_policy_files_and_names_its_checkpoint(run: Path) -> None:
