@@ -55,12 +55,27 @@ class Parser(argparse.ArgumentParser):
             message += ("; key=value overrides go right after the recipe, before any --option "
                         "(heartgrid train RECIPE key=value ... --nproc 2)")
         elif message.startswith("unrecognized arguments:"):
-            known = sorted(_long_options(self))
+            verb = self._verb_parser()
+            known = sorted(_long_options(verb))
             close = [match for word in message.split()[2:] if word.startswith("--")
                      for match in difflib.get_close_matches(word, known, n=1)]
             if close:
-                message += f"; did you mean {', '.join(close)}? (`heartgrid VERB --help` lists a verb's options)"
+                message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
         super().error(message)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._words = list(sys.argv[1:] if args is None else args)  # for _verb_parser
+        return super().parse_known_args(args, namespace)
+
+    def _verb_parser(self) -> argparse.ArgumentParser:
+        """The deepest verb named on the command line (`bench env`), whose options a mistyped
+        one is matched against: the root parser reports it, without knowing the verb."""
+        parser: argparse.ArgumentParser = self
+        for word in getattr(self, "_words", []):
+            verbs = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+            if word in verbs:
+                parser = verbs[word]
+        return parser
 
     # argparse's one check of `choices` (a private hook, unchanged from Python 3.11 to 3.13;
     # 3.14 has its own `suggest_on_error`).
@@ -77,8 +92,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def _long_options(parser: argparse.ArgumentParser) -> set[str]:
-    """Every --option of `parser` and of its verbs, for a suggestion after a mistyped one (the
-    root parser reports it, without knowing the verb)."""
+    """Every --option of `parser` and of its verbs, for a suggestion after a mistyped one."""
     found: set[str] = set()
     for action in parser._actions:
         found.update(option for option in action.option_strings if option.startswith("--"))

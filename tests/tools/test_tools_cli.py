@@ -39,7 +39,13 @@ def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
         cli.main(["train", "small_cardinal", "run=m", "--nprocs", "2"])
     assert exit_info.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("heartgrid: error: unrecognized arguments: --nprocs 2; did you mean --nproc?")
+    assert last == ("heartgrid: error: unrecognized arguments: --nprocs 2; did you mean --nproc? "
+                    "(`heartgrid train --help` lists its options)")
+    # Only the verb's own options: --suite-episodes is baseline save's and regress's, not eval's.
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "runs/x", "--suite", "navigation", "--suite-episodes", "1"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith("--suite-episodes 1; did you mean --episodes? (`heartgrid eval --help` lists its options)")
 
 
 def warn_during_recipes(monkeypatch: pytest.MonkeyPatch, *warned: tuple[str, type[Warning]]) -> None:
