@@ -1,6 +1,8 @@
 """Errors every layer may raise for bad input; the CLI (`heartgrid.tools.cli.main`) maps
 them to exit status 2. They live at the bottom so that no layer has to import the CLI."""
 
+from pathlib import Path
+
 
 class UsageError(Exception):
     """Bad input from the command line: printed as one line, exit status 2."""
@@ -13,3 +15,18 @@ class FileFault(Exception):
 
 
 EXIT_FILE_FAULT = 4
+
+
+def check_output_path(path: Path, given: str, *, directory: bool = False) -> None:
+    """UsageError, before any work is done, when `path` can never be written: it, or the
+    nearest of its parents that exists, is of the wrong kind (a file where a directory must
+    be). `given`: how the command line named it, e.g. `--out` or `data_dir=`. Permissions and
+    free space are the file system's to report when the write happens (exit 4)."""
+    if path.exists():
+        if path.is_dir() != directory:
+            kind = "a file, not a directory" if directory else "a directory, not a file"
+            raise UsageError(f"{given}{path} is {kind}")
+        return
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"{given}{path}: {parent} is a file, not a directory")

@@ -158,6 +158,8 @@ def connect_main(db: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     try:
         conn = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
+        if db.suffix != SHARD_SUFFIX:  # another file given by mistake (config.json): keep it
+            raise not_a_database(db) from None
         raise StatsDbError(f"{db}: not a readable DuckDB database ({_one_line(e)}); move it aside "
                            f"(mv {db} {db}.bad) and write a new one with heartgrid eval URI --suite "
                            f"SUITE --stats-db {db}") from None
@@ -180,6 +182,20 @@ def connect_main(db: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not read_only:
         create_main_schema(conn)  # views of a newer HeartGrid replace older ones
     return conn
+
+
+def not_a_database(db: Path) -> StatsDbError:
+    return StatsDbError(f"{db}: not a DuckDB database; give the path of a stats database, e.g. "
+                        "runs/RUN/stats.duckdb")
+
+
+def refuse_other_file(db: Path) -> None:
+    """StatsDbError for an existing file that is neither named nor made as a DuckDB database
+    (a run's config.json given by mistake), before any lock or shard is made beside it."""
+    if db.is_file() and db.suffix != SHARD_SUFFIX:
+        with open(db, "rb") as handle:
+            if handle.read(12)[8:12] != b"DUCK":  # how every DuckDB database file starts
+                raise not_a_database(db)
 
 
 def missing_db(db: Path) -> StatsDbError:
@@ -263,6 +279,7 @@ def reading(db: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     db = Path(db)
     if not db.exists() and not pending_shards(db):
         raise missing_db(db)  # before the lock: a mistyped path leaves no lock file behind
+    refuse_other_file(db)
     with db_lock(db):
         _merge_locked(db)
         conn = connect_main(db, read_only=True)

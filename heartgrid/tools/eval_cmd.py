@@ -43,10 +43,10 @@ from heartgrid.evaluation.run import (
     evaluate_on_game,
     load_evaluated_policy,
 )
-from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, write_shard
+from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, refuse_other_file, shards_dir, write_shard
 from heartgrid.evaluation.suite_eval import evaluate_suite
 from heartgrid.evaluation.suites import load_suite, select
-from heartgrid.errors import EXIT_FILE_FAULT, UsageError
+from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
@@ -106,10 +106,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError(f"{name} must be at least 1, got {value}")
     if args.replay_episodes is not None and args.replays is None:
         raise UsageError("--replay-episodes needs --replays DIR")
+    # Output paths are checked now, not after the evaluation has run.
+    for given, path in (("--out ", args.out), ("--stats-db ", args.stats_db)):
+        if path is not None:
+            check_output_path(path, given)
+    if args.stats_db is not None:
+        check_output_path(shards_dir(args.stats_db), "--stats-db ", directory=True)
+        refuse_other_file(args.stats_db)
     if args.replays is not None:
-        if args.replays.exists() and not args.replays.is_dir():
-            raise UsageError(f"--replays {args.replays}: not a directory")
-        try:  # now, rather than after the evaluation has run
+        check_output_path(args.replays, "--replays ", directory=True)
+        try:
             args.replays.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             print(f"heartgrid eval: error: {file_fault(e, 'choose another --replays directory')}",

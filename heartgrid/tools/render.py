@@ -41,7 +41,7 @@ from heartgrid.engine.maps import MapError
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.reference_rules import Agent, Converter, Wall
 from heartgrid.engine.rng import env_seed
-from heartgrid.errors import EXIT_FILE_FAULT, UsageError
+from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
 from heartgrid.evaluation.evaluate import evaluation_game
 from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.run import load_evaluated_policy
@@ -94,6 +94,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     if (args.steps or 0) < 0 or args.delay < 0 or args.seed < 0:
         raise UsageError("--steps, --seed and --delay must be >= 0")
     if args.policy is not None:
+        if args.replay is not None:  # now, not after the episode has been played
+            check_output_path(args.replay, "--replay ")
         return render_policy(args)
     for flag, value in (("--replay", args.replay), ("--greedy", args.greedy), ("--quiet", args.quiet)):
         if value:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from heartgrid.config.run import PolicyConfig
 from heartgrid.devices import require_device
-from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
+from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError, check_output_path
 from heartgrid.interrupts import EXIT_STOPPED, StopRequest, say
 from heartgrid.policies.registry import check_policy_config
 from heartgrid.recipes import build_config
@@ -42,9 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_policy(config.policy)
     # Usage errors found before anything is made on disk (the run directory's lock creates it).
     require_device(config.system.device)
-    data_dir = Path(config.data_dir)
-    if data_dir.exists() and not data_dir.is_dir():
-        raise UsageError(f"data_dir={data_dir} is a file, not a directory")
+    check_output_path(Path(config.data_dir), "data_dir=", directory=True)
     if args.nproc is not None:
         check_nproc(args.nproc)
         if args.nproc > 1:

@@ -33,3 +33,5 @@ def test_a_data_dir_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "x").write_text("")
     assert main(["train", "small_cardinal", f"data_dir={tmp_path / 'x'}", "run=y"]) == 2
     assert f"data_dir={tmp_path / 'x'} is a file, not a directory" in capsys.readouterr().err
+    assert main(["train", "small_cardinal", f"data_dir={tmp_path / 'x' / 'sub'}", "run=y"]) == 2
+    assert f"data_dir={tmp_path / 'x' / 'sub'}: {tmp_path / 'x'} is a file, not a directory" in capsys.readouterr().err

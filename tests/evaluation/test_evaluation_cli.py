@@ -109,8 +109,13 @@ def test_a_damaged_database_keeps_the_evaluations_rows(policies: dict[str, Path]
 
 
 def test_a_stats_path_that_cannot_be_written_is_a_file_fault(policies: dict[str, Path], tmp_path: Path, capsys):
+    # A path under a file is refused before evaluating (exit 2); one the file system refuses
+    # (sysfs takes no new files, even from root; read-only in a container) is a file fault
+    # when written (exit 4).
     (tmp_path / "file").write_text("")
-    code = cli.main(["eval", str(policies["exported"]), "--suite", "navigation", "--simulation", "maze_small",
-                     "--episodes", "1", "--device", "cpu", "--stats-db", str(tmp_path / "file" / "x.duckdb")])
-    assert code == 4
-    assert "Not a directory; choose another --out or --stats-db path" in capsys.readouterr().err
+    argv = ["eval", str(policies["exported"]), "--suite", "navigation", "--simulation", "maze_small",
+            "--episodes", "1", "--device", "cpu", "--stats-db"]
+    assert cli.main([*argv, str(tmp_path / "file" / "x.duckdb")]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert cli.main([*argv, "/sys/x.duckdb"]) == 4
+    assert "cannot write /sys/x.duckdb.shards: " in capsys.readouterr().err

@@ -231,6 +231,13 @@ def test_a_missing_or_damaged_database_is_exit_2_with_what_to_do(tmp_path: Path,
     assert cli.main(["stats", str(damaged), "sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err
     assert "not a readable DuckDB database" in err and f"mv {damaged} {damaged}.bad" in err
+    # Another file given by mistake is not to be moved aside, and gets no lock file beside it.
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    assert cli.main(["stats", str(config), "scorecard"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: not a DuckDB database; give the path of a stats database" in err and "mv " not in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("config")) == ["config.json"]
     other = tmp_path / "other.duckdb"
     duckdb.connect(str(other)).execute("CREATE TABLE x (a INTEGER)").close()
     assert cli.main(["stats", str(other), "scorecard"]) == 2

@@ -134,6 +134,13 @@ def test_render_random_quiet_and_cut(tmp_path: Path, capsys):
     (["render", "arena", "--policy", "RUN", "--steps", "1"], "built for 7x7 observations"),
     (["eval", "RUN", "small_cardinal", "--replay-episodes", "2"], "--replay-episodes needs --replays DIR"),
     (["eval", "RUN", "small_cardinal", "--replays", "FILE"], "not a directory"),
+    # Output paths under a file are refused before anything is played, not after.
+    (["render", "small_cardinal", "--policy", "random", "--replay", "FILE/x.hgreplay"],
+     "--replay FILE/x.hgreplay: FILE is a file, not a directory"),
+    (["eval", "RUN", "--suite", "navigation", "--out", "FILE/o.json"],
+     "--out FILE/o.json: FILE is a file, not a directory"),
+    (["eval", "RUN", "--suite", "navigation", "--stats-db", "FILE/x.duckdb"],
+     "--stats-db FILE/x.duckdb: FILE is a file, not a directory"),
     (["eval", "RUN", "small_cardinal", "--replays", "DIR", "--replay-episodes", "0"],
      "--replay-episodes must be at least 1"),
 ])
@@ -141,12 +148,15 @@ def test_usage_errors_exit_2(policies: dict[str, Path], tmp_path: Path, argv: li
     (tmp_path / "file").write_text("")
     names = {"NAV": str(policies["nav"]), "RUN": str(policies["run"]), "DIR": str(tmp_path / "d"),
              "FILE": str(tmp_path / "file")}
-    assert cli.main([names.get(a, a) for a in argv]) == 2
-    assert message in capsys.readouterr().err
+    argv = [names.get(a, a.replace("FILE/", names["FILE"] + "/")) for a in argv]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert message.replace("FILE", names["FILE"]) in captured.err
+    assert "episode" not in captured.out  # refused before playing
 
 
 def test_a_replay_directory_that_cannot_be_made_is_a_file_fault(policies: dict[str, Path], tmp_path: Path, capsys):
-    (tmp_path / "file").write_text("")
-    code = cli.main(["eval", str(policies["run"]), "small_cardinal", "--replays", str(tmp_path / "file" / "sub")])
+    code = cli.main(["eval", str(policies["run"]), "small_cardinal", "--replays", "/sys/replays"])
     assert code == 4
-    assert "choose another --replays directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot write /sys/replays: " in err and "choose another --replays directory" in err
