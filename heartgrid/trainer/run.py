@@ -50,7 +50,8 @@ from heartgrid.trainer.display import make_display
 from heartgrid.trainer.distributed import World
 from heartgrid.trainer.world_start import StartUp
 from heartgrid.trainer.health import LearningHealth
-from heartgrid.trainer.logger import DamagedMetrics, RunLogger
+from heartgrid.trainer.logger import DamagedMetrics, RunLogger, read_metrics
+from heartgrid.trainer.metric_contract import missing_metrics
 from heartgrid.trainer.trainer import Trainer
 
 
@@ -231,6 +232,11 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
             say(stop_message(trainer))
         else:
             say(f"finished at agent step {trainer.agent_step}")
+            missing = missing_metrics(config, {name for record in read_metrics(run_dir) for name in record})
+            if missing:  # a renamed or lost metric: what compare, regress and dashboards read
+                say(f"warning: {len(missing)} metric(s) of the contract were never logged: "
+                    f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} (metrics about "
+                    "episodes need an episode to end; heartgrid/trainer/metric_contract.py)")
     except KeyboardInterrupt:
         logger.info(
             f"aborted during epoch {trainer.epoch + 1}; " + (

@@ -57,11 +57,25 @@ def test_every_contract_metric_is_logged(trained):
     config = short_config(trained.parent, "first")
     logged = {name for record in read_metrics(trained) for name in record}
     assert missing_metrics(config, logged) == []
+    assert "were never logged" not in (trained / "log.txt").read_text()
     required = required_metrics(config)
     for name in ("overview/reward", "losses/explained_variance", "env_agent/heart.get",
                  "env_agent/action.move.success", "env_game/altar.conversions", "timing/frac/env",
                  "parameters/learning_rate", "experience/ep_lengths", "curriculum/pool_size"):
         assert name in required
+
+
+def test_a_run_that_never_logged_a_contract_metric_says_so(tmp_path, monkeypatch):
+    """A renamed metric (the dehydration investigation's lost overview/reward) is named in
+    log.txt at the end of the run, not only by the tests and the comparison tools."""
+    from heartgrid.trainer.stats import StatsAccumulator
+
+    means = StatsAccumulator.means
+    monkeypatch.setattr(StatsAccumulator, "means", lambda self: {
+        ("overview/episode_reward" if k == "overview/reward" else k): v for k, v in means(self).items()})
+    run = train(short_config(tmp_path, "renamed"))
+    assert ("warning: 1 metric(s) of the contract were never logged: overview/reward (metrics about episodes "
+            "need an episode to end") in (run / "log.txt").read_text()
 
 
 def test_every_contract_metric_is_logged_by_the_arena_recipe(tmp_path):
