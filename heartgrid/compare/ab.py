@@ -164,9 +164,9 @@ def job_threads(parallel: int) -> ThreadChoice:
     sums, so both sides must train with the same one. The user's OMP_NUM_THREADS, else an
     equal share, among the `parallel` jobs, of the cores other work leaves free (as `train`
     chooses for one process)."""
-    if omp_threads() is not None:
-        return choose_threads()
     free = choose_threads()
+    if omp_threads() is not None:  # the user's count for each process, as it is
+        return free
     return ThreadChoice(max(1, free.threads // parallel), f"{free.reason}; {free.threads} free, {parallel} job(s) at once")
 
 
