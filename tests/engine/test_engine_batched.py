@@ -148,6 +148,24 @@ def test_host_skips_masked_and_compiled_steps_are_one_game():
     assert (used > 0).all(), used  # agents put items into converters and took items out
 
 
+@pytest.mark.parametrize("host_skips", [True, False])
+def test_resetting_twice_is_resetting_once(host_skips: bool):
+    """As SB3 does with a vec env that reset itself: the converters of every env must show in
+    the grid after the second reset too (with host skips, only what changed is redrawn)."""
+    game = dense_arena(combat=True)
+    once, twice = (BatchedEngine(game, num_envs=2, seed=4, host_skips=host_skips) for _ in range(2))
+    once.reset()
+    twice.reset()
+    twice.set_next_task([1], [game], [0])
+    twice.reset()
+    gen = torch.Generator().manual_seed(5)
+    for t in range(30):
+        assert torch.equal(once.obs, twice.obs), t
+        actions = torch.randint(0, len(once.action_names), (once.num_slots,), generator=gen)
+        once.step(actions)
+        twice.step(actions)
+
+
 def test_an_envs_rollout_does_not_depend_on_the_batch_size():
     game = small_game()
     alone = _started(game, 1, seed=9)
