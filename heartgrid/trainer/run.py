@@ -466,6 +466,14 @@ def check_resumable(config: RunConfig, run_dir: Path) -> None:
             f"which would jump to another point of their course. Keep trainer.total_timesteps={old_total}, "
             f"choose a new run name (run=NAME) or {OVERWRITE_WORDS}."
         )
+    old_keep, new_keep = saved.trainer.keep_last_n, config.trainer.keep_last_n
+    if old_keep != new_keep and config.game.npc_policy_uri == "self" and config.game.npc_sampling == "uniform":
+        raise RunDirectoryError(
+            f"cannot resume {run_dir} with trainer.keep_last_n changed ({old_keep} -> {new_keep}): its "
+            "self-play NPCs draw uniformly from the checkpoints the run keeps, so the run would not "
+            f"continue as it would have. Keep trainer.keep_last_n={old_keep}, choose a new run name "
+            f"(run=NAME) or {OVERWRITE_WORDS}."
+        )
 
 
 def saved_overrides(changed: list[tuple[str, Any, Any]]) -> str:

@@ -140,6 +140,14 @@ def test_resume_with_another_config_is_refused(trained):
     # What a full disk advises (fewer checkpoints kept), and the evaluation while training, may change.
     check_resumable(short_config(trained.parent, "first", "trainer.keep_last_n=1", "evaluation.suite=navigation",
                                  "evaluation.interval=5"), trained)
+    # Except where self-play NPCs draw from the checkpoints kept.
+    selfplay = ("game.policy_agents_pct=0.5", "game.npc_policy_uri=self", "game.npc_sampling=uniform")
+    run = trained.parent / "selfplay"
+    run.mkdir()
+    (run / "config.json").write_text(short_config(trained.parent, "selfplay", *selfplay).to_json())
+    check_resumable(short_config(trained.parent, "selfplay", *selfplay, "evaluation.interval=0"), run)
+    with pytest.raises(RunDirectoryError, match=r"trainer.keep_last_n changed \(5 -> 1\): its self-play NPCs draw"):
+        check_resumable(short_config(trained.parent, "selfplay", *selfplay, "trainer.keep_last_n=1"), run)
     assert str(refused.value).endswith("or start it over (--overwrite deletes the run directory first).")
 
 
