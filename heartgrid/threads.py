@@ -98,3 +98,18 @@ def choose_threads(cpus: list[int] | None = None, busy: float | None = None) -> 
     taken = int(busy + (1 - BUSY_CORE))  # rounds busy to the nearest core, halves up
     threads = max(1, len(cpus) - taken)
     return ThreadChoice(threads, f"{len(cpus)} cores, {busy:.1f} kept busy by other processes")
+
+
+def share_of_cores(parallel: int) -> ThreadChoice:
+    """The thread count of each of `parallel` processes that train at once (the runs of an A/B
+    or a sweep), to be chosen once for all of them: the count changes float sums. The user's
+    OMP_NUM_THREADS as it is, else an equal share of the cores other work leaves free."""
+    free = choose_threads()
+    if omp_threads() is not None:
+        return free
+    return ThreadChoice(max(1, free.threads // parallel), f"{free.reason}; {free.threads} free, {parallel} at once")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment of a training subprocess that must use `threads` threads."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

@@ -38,7 +38,7 @@ from heartgrid.config.run import RunConfig
 from heartgrid.interrupts import EXIT_STOPPED, StopRequest
 from heartgrid.recipes import build_config
 from heartgrid.rundir import CHECKPOINTS_DIR
-from heartgrid.threads import ThreadChoice, choose_threads, omp_threads
+from heartgrid.threads import ThreadChoice, share_of_cores, thread_env
 
 # ab names, places and seeds the runs itself: the run identity, except the recipe, which each
 # side names as its first word (a `recipe=` override only relabels the run, as in `train`).
@@ -159,15 +159,17 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def job_threads(parallel: int) -> ThreadChoice:
-    """The torch thread count of every run of an A/B, chosen once: the count changes float
-    sums, so both sides must train with the same one. The user's OMP_NUM_THREADS, else an
-    equal share, among the `parallel` jobs, of the cores other work leaves free (as `train`
-    chooses for one process)."""
-    free = choose_threads()
-    if omp_threads() is not None:  # the user's count for each process, as it is
-        return free
-    return ThreadChoice(max(1, free.threads // parallel), f"{free.reason}; {free.threads} free, {parallel} job(s) at once")
+def planned_threads(out: Path, parallel: int) -> ThreadChoice:
+    """The torch thread count of every run of the A/B in `out`: chosen when it starts
+    (`share_of_cores`) and kept in its plan file, so that a resumed A/B trains its remaining
+    runs as the first ones were (the count changes float sums)."""
+    path = out / PLAN_FILE
+    plan = json.loads(path.read_text())
+    if isinstance(plan.get("threads"), int):
+        return ThreadChoice(plan["threads"], "as when this A/B started")
+    choice = share_of_cores(parallel)
+    replace_file_atomically(path, (json.dumps({**plan, "threads": choice.threads}, indent=2) + "\n").encode())
+    return choice
 
 
 def run_jobs(
@@ -175,12 +177,10 @@ def run_jobs(
     stop: StopRequest | None = None, threads: int | None = None,
 ) -> list[TrainJob]:
     """Run the jobs, at most `parallel` at once, each on `threads` torch threads (default:
-    `job_threads`). On the first failure, stop the others (each saves its epoch) and raise
+    `share_of_cores`). On the first failure, stop the others (each saves its epoch) and raise
     TrainingFailed. When `stop` is requested, pass it on to the running jobs, start no more,
     wait for them, and return the jobs left unfinished."""
-    env = dict(os.environ)
-    count = str(threads or job_threads(parallel).threads)
-    env.update(OMP_NUM_THREADS=count, MKL_NUM_THREADS=count)
+    env = thread_env(threads or share_of_cores(parallel).threads)
     pending = list(jobs)
     running: dict[subprocess.Popen, tuple[TrainJob, float]] = {}
     unfinished: list[TrainJob] = []

@@ -38,6 +38,7 @@ from heartgrid.sweep.ledger import HEARTBEAT_S, Ledger
 from heartgrid.sweep.objective import COSTS, MetricsTail
 from heartgrid.sweep.spec import Sweep
 from heartgrid.sweep.store import SweepDir, report_steps
+from heartgrid.threads import thread_env
 
 POLL_S = 0.5
 LOG_TAIL_LINES = 15
@@ -81,12 +82,6 @@ class TrialJob:
         train = [sys.executable, "-m", "heartgrid.tools.cli", "train", self.sweep.spec.recipe,
                  *self.overrides, "logging.console=none"]
         return [sys.executable, "-m", "heartgrid.sweep.child", str(os.getpid()), *train]
-
-
-def thread_env(workers: int) -> dict[str, str]:
-    """Each trial gets its share of the cores for intra-op threads (as `heartgrid ab` does)."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(workers, 1)))
-    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 def log_tail(path: Path) -> str:
@@ -147,8 +142,9 @@ class Reporter:
 
 
 def run_trial(job: TrialJob, trial: Any, ledger: Ledger, stop: StopRequest, abort: threading.Event,
-              say: Callable[[str], None], workers: int = 1) -> TrialResult:
-    """Train the trial to its end, a pruning decision or the sweep's stop."""
+              say: Callable[[str], None], threads: int = 1) -> TrialResult:
+    """Train the trial to its end, a pruning decision or the sweep's stop, on `threads` torch
+    threads (the sweep's `share_of_cores`)."""
     refused = check_config(job)
     if refused is not None:
         return TrialResult("failed", note=f"config refused: {refused}")
@@ -157,7 +153,7 @@ def run_trial(job: TrialJob, trial: Any, ledger: Ledger, stop: StopRequest, abor
     job.log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(job.log, "a") as log:
-        process = subprocess.Popen(job.argv(), stdout=log, stderr=subprocess.STDOUT, env=thread_env(workers),
+        process = subprocess.Popen(job.argv(), stdout=log, stderr=subprocess.STDOUT, env=thread_env(threads),
                                    start_new_session=True)
     tail = MetricsTail(job.run_dir, job.sweep.objective.metric)
     grid = report_steps(job.sweep.trial_steps(job.values), job.sweep.step_range[0])

@@ -27,6 +27,7 @@ from heartgrid.sweep.ledger import Ledger, is_surplus, next_move, worker_label
 from heartgrid.sweep.spec import Sweep
 from heartgrid.sweep.store import SweepDir, create_study, make_pruner, make_sampler, open_storage
 from heartgrid.sweep.trial import MetricNotLogged, TrialJob, TrialResult, run_trial
+from heartgrid.threads import share_of_cores
 
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -49,10 +50,14 @@ class Workers:
     errors: list[BaseException] = field(default_factory=list)
     failed_out: bool = False
     """A worker gave up after MAX_FAILURES_IN_A_ROW failed trials."""
+    threads: int = 1
+    """Torch threads of every trial of this process (chosen once: `run`)."""
 
     def run(self) -> None:
         """Run the workers until they end; a second interrupt (KeyboardInterrupt in the main
         thread) makes them abort their trials unsaved, then propagates."""
+        # Once, before any trial keeps a core busy: each trial's share of the free cores.
+        self.threads = share_of_cores(self.count).threads
         threads = [threading.Thread(target=self._guarded, args=(i,), name=f"sweep-worker-{i}", daemon=True)
                    for i in range(self.count)]
         for thread in threads:
@@ -108,7 +113,7 @@ class Workers:
             again = f" (resumes t{resumes:03d})" if resumes is not None else ""
             say(f"  t{trial.number:03d} start{again}: {format_values(values)}  ->  {job.run_dir}")
             try:
-                result = run_trial(job, trial, ledger, self.stop, self.abort, say, workers=self.count)
+                result = run_trial(job, trial, ledger, self.stop, self.abort, say, threads=self.threads)
             except MetricNotLogged as e:  # every trial would fail alike: the sweep stops (exit 2)
                 ledger.set(trial.number, error=str(e))
                 study.tell(trial, state=TrialState.FAIL)

@@ -165,7 +165,7 @@ def _print_report(comparison: Comparison, out: Path) -> None:
 
 def cmd_ab(args: argparse.Namespace) -> int:
     from heartgrid.compare.ab import (
-        TrainingFailed, check_plan, default_parallel, job_threads, parse_side, plan_jobs, run_jobs, side_config,
+        TrainingFailed, check_plan, default_parallel, parse_side, plan_jobs, planned_threads, run_jobs, side_config,
     )
     from heartgrid.compare.comparison import compare_runs
     from heartgrid.compare.runs import CompareError, RunSet
@@ -202,7 +202,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         if steps[0] != steps[1]:
             budget = f"{steps[0]:,} (A) / {steps[1]:,} (B) agent steps"
         again = f" (resuming: {len(done_before)} finished, {len(todo)} to train or resume)" if resuming else ""
-        threads = job_threads(parallel)
+        threads = planned_threads(out, parallel)
         say(f"\ntraining {args.seeds} seeds of A and of B: {len(jobs)} runs of {budget}, "
             f"{parallel} at a time on {threads.threads} torch thread(s) each ({threads.reason}), "
             f"into {data_dir}{again}")

@@ -149,14 +149,22 @@ def test_run_jobs_runs_all_and_stops_on_failure(tmp_path: Path):
 
 
 def test_every_ab_job_trains_on_one_thread_count(tmp_path: Path, monkeypatch):
-    """Chosen once for all the jobs (the count changes float sums): the user's OMP_NUM_THREADS
-    as it is, else the cores other work leaves free shared among the jobs that run at once."""
+    """Chosen once for all the runs (the count changes float sums): the user's OMP_NUM_THREADS
+    as it is, else the cores other work leaves free shared among the jobs that run at once;
+    kept in the plan, so that a resumed A/B trains its last runs as the first ones."""
+    import heartgrid.threads as threads
+
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert ab.job_threads(2).threads == 3
+    assert threads.share_of_cores(2).threads == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(ab, "choose_threads", lambda: ab.ThreadChoice(3, "3 cores, 0.0 kept busy"))
-    assert [ab.job_threads(n).threads for n in (1, 2, 4)] == [3, 1, 1]
-    assert ab.job_threads(2).reason == "3 cores, 0.0 kept busy; 3 free, 2 job(s) at once"
+    monkeypatch.setattr(threads, "choose_threads", lambda: threads.ThreadChoice(3, "3 cores, 0.0 kept busy"))
+    assert [threads.share_of_cores(n).threads for n in (1, 2, 4)] == [3, 1, 1]
+    assert threads.share_of_cores(2).reason == "3 cores, 0.0 kept busy; 3 free, 2 at once"
+    out = tmp_path / "ab"
+    assert not ab.check_plan(out, {"a": "x"})
+    assert ab.planned_threads(out, 1).threads == 3  # chosen and kept
+    assert ab.check_plan(out, {"a": "x"})  # the same plan: a resume
+    assert ab.planned_threads(out, 2) == ab.ThreadChoice(3, "as when this A/B started")
     side = ab.parse_side("A", "small_easy_shaped")
     show = "import os; print(os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])"
     jobs = [ab.TrainJob(side, i, f"t{i}", [sys.executable, "-c", show], tmp_path / f"t{i}.log", tmp_path / f"t{i}", 0)
