@@ -74,12 +74,14 @@ def write_shard(db: str | Path, card: Scorecard) -> Path:
     return _write_shard(db, lambda name: scorecard_rows(card, name))
 
 
-def write_retraction(db: str | Path, run: str, after_epoch: int) -> Path:
-    """Retract, from now on, the evaluations of run `run`'s policies of epochs after
-    `after_epoch` made so far (a training run resumed from that epoch's checkpoint: those
-    policies were the interrupted attempt's). Written as a shard like an evaluation, so that
-    training never waits for the database's lock; the next merge applies it."""
-    return _write_shard(db, lambda name: {"retractions": [(run, after_epoch, utc_now())]})
+def write_retraction(db: str | Path, runs: list[str], after_epoch: int) -> Path:
+    """Retract, from now on, the evaluations of the policies of epochs after `after_epoch` of
+    the runs named `runs` made so far (a training run resumed from that epoch's checkpoint,
+    under its name and, copied as a branch, its earlier one: those policies were the
+    interrupted attempt's). Written as a shard like an evaluation, so that training never
+    waits for the database's lock; the next merge applies it."""
+    now = utc_now()
+    return _write_shard(db, lambda name: {"retractions": [(run, after_epoch, now) for run in runs]})
 
 
 def _write_shard(db: str | Path, rows_of: Callable[[str], dict[str, list[tuple[Any, ...]]]]) -> Path:
@@ -158,8 +160,7 @@ def connect_main(db: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     try:
         conn = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
-        if db.suffix != SHARD_SUFFIX:  # another file given by mistake (config.json): keep it
-            raise not_a_database(db) from None
+        refuse_other_file(db)  # another file given by mistake (config.json): keep it
         raise StatsDbError(f"{db}: not a readable DuckDB database ({_one_line(e)}); move it aside "
                            f"(mv {db} {db}.bad) and write a new one with heartgrid eval URI --suite "
                            f"SUITE --stats-db {db}") from None
@@ -184,18 +185,14 @@ def connect_main(db: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnect
     return conn
 
 
-def not_a_database(db: Path) -> StatsDbError:
-    return StatsDbError(f"{db}: not a DuckDB database; give the path of a stats database, e.g. "
-                        "runs/RUN/stats.duckdb")
-
-
 def refuse_other_file(db: Path) -> None:
     """StatsDbError for an existing file that is neither named nor made as a DuckDB database
     (a run's config.json given by mistake), before any lock or shard is made beside it."""
     if db.is_file() and db.suffix != SHARD_SUFFIX:
         with open(db, "rb") as handle:
             if handle.read(12)[8:12] != b"DUCK":  # how every DuckDB database file starts
-                raise not_a_database(db)
+                raise StatsDbError(f"{db}: not a DuckDB database; give the path of a stats database, "
+                                   "e.g. runs/RUN/stats.duckdb")
 
 
 def missing_db(db: Path) -> StatsDbError:
@@ -255,7 +252,10 @@ def _merge_one(conn: duckdb.DuckDBPyConnection, shard: Path, report: MergeReport
             verb = "INSERT OR IGNORE" if table in SHARED_TABLES else "INSERT"
             conn.execute(f"{verb} INTO main.{table} ({columns}) SELECT {columns} FROM shard.{table}")
         episodes = conn.execute("SELECT count(*) FROM shard.episodes").fetchone()[0]
-        report.retracted += apply_retractions(conn)
+        carries = "retractions" in held and conn.execute("SELECT count(*) FROM shard.retractions").fetchone()[0]
+        # Rows merged before were covered by every earlier retraction: a shard's evaluations
+        # alone need checking, unless the shard brings a retraction.
+        report.retracted += apply_retractions(conn, None if carries else shard.name)
         conn.execute("INSERT INTO merged_shards VALUES (?, now(), ?)", [shard.name, episodes])
         conn.execute("COMMIT")
     except BaseException:

@@ -102,7 +102,8 @@ RETRACT = [
     """CREATE OR REPLACE TEMP TABLE retracted AS
        SELECT e.episode_id, e.eval_id, e.policy_id
        FROM episodes e JOIN evaluations v USING (eval_id) JOIN policies p USING (policy_id)
-       JOIN retractions r ON p.run = r.run AND p.epoch > r.after_epoch AND v.created_at < r.retracted_at""",
+       JOIN retractions r ON p.run = r.run AND p.epoch > r.after_epoch AND v.created_at < r.retracted_at
+       WHERE $shard IS NULL OR v.shard = $shard""",
     "DELETE FROM agent_metrics WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
     "DELETE FROM episode_metrics WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
     "DELETE FROM episodes WHERE episode_id IN (SELECT episode_id FROM temp.retracted)",
@@ -113,12 +114,13 @@ RETRACT = [
 ]
 
 
-def apply_retractions(conn: duckdb.DuckDBPyConnection) -> int:
-    """Delete what the database's retractions cover (in the caller's transaction); returns the
-    number of episodes deleted."""
+def apply_retractions(conn: duckdb.DuckDBPyConnection, shard: str | None = None) -> int:
+    """Delete what the database's retractions cover (in the caller's transaction), among the
+    evaluations merged from `shard` (None: all); returns the number of episodes deleted."""
     if not conn.execute("SELECT count(*) FROM retractions").fetchone()[0]:
         return 0
-    for statement in RETRACT:
+    conn.execute(RETRACT[0], {"shard": shard})
+    for statement in RETRACT[1:]:
         conn.execute(statement)
     (deleted,) = conn.execute("SELECT count(*) FROM temp.retracted").fetchone()
     conn.execute("DROP TABLE temp.retracted")

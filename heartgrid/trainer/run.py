@@ -159,13 +159,13 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     # Built before anything is written, so that a config the engine or policy refuses leaves
     # no directory behind to block the corrected command.
     trainer = Trainer(config, checkpoints=checkpoints, resuming=resuming, stop=stop, world=world)
-    saved_total, saved_compile, refused, states = None, None, [], None
+    saved_total, saved_compile, refused, states, saved_run = None, None, [], None, config.run
     if resuming:
         checkpoint = checkpoints.load_latest()
         checkpoint.restore_policy(trainer.policy)
         states = rank_states(checkpoint.trainer_state, 1 if world is None else world.size, checkpoint.path)
         saved = read_run_config(run_dir)
-        saved_total, saved_compile = saved.trainer.total_timesteps, saved.system.compile
+        saved_total, saved_compile, saved_run = saved.trainer.total_timesteps, saved.system.compile, saved.run
         refused = checkpoint.refused
     start.ready()
     if states is not None:
@@ -211,7 +211,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     trainer.on_checkpoint = logger.sync
     trainer.on_evaluation = lambda card: record_evaluation(run_dir / STATS_DB, card, logger.info)
     if resuming or restarted:
-        retract_evaluations(run_dir / STATS_DB, config.run, trainer.epoch, logger.info)
+        # Under the run's name, and under the one it had if it was copied as a branch.
+        retract_evaluations(run_dir / STATS_DB, sorted({config.run, saved_run}), trainer.epoch, logger.info)
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
@@ -290,7 +291,7 @@ def record_evaluation(db: Path, card: Any, warn: Any) -> None:
         warn(f"warning: evaluation not written to {db}: {type(e).__name__}: {e}")
 
 
-def retract_evaluations(db: Path, run: str, epoch: int, say: Any) -> None:
+def retract_evaluations(db: Path, runs: list[str], epoch: int, say: Any) -> None:
     """A resumed run (or one restarted from scratch: epoch 0) retracts the evaluations of its
     later epochs from the stats database: they scored the interrupted attempt's policies, whose
     metrics records were dropped too (on a GPU, not the policies this run trains again)."""
@@ -299,7 +300,7 @@ def retract_evaluations(db: Path, run: str, epoch: int, say: Any) -> None:
     if not db.exists() and not pending_shards(db):
         return
     try:
-        write_retraction(db, run, epoch)
+        write_retraction(db, runs, epoch)
     except Exception as e:  # as record_evaluation: never the end of the run
         say(f"warning: {db}: the evaluations of epochs after {epoch} from before this resume "
             f"could not be retracted: {type(e).__name__}: {e}")

@@ -137,11 +137,12 @@ def test_a_retraction_deletes_an_interrupted_runs_later_evaluations_whichever_sh
     before = "2025-01-01T00:00:00+00:00"
     write_shard(db, run_card(0, "r", (2, 5), before))
     merge_shards(db)
-    write_retraction(db, "r", 3)
+    write_retraction(db, ["r", "branch"], 3)  # a copy of run "branch" resumed as "r"
     write_shard(db, run_card(1, "r", (3, 4), before))  # the interrupted attempt's, merged later
     write_shard(db, run_card(2, "other", (4, 5), before))
+    write_shard(db, run_card(4, "branch", (1, 6), before))
     report = merge_shards(db)
-    assert (report.shards, report.retracted) == (3, 30)  # the 15 episodes of r-5-0 and of r-4-1
+    assert (report.shards, report.retracted) == (4, 45)  # the 15 episodes of r-5-0, r-4-1, branch-6-4
     write_shard(db, run_card(3, "r", (4, 5), "2999-01-01T00:00:00+00:00"))  # after the retraction
     merge_shards(db)
     with reading(db) as conn:
@@ -149,7 +150,7 @@ def test_a_retraction_deletes_an_interrupted_runs_later_evaluations_whichever_sh
         policies = {row[0] for row in conn.execute("SELECT policy_id FROM policies").fetchall()}
         orphans = conn.execute("SELECT count(*) FROM agent_metrics WHERE episode_id NOT IN "
                                "(SELECT episode_id FROM episodes)").fetchone()[0]
-    kept = {"r-2-0", "r-3-1", "other-4-2", "other-5-2", "r-4-3", "r-5-3"}
+    kept = {"r-2-0", "r-3-1", "other-4-2", "other-5-2", "r-4-3", "r-5-3", "branch-1-4"}
     assert episodes == {policy: 15 for policy in kept} and policies == kept and orphans == 0
 
 
