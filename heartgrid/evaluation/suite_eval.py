@@ -102,7 +102,14 @@ def evaluate_suite(
 def check_playable(module: nn.Module, simulations: Sequence[ResolvedSimulation], device: str) -> None:
     """ValueError naming the first simulation that `module` cannot play (a conv policy and
     another observation window, ...), found by one step on an empty observation of each kind
-    of game (window and actions), played by a copy: before anything is played or trained."""
+    of game (window and actions), played by a copy: before anything is played or trained.
+    Random draws (new actions' embeddings) come from a forked generator: the caller's are
+    left as they were."""
+    with torch.random.fork_rng(devices=[device] if str(device).startswith("cuda") else []):
+        _check_playable(module, simulations, device)
+
+
+def _check_playable(module: nn.Module, simulations: Sequence[ResolvedSimulation], device: str) -> None:
     features = FeatureRegistry.default()
     seen: set[tuple[int, int, tuple[str, ...]]] = set()
     for sim in simulations:

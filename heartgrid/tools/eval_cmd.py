@@ -106,6 +106,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError(f"{name} must be at least 1, got {value}")
     if args.replay_episodes is not None and args.replays is None:
         raise UsageError("--replay-episodes needs --replays DIR")
+    if args.suite is None:
+        for flag, value in (("--simulation", args.simulation), ("--stats-db", args.stats_db), ("--out", args.out)):
+            if value:
+                raise UsageError(f"{flag} needs --suite SUITE (`heartgrid suites` lists them)")
     # Output paths are checked now, not after the evaluation has run.
     for given, path in (("--out ", args.out), ("--stats-db ", args.stats_db)):
         if path is not None:
@@ -125,9 +129,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.torch_threads)
     if args.suite is not None:
         return eval_suite(args)
-    for flag, value in (("--simulation", args.simulation), ("--stats-db", args.stats_db), ("--out", args.out)):
-        if value:
-            raise UsageError(f"{flag} needs --suite SUITE (`heartgrid suites` lists them)")
     recipe, overrides = split_recipe(args.args)
     try:
         policy, source = load_evaluated_policy(args.uri)

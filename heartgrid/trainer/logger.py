@@ -109,10 +109,12 @@ class RunLogger:
         if self.wandb is not None:
             self.wandb.finish()
         # Closing flushes what is buffered: a full disk fails here too, and must name the file.
-        with naming(self.metrics_path):
-            self.metrics_file.close()
-        with naming(self.run_dir / LOG_FILE):
-            self.text_log.close()
+        try:
+            with naming(self.metrics_path):
+                self.metrics_file.close()
+        finally:
+            with naming(self.run_dir / LOG_FILE):
+                self.text_log.close()
 
 
 def finite(record: dict[str, float]) -> dict[str, float]:

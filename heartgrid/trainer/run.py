@@ -50,7 +50,7 @@ from heartgrid.trainer.display import make_display
 from heartgrid.trainer.distributed import World
 from heartgrid.trainer.world_start import StartUp
 from heartgrid.trainer.health import LearningHealth
-from heartgrid.trainer.logger import DamagedMetrics, RunLogger, read_metrics
+from heartgrid.trainer.logger import DamagedMetrics, RunLogger, read_metrics, read_metrics_file
 from heartgrid.trainer.metric_contract import missing_metrics
 from heartgrid.trainer.trainer import Trainer
 
@@ -167,6 +167,7 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         saved = read_run_config(run_dir)
         saved_total, saved_compile, saved_run = saved.trainer.total_timesteps, saved.system.compile, saved.run
         refused = checkpoint.refused
+        check_metrics_file(run_dir, checkpoint.epoch)  # before the other ranks go on
     start.ready()
     if states is not None:
         load_trainer_state(trainer, states[0] if world is None else world.scatter_object(states, "resuming"),
@@ -175,14 +176,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     # Only now: a resume that failed above leaves the config.json its checkpoints were trained with.
     replace_file_atomically(run_dir / CONFIG_FILE, (config.to_json() + "\n").encode())
 
-    try:
-        logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None,
-                           last_record=trainer.last_record if resuming else None)
-    except DamagedMetrics as e:
-        raise RunDirectoryError(
-            f"{e}. Move it aside (mv {run_dir / METRICS_FILE} {run_dir / METRICS_FILE}.damaged) and run the "
-            f"same command again: the resumed run starts a new {METRICS_FILE} from the checkpoint's record "
-            f"of epoch {trainer.epoch}, and the damaged file keeps the earlier ones") from None
+    logger = RunLogger(run_dir, config, resume_epoch=trainer.epoch if resuming else None,
+                       last_record=trainer.last_record if resuming else None)
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps, logger.info)
     health = LearningHealth(config.logging.health_epochs, start_epoch=trainer.epoch)
 
@@ -289,6 +284,19 @@ def record_evaluation(db: Path, card: Any, warn: Any) -> None:
         write_shard(db, card)
     except Exception as e:  # DuckDB raises its own types; none may stop training
         warn(f"warning: evaluation not written to {db}: {type(e).__name__}: {e}")
+
+
+def check_metrics_file(run_dir: Path, epoch: int) -> None:
+    """A metrics.jsonl that a resume cannot read back (a damaged line) is refused with what to do."""
+    path = run_dir / METRICS_FILE
+    try:
+        if path.exists():
+            read_metrics_file(path)
+    except DamagedMetrics as e:
+        raise RunDirectoryError(
+            f"{e}. Move it aside (mv {path} {path}.damaged) and run the same command again: the "
+            f"resumed run starts a new {METRICS_FILE} from the checkpoint's record of epoch {epoch}, "
+            "and the damaged file keeps the earlier ones") from None
 
 
 def retract_evaluations(db: Path, runs: list[str], epoch: int, say: Any) -> None:

@@ -86,6 +86,14 @@ def test_notes_for_different_reward_settings_and_thread_counts(tmp_path: Path, c
     assert heartgrid("compare", *same, "--vs", *reference, "--out", tmp_path / "s") == 0
     text = capsys.readouterr().out
     assert "reward settings differ" not in text and "thread counts" not in text
+    # A GPU run's CPU threads only feed the GPU: no note.
+    gpu = write_side(tmp_path, "gpu", [1.0, 1.0], threads=16)
+    for run in gpu:
+        config = json.loads((run / "config.json").read_text())
+        config["system"]["device"] = "cuda"
+        (run / "config.json").write_text(json.dumps(config))
+    assert heartgrid("compare", *gpu, "--vs", *reference, "--out", tmp_path / "g") == 0
+    assert "thread counts" not in capsys.readouterr().out
 
 
 def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):
