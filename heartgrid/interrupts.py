@@ -79,12 +79,16 @@ class StopRequest:
         return self.requested_at is not None and time.monotonic() - self.requested_at > grace_s
 
     @contextmanager
-    def on_signals(self, names: Sequence[str] = ()) -> Iterator[None]:
+    def on_signals(self, names: Sequence[str] = (), *, until_exit: bool = False) -> Iterator[None]:
         """Within the block, SIGINT and the signals `names` request a stop instead of ending
         the process; a second one raises KeyboardInterrupt. Handlers can only be installed from
         the main thread; elsewhere the signals keep their default behaviour. Names this
         platform lacks (SIGUSR1 on Windows) are skipped, and so are signals the process was
-        told to ignore: under `nohup` a closed terminal must not stop training."""
+        told to ignore: under `nohup` a closed terminal must not stop training.
+
+        `until_exit` (the block is the process's work): after a stop, the signals are ignored
+        rather than restored, so that the scheduler's second SIGTERM, arriving while the
+        process exits with its checkpoint saved, cannot kill it (exit 143 instead of 3)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -108,4 +112,4 @@ class StopRequest:
             yield
         finally:
             for number, old in previous.items():
-                signal.signal(number, old)
+                signal.signal(number, signal.SIG_IGN if until_exit and self.requested else old)

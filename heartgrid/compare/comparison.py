@@ -147,8 +147,8 @@ def _threads_note(sides: dict[str, RunSet]) -> list[str]:
     shown = ", ".join(f"{label}: {'/'.join(map(str, every))}" for label, every in counts.items() if every)
     return [f"the runs trained with different torch thread counts ({shown}; {THREADS_METRIC}): the "
             "count changes float sums, so runs of one seed are not the same computation; set "
-            "system.torch_threads=N on both sides for exact pairs (unset, each run chose it from "
-            "the machine's load, and config.json does not say)"]
+            "system.torch_threads=N on both sides for exact pairs (where it is unset, each run "
+            "chose it from the machine's load, which config.json does not record)"]
 
 
 def curve_band(metric: str, sides: dict[str, RunSet], confidence: float, seed: int) -> CurveBand | None:

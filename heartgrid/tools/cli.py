@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.whole_process = argv is None  # the process's own command line, not a call from Python
     try:
         with one_line_warnings(args.command):
             return int(args.func(args) or 0)

@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     stop = StopRequest()
     world = None
     try:
-        with stop.on_signals(config.system.stop_signals):
+        with stop.on_signals(config.system.stop_signals, until_exit=getattr(args, "whole_process", False)):
             world = start_world(config)
             outcome = train_run(config, resume=False if args.no_resume else None, overwrite=args.overwrite,
                                 stop=stop, world=world)
