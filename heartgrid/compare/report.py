@@ -92,6 +92,8 @@ def _family_text(c: Comparison) -> str:
     tested = sum(not math.isnan(r.test.p_value) for r in c.metrics.values())
     untested = len(c.metrics) - tested
     scores = family - tested
+    if family == 0:
+        return "no test (no metric could be tested)"
     text = f"{family} metric(s)" if scores == 0 else f"{family} tests ({tested} metric(s) and {scores} eval-suite score(s))"
     return text + (f", leaving out {untested} metric(s) that could not be tested" if untested else "")
 
@@ -162,7 +164,7 @@ def detectable_lines(c: Comparison) -> list[str]:
     spread = "d_z in SDs of the per-seed differences" if c.pairing.paired else "d in pooled SDs"
     lines = [
         f"smallest detectable difference (power {POWER}, alpha {c.alpha / max(family, 1):.3g} = {c.alpha} / "
-        f"{family} tests, Holm's first step; {'; '.join(methods)}; {spread}):"
+        f"{max(family, 1)} tests, Holm's first step; {'; '.join(methods)}; {spread}):"
     ]
     for result in c.metrics.values():
         t, e = result.test, result.test.detectable

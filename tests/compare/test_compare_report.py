@@ -96,6 +96,14 @@ def test_notes_for_different_reward_settings_and_thread_counts(tmp_path: Path, c
     assert "thread counts" not in capsys.readouterr().out
 
 
+def test_a_comparison_with_nothing_to_test_says_so(tmp_path: Path, capsys):
+    reference, candidate = write_side(tmp_path, "ref", [1.0]), write_side(tmp_path, "cand", [1.0])
+    assert heartgrid("compare", *candidate, "--vs", *reference, "--out", tmp_path / "r") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "p-values Holm-adjusted over no test (no metric could be tested)" in text
+    assert "alpha 0.05 = 0.05 / 1 tests" in text  # never a division by 0 tests
+
+
 def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):
     runs = write_side(tmp_path, "r", [1.0, 1.0])
     assert heartgrid("compare", *runs, "--vs", tmp_path / "missing") == 2
