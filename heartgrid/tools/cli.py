@@ -61,6 +61,7 @@ class Parser(argparse.ArgumentParser):
                      for match in difflib.get_close_matches(word, known, n=1)]
             if close:
                 message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
+            argparse.ArgumentParser.error(verb, message)  # the verb's usage line, not the root's
         super().error(message)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:

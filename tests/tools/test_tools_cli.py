@@ -38,8 +38,9 @@ def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["train", "small_cardinal", "run=m", "--nprocs", "2"])
     assert exit_info.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == ("heartgrid: error: unrecognized arguments: --nprocs 2; did you mean --nproc? "
+    usage, *_, last = capsys.readouterr().err.strip().splitlines()
+    assert usage.startswith("usage: heartgrid train ")  # the verb's usage, not the root's
+    assert last == ("heartgrid train: error: unrecognized arguments: --nprocs 2; did you mean --nproc? "
                     "(`heartgrid train --help` lists its options)")
     # Only the verb's own options: --suite-episodes is baseline save's and regress's, not eval's.
     with pytest.raises(SystemExit):
