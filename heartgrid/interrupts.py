@@ -86,9 +86,10 @@ class StopRequest:
         platform lacks (SIGUSR1 on Windows) are skipped, and so are signals the process was
         told to ignore: under `nohup` a closed terminal must not stop training.
 
-        `until_exit` (the block is the process's work): after a stop, the signals are ignored
-        rather than restored, so that the scheduler's second SIGTERM, arriving while the
-        process exits with its checkpoint saved, cannot kill it (exit 143 instead of 3)."""
+        `until_exit` (the block is the process's work): after a stop, the signals other than
+        SIGINT are ignored rather than restored, so that the scheduler's second SIGTERM,
+        arriving while the process exits with its checkpoint saved, cannot kill it (exit 143
+        instead of 3); Ctrl-C still interrupts an exit that hangs."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -112,4 +113,5 @@ class StopRequest:
             yield
         finally:
             for number, old in previous.items():
-                signal.signal(number, signal.SIG_IGN if until_exit and self.requested else old)
+                after_stop = until_exit and self.requested and number != signal.SIGINT
+                signal.signal(number, signal.SIG_IGN if after_stop else old)
