@@ -136,10 +136,11 @@ def _reward_note(config_diff: list[tuple[str, Any, Any]], specs: list[MetricSpec
 
 def _threads_note(sides: dict[str, RunSet]) -> list[str]:
     """On a CPU the thread count changes float sums; a GPU run's CPU threads only feed it."""
+    last = MetricSpec.parse(f"final:{THREADS_METRIC}")
+
     def counts_of(runs: RunSet) -> list[int]:
         on_cpu = {run.label for run in runs.runs if str(run.config.get("system", {}).get("device")).startswith("cpu")}
-        return sorted({int(finals[THREADS_METRIC]) for label, finals in runs.final_values().items()
-                       if label in on_cpu and THREADS_METRIC in finals})
+        return sorted({int(value) for label, value in runs.values(last).items() if label in on_cpu})
 
     counts = {label: counts_of(runs) for label, runs in sides.items()}
     if len({n for every in counts.values() for n in every}) < 2:

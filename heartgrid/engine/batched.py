@@ -277,13 +277,12 @@ class BatchedEngine:
             self._length[env] = desync if first else tables.max_steps
         self._step[envs] = 0
         w = self.world
-        begin_episodes(w, self.maps, env_ids, self._to_device(self._episode[envs]),
-                       self._to_device(self._length[envs]), self.observer.first_converter_channel)
+        slots, convs = begin_episodes(w, self.maps, env_ids, self._to_device(self._episode[envs]),
+                                      self._to_device(self._length[envs]), self.observer.first_converter_channel)
         self.priorities.restart(w, env_ids)
-        self.converters.began(env_rows(env_ids, w.dims.conv_per_env))
+        self.converters.began(convs)
         self.observer.refresh_static(w)
         self.observer.refresh(w, self.converters.changed())
-        slots = env_rows(env_ids, self.num_agents)
         self.observer.observe_new(w, slots)
 
     def _to_device(self, values: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:

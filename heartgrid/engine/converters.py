@@ -53,11 +53,10 @@ class Converters:
 
     def began(self, converters: torch.Tensor) -> None:
         """Episodes began in the envs of `converters` (all their ids): new inventories, counts,
-        cells and perhaps recipes. Only their caches and features are redone; the converters
-        of the other envs carry on. Also while the caches are stale (their recompute at the
-        next step covers these converters): the grid shows only what `changed` lists once the
-        first full redraw after an invalidation is done, and a second reset may follow it
-        before any step."""
+        cells and perhaps recipes. Only their caches and features are redone; the other envs'
+        converters carry on. Marked even while the caches are stale: after the first full
+        redraw the grid shows only what `changed` lists, and a second reset may come before
+        any step."""
         if self.host_skips:
             self.used(converters)
 

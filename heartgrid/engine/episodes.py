@@ -23,8 +23,9 @@ from heartgrid.engine.stats import GAME_STATS, EpisodeBatch
 
 
 def begin_episodes(w: World, maps: MapGenerator, env_ids: torch.Tensor, episodes: torch.Tensor,
-                   lengths: torch.Tensor, first_conv_channel: int) -> None:
-    """Start episode `episodes[i]` (of length `lengths[i]`) in env `env_ids[i]`, in place.
+                   lengths: torch.Tensor, first_conv_channel: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start episode `episodes[i]` (of length `lengths[i]`) in env `env_ids[i]`, in place;
+    returns the slots and the converter ids of those envs (`env_rows`).
     `first_conv_channel`: the feature channel "converting" (see World.conv_feature_index)."""
     d = w.dims
     k, A, C, cpe = len(env_ids), d.num_agents, d.conv_per_env, d.cells_per_env
@@ -68,6 +69,7 @@ def begin_episodes(w: World, maps: MapGenerator, env_ids: torch.Tensor, episodes
     w.conv_inventory[convs] = w.conv_initial[convs]
     for name in ("conv_timer", "conv_conversions", "conv_blocked"):
         getattr(w, name).index_fill_(0, convs, 0)
+    return slots, convs
 
 
 @dataclass

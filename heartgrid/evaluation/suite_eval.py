@@ -105,29 +105,22 @@ def check_playable(module: nn.Module, simulations: Sequence[ResolvedSimulation],
     of game (window and actions), played by a copy: before anything is played or trained.
     Random draws (new actions' embeddings) come from a forked generator: the caller's are
     left as they were."""
-    with torch.random.fork_rng(devices=[device] if str(device).startswith("cuda") else []):
-        _check_playable(module, simulations, device)
-
-
-def _check_playable(module: nn.Module, simulations: Sequence[ResolvedSimulation], device: str) -> None:
     features = FeatureRegistry.default()
-    seen: set[tuple[int, int, tuple[str, ...]]] = set()
+    kinds: dict[tuple[int, int, tuple[str, ...]], ResolvedSimulation] = {}  # (window, actions) -> first sim
     for sim in simulations:
-        game = sim.game
-        actions = ActionSpace.from_game(game).names
-        kind = (game.obs_height, game.obs_width, tuple(actions))
-        if kind in seen:
-            continue
-        seen.add(kind)
-        probe = copy.deepcopy(module)
-        obs = torch.zeros(1, len(features), game.obs_height, game.obs_width, dtype=torch.uint8, device=device)
-        try:
-            probe.adapt(features, actions)
-            probe.to(device).eval()
-            with torch.no_grad():
-                probe(obs, probe.initial_state(1, device))
-        except ValueError as e:
-            raise ValueError(f"simulation {sim.key}: {e}") from None
+        actions = tuple(ActionSpace.from_game(sim.game).names)
+        kinds.setdefault((sim.game.obs_height, sim.game.obs_width, actions), sim)
+    with torch.random.fork_rng(devices=[device] if str(device).startswith("cuda") else []):
+        for (height, width, actions), sim in kinds.items():
+            probe = copy.deepcopy(module)
+            obs = torch.zeros(1, len(features), height, width, dtype=torch.uint8, device=device)
+            try:
+                probe.adapt(features, list(actions))
+                probe.to(device).eval()
+                with torch.no_grad():
+                    probe(obs, probe.initial_state(1, device))
+            except ValueError as e:
+                raise ValueError(f"simulation {sim.key}: {e}") from None
 
 
 def _as_loaded(suite: str | SuiteConfig | LoadedSuite) -> LoadedSuite:
