@@ -5,15 +5,17 @@
 For each condition — `quiet`, and `busy`: one extra process spinning on a core for the whole
 measurement, as a neighbour's job would — it runs, `--repeats` times each, in turn:
 
-    heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread)
+    heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread,
+                                         the gather on the threads chosen by load)
     heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
+    heartgrid bench env ... with OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=3000 (a short OpenMP
+                                         spin: the default until the 10th session)
     heartgrid bench train RECIPE --device cpu                         (the defaults: one torch
                                          thread per core less the cores found busy at the start,
-                                         a short OpenMP spin; heartgrid/threads.py)
+                                         a long OpenMP spin; heartgrid/threads.py, heartgrid/__init__.py)
     heartgrid bench train RECIPE --device cpu system.torch_threads=CORES  (one per core, always)
     heartgrid bench train RECIPE --device cpu system.torch_threads=1
-    heartgrid bench train ... system.torch_threads=CORES with OMP_WAIT_POLICY= (libgomp's
-                                         default: spin long; the defaults before issue #15)
+    heartgrid bench train ... system.torch_threads=CORES with the short spin
 
 and prints the median agent-steps/s of each, and each setting against the best one of its
 command in the same condition (the default must be within 10% of the best quiet and within
@@ -71,18 +73,20 @@ def main() -> int:
         return [*HEARTGRID, "bench", "train", args.recipe, *overrides, "--device", "cpu",
                 "--seconds", str(args.train_seconds)]
 
-    # heartgrid's default: OMP_WAIT_POLICY=PASSIVE with GOMP_SPINCOUNT=3000 (heartgrid/__init__.py);
-    # setting either variable replaces both. OMP_NUM_THREADS would replace the thread choice.
-    base = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
-    libgomp = {"OMP_WAIT_POLICY": ""}  # libgomp's own default: spin for a long while
+    # heartgrid's default: GOMP_SPINCOUNT=3000000 (heartgrid/__init__.py); setting either variable
+    # replaces it. OMP_NUM_THREADS would replace the thread choice.
+    spin = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+    base = {key: value for key, value in os.environ.items() if key not in spin}
+    short_spin = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000"}
     cores = len(os.sched_getaffinity(0))
     settings = {
         ("env", "default"): (env, {}),
         ("env", f"threads={cores}"): (env + ["--threads", str(cores)], {}),
+        ("env", "short spin"): (env, short_spin),
         ("train", "default"): (train(), {}),
         ("train", f"torch_threads={cores}"): (train(f"system.torch_threads={cores}"), {}),
         ("train", "torch_threads=1"): (train("system.torch_threads=1"), {}),
-        ("train", "old default"): (train(f"system.torch_threads={cores}"), libgomp),
+        ("train", f"{cores}, short spin"): (train(f"system.torch_threads={cores}"), short_spin),
     }
     results: dict[tuple[str, str, str], list[float]] = {}
     for condition in ("quiet", "busy"):

@@ -2,16 +2,17 @@
 
 import os
 
-# How long an idle OpenMP thread spins before it sleeps (libgomp, torch's CPU threads). By
-# default it spins for a long while: harmless on a quiet machine, but when another process
-# keeps a core busy every parallel operation then waits for a descheduled thread, and training
-# with two torch threads on a busy 2-core VM fell from ~17k to 0.7-2k agent-steps/s. Sleeping at
-# once (PASSIVE) keeps ~9k busy but costs a third of the quiet speed (~11k). A short spin keeps
-# most of both: 15-17k quiet, ~7k busy (benchmarks/threads.py, benchmarks/README.md "Threads").
-# The engine's small operations run on one thread anyway (BatchedEngine(threads=1)). Set before
-# torch loads OpenMP, so import heartgrid first; any setting of either variable of your own wins.
+# How long an idle OpenMP thread (libgomp, torch's CPU threads) spins before it sleeps: 3M
+# spins, ~50 ms on the 2-vCPU VM. Waking a thread that sleeps costs what the host makes it cost,
+# and on some VM hosts that is a lot: with a short spin (GOMP_SPINCOUNT=3000, this default until
+# the 10th session) training with two threads on an otherwise quiet VM fell to ~7k agent-steps/s
+# against ~13k with the long spin, and bench env's gather on two threads to ~0.4M against ~0.8M.
+# A long spin costs where another process keeps a core busy while two threads run; the thread
+# choice (heartgrid/threads.py) takes one thread when it sees that at the start, and training
+# warns when a neighbour appears later (benchmarks/README.md, "Threads on a shared CPU"). Set
+# before torch loads OpenMP, so import heartgrid first; any setting of either variable of your
+# own wins.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "3000"
+    os.environ["GOMP_SPINCOUNT"] = "3000000"
 
 __version__ = "0.1.0"

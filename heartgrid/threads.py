@@ -10,15 +10,19 @@ and gives up one thread per core that other work keeps busy.
 
 Once, not continually: the thread count changes how float sums are split, so a run whose thread
 count followed the load would not be reproducible from its seed. A neighbour that starts later
-is not seen; the count is logged at the start of the run and `system.torch_threads` fixes it.
+does not change the count: training logs the load it sees (`timing/neighbour_cores`) and says
+when it leaves fewer free cores than the run has threads (`NeighbourWatch`); the count is logged
+at the start of the run and `system.torch_threads` fixes it.
 OMP_NUM_THREADS, when set, wins (the convention of OpenMP programs; `heartgrid ab`, sweeps and
 `--nproc` set it for the processes they start).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 
 PROBE_SECONDS = 0.2
@@ -58,24 +62,95 @@ def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]] | Non
     return times
 
 
+class LoadMeter:
+    """Cores of `cpus` that other processes kept busy between two readings: all busy time on
+    those cores (/proc/stat) less this process's own CPU time, over the wall time between."""
+
+    def __init__(self, cpus: list[int] | None = None):
+        self.cpus = cores() if cpus is None else cpus
+        self._mark()
+
+    def _mark(self) -> None:
+        self.times, self.own, self.wall = read_cpu_times(), time.process_time(), time.perf_counter()
+
+    def read(self) -> float | None:
+        """Since the last reading (or the meter's start); None where /proc/stat is unreadable."""
+        before, own, wall = self.times, self.own, self.wall
+        self._mark()
+        after, own, wall = self.times, self.own - own, self.wall - wall
+        if before is None or after is None or wall <= 0:
+            return None
+        busy = total = 0
+        for cpu in self.cpus:
+            if cpu in before and cpu in after:
+                busy += after[cpu][0] - before[cpu][0]
+                total += after[cpu][1] - before[cpu][1]
+        if total <= 0:
+            return None
+        used = busy / total * len(self.cpus)
+        return max(0.0, used - own / wall)
+
+
 def busy_cores(cpus: list[int], seconds: float = PROBE_SECONDS) -> float | None:
     """Cores of `cpus` that other processes kept busy over `seconds` (this one sleeps)."""
-    before, own = read_cpu_times(), time.process_time()
-    if before is None:
-        return None
+    meter = LoadMeter(cpus)
     time.sleep(seconds)
-    after, own = read_cpu_times(), time.process_time() - own
-    if after is None:
-        return None
-    busy = total = 0
-    for cpu in cpus:
-        if cpu in before and cpu in after:
-            busy += after[cpu][0] - before[cpu][0]
-            total += after[cpu][1] - before[cpu][1]
-    if total <= 0:
-        return None
-    used = busy / total * len(cpus)
-    return max(0.0, used - own / seconds)
+    return meter.read()
+
+
+def free_cores(cpus: int, busy: float) -> int:
+    """The cores that `busy` cores' worth of other work leaves, at least one: busy rounds to
+    the nearest core, halves up (half a core kept busy counts as taken)."""
+    return max(1, cpus - int(busy + (1 - BUSY_CORE)))
+
+
+NEIGHBOUR_SECONDS = 60.0
+"""How long (training time) a neighbour must have kept cores busy before training says so."""
+
+LATE_NEIGHBOUR = (
+    "warning: other processes have kept {busy:.1f} of the {cores} cores busy over the last "
+    "{seconds:.0f} s, and this run has {threads} torch threads, chosen when the machine was quieter: "
+    "each parallel operation now waits for a thread the OS has descheduled (with a neighbour on one "
+    "of 2 cores, 2 threads trained ~2x slower than 1 on the VM of benchmarks/README.md). If it stays "
+    "busy: stop (Ctrl-C) and resume with system.torch_threads={free} (from there the run is not bit "
+    "for bit the uninterrupted one)"
+)
+
+
+class NeighbourWatch:
+    """Feed every metrics record to `check`: it says once when other processes have kept more
+    cores busy, over the last `seconds` of training, than the run's threads leave them, and
+    again only after the load went away and came back."""
+
+    def __init__(self, start_epoch: int = 0, cpus: int | None = None, seconds: float = NEIGHBOUR_SECONDS):
+        """`start_epoch`: the epoch training (re)starts from; a record covers the epochs since
+        the one before it."""
+        self.last_epoch = start_epoch
+        self.cpus = len(cores()) if cpus is None else cpus
+        self.seconds = seconds
+        self.window: deque[tuple[float, float]] = deque()  # (seconds, cores busy) per record
+        self.warned = False
+
+    def check(self, record: dict[str, float]) -> str | None:
+        epoch = int(record["metric/epoch"])
+        epochs, self.last_epoch = epoch - self.last_epoch, epoch
+        busy, threads = record.get("timing/neighbour_cores"), record.get("timing/torch_threads")
+        if busy is None or threads is None or not math.isfinite(busy) or epochs <= 0:
+            return None
+        self.window.append((record["overview/epoch_time_s"] * epochs, busy))
+        while sum(s for s, _ in self.window) - self.window[0][0] >= self.seconds:
+            self.window.popleft()
+        seconds = sum(s for s, _ in self.window)
+        mean = sum(s * b for s, b in self.window) / max(seconds, 1e-9)
+        free = free_cores(self.cpus, mean)
+        if threads <= free:
+            self.warned = False
+            return None
+        if seconds < self.seconds or self.warned:
+            return None
+        self.warned = True
+        return LATE_NEIGHBOUR.format(busy=mean, cores=self.cpus, seconds=seconds, threads=int(threads),
+                                     free=free)
 
 
 def omp_threads() -> int | None:
@@ -95,8 +170,7 @@ def choose_threads(cpus: list[int] | None = None, busy: float | None = None) -> 
         busy = busy_cores(cpus)
     if busy is None:
         return ThreadChoice(len(cpus), f"one per core ({len(cpus)}); CPU load unknown")
-    taken = int(busy + (1 - BUSY_CORE))  # rounds busy to the nearest core, halves up
-    threads = max(1, len(cpus) - taken)
+    threads = free_cores(len(cpus), busy)
     return ThreadChoice(threads, f"{len(cpus)} cores, {busy:.1f} kept busy by other processes")
 
 

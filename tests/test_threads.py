@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,16 @@ import torch
 
 from heartgrid.config.run import RunConfig
 from heartgrid.trainer.process import configure_torch, resumed_threads
-from heartgrid.threads import BUSY_CORE, busy_cores, choose_threads, cores, omp_threads, read_cpu_times
+from heartgrid.threads import (
+    BUSY_CORE,
+    LoadMeter,
+    NeighbourWatch,
+    busy_cores,
+    choose_threads,
+    cores,
+    omp_threads,
+    read_cpu_times,
+)
 
 
 @pytest.fixture
@@ -115,3 +125,70 @@ def test_omp_num_threads_is_read_as_openmp_does(monkeypatch: pytest.MonkeyPatch,
     torch.set_num_threads(1)
     note = resumed_threads(RunConfig(), torch.device("cpu"), recorded=2)
     assert ("(OMP_NUM_THREADS), where the run trained on 2" in note) == (expected is not None)
+
+
+def test_import_sets_a_long_openmp_spin_unless_told_otherwise() -> None:
+    """Set by `import heartgrid` before torch loads libgomp; a setting of the user's wins."""
+    script = ("import os, heartgrid; "
+              "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    plain = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    def run(**variables: str) -> str:
+        return subprocess.run([sys.executable, "-c", script], env={**plain, **variables}, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    assert run() == "3000000 None"
+    assert run(OMP_WAIT_POLICY="PASSIVE") == "None PASSIVE"
+    assert run(GOMP_SPINCOUNT="3000") == "3000 None"
+
+
+def test_the_load_meter_does_not_count_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Busy time on the cores, less this process's CPU time, over the wall time between readings."""
+    stats = iter([{0: (100, 1000), 1: (100, 1000)}, {0: (180, 1100), 1: (150, 1100)}])
+    clocks = iter([10.0, 10.3])  # process CPU seconds
+    walls = iter([5.0, 6.0])
+    monkeypatch.setattr("heartgrid.threads.read_cpu_times", lambda: next(stats))
+    monkeypatch.setattr("heartgrid.threads.time.process_time", lambda: next(clocks))
+    monkeypatch.setattr("heartgrid.threads.time.perf_counter", lambda: next(walls))
+    meter = LoadMeter([0, 1])
+    # 130 of 200 jiffies busy over the two cores (1.3 cores), 0.3 of them this process's.
+    assert meter.read() == pytest.approx(1.0)
+
+
+def record(epoch: int, busy: float, threads: int = 2, epoch_time: float = 10.0) -> dict[str, float]:
+    return {"metric/epoch": epoch, "timing/neighbour_cores": busy, "timing/torch_threads": threads,
+            "overview/epoch_time_s": epoch_time}
+
+
+def test_a_late_neighbour_is_said_once_it_has_stayed() -> None:
+    watch = NeighbourWatch(start_epoch=10, cpus=2, seconds=60.0)
+    # Quiet, then a neighbour on one core: said once, when the last 60 s of training average
+    # more than half a core (10 s quiet and 50 s busy), not before.
+    assert watch.check(record(11, 0.1)) is None
+    said = [watch.check(record(epoch, 1.0)) for epoch in range(12, 20)]
+    assert said[:4] == [None] * 4 and said[5:] == [None] * 3
+    assert said[4].startswith("warning: other processes have kept 0.8 of the 2 cores busy over the last 60 s")
+    assert "system.torch_threads=1" in said[4]
+    # Gone, and back: said again.
+    assert [watch.check(record(epoch, 0.0)) for epoch in range(20, 27)] == [None] * 7
+    again = [watch.check(record(epoch, 0.9)) for epoch in range(27, 35)]
+    assert sum(message is not None for message in again) == 1
+
+
+@pytest.mark.parametrize(("busy", "threads", "cpus", "warned"), [
+    (0.4, 2, 2, False),  # less than half a core is not a core taken (as choose_threads counts)
+    (0.6, 1, 2, False),  # one thread: nothing to give up
+    (3.0, 13, 16, False),  # the threads fit in the cores left
+    (4.0, 13, 16, True),
+    (float("nan"), 2, 2, False),  # the OS does not say
+])
+def test_a_neighbour_matters_when_it_leaves_fewer_cores_than_threads(busy: float, threads: int, cpus: int,
+                                                                     warned: bool) -> None:
+    watch = NeighbourWatch(cpus=cpus, seconds=60.0)
+    said = [watch.check(record(epoch, busy, threads, epoch_time=30.0)) for epoch in (1, 2, 3)]
+    assert any(said) == warned
+
+
+def test_a_record_counts_the_epochs_since_the_one_before() -> None:
+    """Records every 3 epochs of 10 s: two records hold 60 s."""
+    watch = NeighbourWatch(start_epoch=0, cpus=2, seconds=60.0)
+    assert watch.check(record(3, 1.0)) is None
+    assert watch.check(record(6, 1.0)) is not None

@@ -46,6 +46,7 @@ from heartgrid.rundir import (
 from heartgrid.interrupts import StopRequest
 from heartgrid.rundir.faults import check_free_space, file_fault, format_bytes, free_bytes, is_file_error
 from heartgrid.rundir.lock import LOCK_FILE, RunLock, RunLockedError
+from heartgrid.threads import NeighbourWatch
 from heartgrid.trainer.display import make_display
 from heartgrid.trainer.distributed import World
 from heartgrid.trainer.world_start import StartUp
@@ -180,6 +181,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
                        last_record=trainer.last_record if resuming else None)
     display = make_display(config.logging.console, config.run, config.trainer.total_timesteps, logger.info)
     health = LearningHealth(config.logging.health_epochs, start_epoch=trainer.epoch)
+    # On a GPU the CPU's threads only feed it: torch's own default, and nothing to warn about.
+    neighbours = NeighbourWatch(start_epoch=trainer.epoch) if trainer.device.type == "cpu" else None
 
     def say(message: str) -> None:  # the text log, and the console too
         logger.info(message)
@@ -197,6 +200,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         logger.log_metrics(record)
         display.update(record)
         for warning in health.check(record):
+            say(warning)
+        if neighbours is not None and (warning := neighbours.check(record)) is not None:
             say(warning)
 
     def on_stop(reason: str) -> None:

@@ -9,16 +9,21 @@ were launched, not when they ran. On a GPU each phase therefore records a pair o
 in the stream and its time is the GPU's time between them, read when the window closes (one
 synchronisation per window rather than one per phase boundary, which would stall the host
 several times per step). On a CPU the host's clock is the truth.
+
+Each window also says how many cores other processes kept busy (`timing/neighbour_cores`): a
+run that slowed down because the machine filled up says so in its own metrics.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
+from heartgrid.threads import LoadMeter
 from heartgrid.trainer.metric_contract import TIMING_PHASES
 
 
@@ -27,6 +32,7 @@ class PhaseTimer:
         self.cuda = device.type == "cuda"
         self.total_seconds = 0.0
         """Training time over the whole run, resumed runs included (checkpointed)."""
+        self.load = LoadMeter()
         self.restart_window()
 
     def _now(self) -> float:
@@ -70,6 +76,7 @@ class PhaseTimer:
         self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
         self.events: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
         self.window_start = self._now()
+        self.load.read()
 
     def close_window(self) -> float:
         """End the current window; returns its wall time in seconds and starts the next one.
@@ -81,6 +88,7 @@ class PhaseTimer:
         named = sum(v for k, v in self.seconds.items() if k != "other")
         self.closed = dict(self.seconds, other=max(wall - named, 0.0))
         self.closed_wall = wall
+        self.closed_load = self.load.read()
         self.seconds = {phase: 0.0 for phase in TIMING_PHASES}
         self.events = []
         self.window_start = self._now()
@@ -91,6 +99,7 @@ class PhaseTimer:
         wall time) of the last closed window, which spanned `epochs` epochs."""
         metrics = {f"timing/ms/{k}": 1000.0 * v / max(epochs, 1) for k, v in self.closed.items()}
         metrics.update({f"timing/frac/{k}": v / self.closed_wall for k, v in self.closed.items()})
+        metrics["timing/neighbour_cores"] = math.nan if self.closed_load is None else self.closed_load
         return metrics
 
     def state_dict(self) -> dict:
