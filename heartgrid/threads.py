@@ -138,7 +138,7 @@ class NeighbourWatch:
         if busy is None or threads is None or not math.isfinite(busy) or epochs <= 0:
             return None
         self.window.append((record["overview/epoch_time_s"] * epochs, busy))
-        while sum(s for s, _ in self.window) - self.window[0][0] >= self.seconds:
+        while len(self.window) > 1 and sum(s for s, _ in self.window) - self.window[0][0] >= self.seconds:
             self.window.popleft()
         seconds = sum(s for s, _ in self.window)
         mean = sum(s * b for s, b in self.window) / max(seconds, 1e-9)

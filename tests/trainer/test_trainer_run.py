@@ -78,6 +78,23 @@ def test_a_run_that_never_logged_a_contract_metric_says_so(tmp_path, monkeypatch
             "need an episode to end") in (run / "log.txt").read_text()
 
 
+def test_a_neighbour_that_takes_the_threads_cores_is_logged_and_said(tmp_path, monkeypatch):
+    """timing/neighbour_cores reaches metrics.jsonl and NeighbourWatch's warning log.txt (here
+    the load is made up and the watch's minute shortened)."""
+    import functools
+
+    from heartgrid import threads
+
+    monkeypatch.setattr(threads.LoadMeter, "read", lambda self: 1.5)
+    monkeypatch.setattr("heartgrid.trainer.run.NeighbourWatch",
+                        functools.partial(threads.NeighbourWatch, cpus=2, seconds=0.0))
+    run = train(short_config(tmp_path, "crowded", "system.torch_threads=2"))
+    assert [r["timing/neighbour_cores"] for r in read_metrics(run)] == [1.5, 1.5, 1.5]
+    log = (run / "log.txt").read_text()
+    assert log.count("warning: other processes have kept 1.5 of the 2 cores busy") == 1
+    assert "resume with system.torch_threads=1" in log
+
+
 def test_every_contract_metric_is_logged_by_the_arena_recipe(tmp_path):
     """The arena recipe adds its learning-progress curriculum and more objects and actions."""
     config = build_config("arena_basic_easy_shaped", [
