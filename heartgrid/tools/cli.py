@@ -49,18 +49,21 @@ class Parser(argparse.ArgumentParser):
     Sub-parsers are made of the same class (argparse uses the parent's type by default)."""
 
     def error(self, message: str) -> NoReturn:
-        # argparse reads the options of a verb first and leaves a key=value after one of them
-        # unrecognised: say where overrides go rather than only that they were not understood.
-        if message.startswith("unrecognized arguments:") and "=" in message:
-            message += ("; key=value overrides go right after the recipe, before any --option "
-                        "(heartgrid train RECIPE key=value ... --nproc 2)")
-        elif message.startswith("unrecognized arguments:"):
+        if message.startswith("unrecognized arguments:"):
             verb = self._verb_parser()
-            known = sorted(_long_options(verb))
-            close = [match for word in message.split()[2:] if word.startswith("--")
-                     for match in difflib.get_close_matches(word, known, n=1)]
-            if close:
-                message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
+            words = message.split()[2:]
+            if any("=" in word and not word.startswith("-") for word in words):
+                # argparse reads the options of a verb first and leaves a key=value after one of
+                # them unrecognised: say where overrides go rather than only that they were not
+                # understood.
+                message += ("; key=value overrides go right after the recipe, before any --option "
+                            "(heartgrid train RECIPE key=value ... --nproc 2)")
+            else:
+                known = sorted(_long_options(verb))
+                close = [match for word in words if word.startswith("--")
+                         for match in difflib.get_close_matches(word.split("=")[0], known, n=1)]
+                if close:
+                    message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
             argparse.ArgumentParser.error(verb, message)  # the verb's usage line, not the root's
         super().error(message)
 

@@ -49,6 +49,22 @@ def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
     assert last.endswith("--suite-episodes 1; did you mean --episodes? (`heartgrid eval --help` lists its options)")
 
 
+def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "train", "small_cardinal", "--seconds", "1", "system.torch_threads=1"])
+    assert exit_info.value.code == 2
+    usage, *_, last = capsys.readouterr().err.strip().splitlines()
+    assert usage.startswith("usage: heartgrid bench train ")  # the verb's usage, not the root's
+    assert last == ("heartgrid bench train: error: unrecognized arguments: system.torch_threads=1; key=value "
+                    "overrides go right after the recipe, before any --option (heartgrid train RECIPE "
+                    "key=value ... --nproc 2)")
+    # A mistyped --option=value is an option, not an override.
+    with pytest.raises(SystemExit):
+        cli.main(["train", "small_cardinal", "--nprocs=2"])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "--nprocs=2; did you mean --nproc? (`heartgrid train --help` lists its options)")
+
+
 def warn_during_recipes(monkeypatch: pytest.MonkeyPatch, *warned: tuple[str, type[Warning]]) -> None:
     """Make `heartgrid recipes` warn `warned`, as library code below a verb would."""
     def cmd_recipes(args: argparse.Namespace) -> int:
