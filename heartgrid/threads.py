@@ -1,9 +1,9 @@
 """How many CPU threads the policy's operations get when `system.torch_threads` is not set.
 
-One thread per core is the fastest on a quiet machine (the CPU recipe trains ~17k agent-steps/s
-with two threads on 2 cores, ~11k with one). When another process keeps a core busy, every
+One thread per core is the fastest on a quiet machine (the CPU recipe trained ~11k agent-steps/s
+with two threads on the 2-vCPU VM, ~7.7k with one). When another process keeps a core busy, every
 parallel operation waits at its barrier for a thread the OS has descheduled, and two threads
-train slower than one (~7k against ~10k; benchmarks/README.md, "Threads on a shared CPU"). No
+train slower than one (~3.4k against ~7.2k; benchmarks/README.md, "Threads on a shared CPU"). No
 fixed setting is good in both cases, so the default looks at the machine once, when training
 starts: it samples how busy this process's cores are over a fifth of a second (/proc/stat)
 and gives up one thread per core that other work keeps busy.
@@ -64,7 +64,9 @@ def read_cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]] | Non
 
 class LoadMeter:
     """Cores of `cpus` that other processes kept busy between two readings: all busy time on
-    those cores (/proc/stat) less this process's own CPU time, over the wall time between."""
+    those cores (/proc/stat) less this process's own CPU time, over the wall time between. What
+    it cannot tell apart counts as other processes': this process's children (inductor's
+    compile workers), and time the hypervisor steals."""
 
     def __init__(self, cpus: list[int] | None = None):
         self.cpus = cores() if cpus is None else cpus
@@ -94,6 +96,8 @@ class LoadMeter:
 def busy_cores(cpus: list[int], seconds: float = PROBE_SECONDS) -> float | None:
     """Cores of `cpus` that other processes kept busy over `seconds` (this one sleeps)."""
     meter = LoadMeter(cpus)
+    if meter.times is None:
+        return None
     time.sleep(seconds)
     return meter.read()
 
@@ -104,13 +108,15 @@ def free_cores(cpus: int, busy: float) -> int:
     return max(1, cpus - int(busy + (1 - BUSY_CORE)))
 
 
+REARM_MARGIN = 0.25
+"""Cores below the warning's threshold the load must fall to before it can be said again."""
+
 NEIGHBOUR_SECONDS = 60.0
 """How long (training time) a neighbour must have kept cores busy before training says so."""
 
 LATE_NEIGHBOUR = (
     "warning: other processes have kept {busy:.1f} of the {cores} cores busy over the last "
-    "{seconds:.0f} s, and this run has {threads} torch threads, chosen when the machine was quieter: "
-    "each parallel operation now waits for a thread the OS has descheduled (with a neighbour on one "
+    "{seconds:.0f} s, and this run has {threads} torch threads: each parallel operation now waits for a thread the OS has descheduled (with a neighbour on one "
     "of 2 cores, 2 threads trained ~2x slower than 1 on the VM of benchmarks/README.md). If it stays "
     "busy: stop (Ctrl-C) and resume with system.torch_threads={free} (from there the run is not bit "
     "for bit the uninterrupted one)"
@@ -144,7 +150,10 @@ class NeighbourWatch:
         mean = sum(s * b for s, b in self.window) / max(seconds, 1e-9)
         free = free_cores(self.cpus, mean)
         if threads <= free:
-            self.warned = False
+            # Rearmed only once the load is clearly gone: a neighbour hovering about half a
+            # core would otherwise be announced again and again.
+            if threads <= free_cores(self.cpus, mean + REARM_MARGIN):
+                self.warned = False
             return None
         if seconds < self.seconds or self.warned:
             return None

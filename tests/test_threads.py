@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -146,8 +147,9 @@ def test_the_load_meter_does_not_count_this_process(monkeypatch: pytest.MonkeyPa
     clocks = iter([10.0, 10.3])  # process CPU seconds
     walls = iter([5.0, 6.0])
     monkeypatch.setattr("heartgrid.threads.read_cpu_times", lambda: next(stats))
-    monkeypatch.setattr("heartgrid.threads.time.process_time", lambda: next(clocks))
-    monkeypatch.setattr("heartgrid.threads.time.perf_counter", lambda: next(walls))
+    # The module's clocks only: other threads keep the real ones.
+    monkeypatch.setattr("heartgrid.threads.time", SimpleNamespace(process_time=lambda: next(clocks),
+                                                                  perf_counter=lambda: next(walls)))
     meter = LoadMeter([0, 1])
     # 130 of 200 jiffies busy over the two cores (1.3 cores), 0.3 of them this process's.
     assert meter.read() == pytest.approx(1.0)
@@ -171,6 +173,14 @@ def test_a_late_neighbour_is_said_once_it_has_stayed() -> None:
     assert [watch.check(record(epoch, 0.0)) for epoch in range(20, 27)] == [None] * 7
     again = [watch.check(record(epoch, 0.9)) for epoch in range(27, 35)]
     assert sum(message is not None for message in again) == 1
+
+
+def test_a_neighbour_about_the_threshold_is_said_once() -> None:
+    watch = NeighbourWatch(cpus=2, seconds=60.0)
+    loads = [0.6] * 6 + [0.4] * 6 + [0.6] * 6 + [0.0] * 6 + [0.6] * 6  # 10 s each
+    said = [watch.check(record(epoch, busy)) for epoch, busy in enumerate(loads, start=1)]
+    # Under half a core again (0.4) is not gone: only the quiet minute rearms the warning.
+    assert [i for i, message in enumerate(said) if message is not None] == [5, 28]
 
 
 @pytest.mark.parametrize(("busy", "threads", "cpus", "warned"), [

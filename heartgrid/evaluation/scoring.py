@@ -26,8 +26,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
 LEVEL = 0.95
 
 
@@ -49,6 +47,10 @@ class Summary:
 
 
 def t_quantile(df: float) -> float:
+    # Imported here: scipy.stats takes ~1 s to import, and every `heartgrid` command (`train`,
+    # each rank and each job of an A/B) would pay it at start-up for the few that score.
+    from scipy import stats as scipy_stats
+
     return float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df))
 
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-from scipy import stats as scipy_stats
 
 from heartgrid.evaluation.scorecard import Scorecard
 
@@ -139,6 +138,8 @@ def create_main_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in MAIN_ONLY:
         conn.execute(statement)
     if conn.execute("SELECT count(*) FROM t95").fetchone()[0] == 0:
+        from scipy import stats as scipy_stats  # ~1 s to import: only where a database is made
+
         df = np.arange(1, T_TABLE_MAX_DF + 1)
         q = scipy_stats.t.ppf(0.975, df)
         conn.execute("INSERT INTO t95 SELECT unnest(?::INTEGER[]), unnest(?::DOUBLE[])",

@@ -46,10 +46,9 @@ PARAMETERS = tuple(
 TIMING_PHASES = ("env", "forward", "update", "stats", "other")
 TIMING = tuple(f"timing/frac/{p}" for p in TIMING_PHASES) + tuple(
     f"timing/ms/{p}" for p in TIMING_PHASES
-) + (
-    "timing/torch_threads",  # the process's torch threads (system.torch_threads or chosen)
-    "timing/neighbour_cores",  # cores other processes kept busy (NaN where the OS does not say)
-)
+) + ("timing/torch_threads",)  # the process's torch threads (system.torch_threads or chosen)
+# Not in the contract: `timing/neighbour_cores` (cores other processes kept busy), which only an
+# OS with /proc/stat can give.
 
 # Per-agent stats every game with these items reports (RULES.md, Stats).
 CORE_AGENT_STATS = ("heart.get", "heart.gained", "ore_red.gained", "battery_red.gained")

@@ -10,13 +10,13 @@ in the stream and its time is the GPU's time between them, read when the window 
 synchronisation per window rather than one per phase boundary, which would stall the host
 several times per step). On a CPU the host's clock is the truth.
 
-Each window also says how many cores other processes kept busy (`timing/neighbour_cores`): a
-run that slowed down because the machine filled up says so in its own metrics.
+Each window also says how many cores other processes kept busy (`timing/neighbour_cores`, on
+Linux; not in the metric contract for that reason): a run that slowed down because the machine
+filled up says so in its own metrics.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,7 +99,8 @@ class PhaseTimer:
         wall time) of the last closed window, which spanned `epochs` epochs."""
         metrics = {f"timing/ms/{k}": 1000.0 * v / max(epochs, 1) for k, v in self.closed.items()}
         metrics.update({f"timing/frac/{k}": v / self.closed_wall for k, v in self.closed.items()})
-        metrics["timing/neighbour_cores"] = math.nan if self.closed_load is None else self.closed_load
+        if self.closed_load is not None:  # None without /proc/stat (not Linux)
+            metrics["timing/neighbour_cores"] = self.closed_load
         return metrics
 
     def state_dict(self) -> dict:
