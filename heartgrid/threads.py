@@ -115,11 +115,14 @@ NEIGHBOUR_SECONDS = 60.0
 """How long (training time) a neighbour must have kept cores busy before training says so."""
 
 LATE_NEIGHBOUR = (
-    "warning: other processes have kept {busy:.1f} of the {cores} cores busy over the last "
-    "{seconds:.0f} s, and this run has {threads} torch threads: each parallel operation now waits for a thread the OS has descheduled (with a neighbour on one "
-    "of 2 cores, 2 threads trained ~2x slower than 1 on the VM of benchmarks/README.md). If it stays "
-    "busy: stop (Ctrl-C) and resume with system.torch_threads={free} (from there the run is not bit "
-    "for bit the uninterrupted one)"
+    "warning: over the last {seconds:.0f} s of training, work outside this process kept {busy:.1f} "
+    "of its {cores} cores busy (timing/neighbour_cores: other processes, this run's child processes "
+    "or the hypervisor), leaving {free} for its {threads} torch threads; a thread that waits for a "
+    "busy core slows every step (2 threads beside one busy process on 2 cores trained ~2x slower "
+    "than 1: benchmarks/README.md, \"Threads on a shared CPU\"). If that load stays: stop the run "
+    "(Ctrl-C or SIGTERM; it saves a checkpoint) and run the same command again with "
+    "system.torch_threads={free} added; it resumes, no longer bit for bit. Said again only if the "
+    "load goes away and comes back"
 )
 
 
@@ -148,11 +151,12 @@ class NeighbourWatch:
             self.window.popleft()
         seconds = sum(s for s, _ in self.window)
         mean = sum(s * b for s, b in self.window) / max(seconds, 1e-9)
+        needed = min(int(threads), self.cpus)  # more threads than cores is not a neighbour's doing
         free = free_cores(self.cpus, mean)
-        if threads <= free:
+        if free >= needed:
             # Rearmed only once the load is clearly gone: a neighbour hovering about half a
             # core would otherwise be announced again and again.
-            if threads <= free_cores(self.cpus, mean + REARM_MARGIN):
+            if free_cores(self.cpus, mean + REARM_MARGIN) >= needed:
                 self.warned = False
             return None
         if seconds < self.seconds or self.warned:

@@ -167,8 +167,9 @@ def test_a_late_neighbour_is_said_once_it_has_stayed() -> None:
     assert watch.check(record(11, 0.1)) is None
     said = [watch.check(record(epoch, 1.0)) for epoch in range(12, 20)]
     assert said[:4] == [None] * 4 and said[5:] == [None] * 3
-    assert said[4].startswith("warning: other processes have kept 0.8 of the 2 cores busy over the last 60 s")
-    assert "system.torch_threads=1" in said[4]
+    assert said[4].startswith("warning: over the last 60 s of training, work outside this process kept "
+                              "0.8 of its 2 cores busy")
+    assert "leaving 1 for its 2 torch threads" in said[4] and "system.torch_threads=1 added" in said[4]
     # Gone, and back: said again.
     assert [watch.check(record(epoch, 0.0)) for epoch in range(20, 27)] == [None] * 7
     again = [watch.check(record(epoch, 0.9)) for epoch in range(27, 35)]
@@ -183,9 +184,18 @@ def test_a_neighbour_about_the_threshold_is_said_once() -> None:
     assert [i for i, message in enumerate(said) if message is not None] == [5, 28]
 
 
+def test_more_threads_than_cores_rearm_when_the_neighbour_leaves() -> None:
+    watch = NeighbourWatch(cpus=2, seconds=60.0)
+    loads = [1.0] * 6 + [0.0] * 6 + [1.0] * 6
+    said = [watch.check(record(epoch, busy, threads=4)) for epoch, busy in enumerate(loads, start=1)]
+    assert [i for i, message in enumerate(said) if message is not None] == [5, 14]  # 14: half a core
+
+
 @pytest.mark.parametrize(("busy", "threads", "cpus", "warned"), [
     (0.4, 2, 2, False),  # less than half a core is not a core taken (as choose_threads counts)
     (0.6, 1, 2, False),  # one thread: nothing to give up
+    (0.0, 4, 2, False),  # more threads than cores, but no neighbour
+    (1.0, 4, 2, True),  # and with one
     (3.0, 13, 16, False),  # the threads fit in the cores left
     (4.0, 13, 16, True),
     (float("nan"), 2, 2, False),  # the OS does not say

@@ -91,8 +91,8 @@ def test_a_neighbour_that_takes_the_threads_cores_is_logged_and_said(tmp_path, m
     run = train(short_config(tmp_path, "crowded", "system.torch_threads=2"))
     assert [r["timing/neighbour_cores"] for r in read_metrics(run)] == [1.5, 1.5, 1.5]
     log = (run / "log.txt").read_text()
-    assert log.count("warning: other processes have kept 1.5 of the 2 cores busy") == 1
-    assert "resume with system.torch_threads=1" in log
+    assert log.count("work outside this process kept 1.5 of its 2 cores busy") == 1
+    assert "run the same command again with system.torch_threads=1 added" in log
 
 
 def test_every_contract_metric_is_logged_by_the_arena_recipe(tmp_path):
