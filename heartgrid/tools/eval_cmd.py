@@ -46,10 +46,12 @@ from heartgrid.evaluation.run import (
 from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, refuse_other_file, shards_dir, write_shard
 from heartgrid.evaluation.suite_eval import evaluate_suite
 from heartgrid.evaluation.suites import load_suite, select
+from heartgrid.devices import resolve_device
 from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
+from heartgrid.threads import LoadMeter, free_cores
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,8 +129,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return EXIT_FILE_FAULT
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    if args.suite is not None:
-        return eval_suite(args)
+    load = LoadMeter()
+    code = eval_suite(args) if args.suite is not None else eval_game(args)
+    on_cpu = resolve_device(args.device).startswith("cpu")
+    if on_cpu and args.torch_threads is None and (note := crowded_note(load.read(), len(load.cpus))):
+        print(f"heartgrid eval: {note}", file=sys.stderr)
+    return code
+
+
+def crowded_note(busy: float | None, cpus: int) -> str | None:
+    """When other processes kept busy cores the evaluation's threads needed: eval keeps torch's
+    count (one per core) so that seeded scores do not depend on the load, and says so."""
+    threads = min(torch.get_num_threads(), cpus)
+    if busy is None or free_cores(cpus, busy) >= threads:
+        return None
+    return (f"note: other processes kept {busy:.1f} of the {cpus} cores busy while this evaluation ran "
+            f"on {threads} torch threads; --torch-threads {free_cores(cpus, busy)} is faster on a shared "
+            "machine (a seeded evaluation on another thread count can sample other actions)")
+
+
+def eval_game(args: argparse.Namespace) -> int:
+    """`heartgrid eval URI [RECIPE] [key=value ...]`: one policy on one game."""
     recipe, overrides = split_recipe(args.args)
     try:
         policy, source = load_evaluated_policy(args.uri)

@@ -119,3 +119,28 @@ def test_a_stats_path_that_cannot_be_written_is_a_file_fault(policies: dict[str,
     assert "is a file, not a directory" in capsys.readouterr().err
     assert cli.main([*argv, "/sys/x.duckdb"]) == 4
     assert "cannot write /sys/x.duckdb.shards: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("busy", "threads", "option", "noted"), [
+    (1.5, 2, [], True),  # a neighbour took a core the evaluation's second thread needed
+    (0.2, 2, [], False),  # a quiet machine
+    (1.5, 1, [], False),  # one thread: nothing to give up
+    (1.5, 2, ["--torch-threads", "2"], False),  # a count the user chose
+])
+def test_eval_on_a_crowded_machine_says_which_thread_count_is_faster(
+        policies: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys, busy: float, threads: int,
+        option: list[str], noted: bool) -> None:
+    """eval keeps one thread per core whatever the load (seeded scores must not depend on it),
+    and says afterwards when other processes took the cores those threads needed."""
+    from heartgrid import threads as threads_module
+
+    monkeypatch.setattr(threads_module.LoadMeter, "read", lambda self: busy)
+    monkeypatch.setattr(threads_module, "cores", lambda: [0, 1])
+    torch.set_num_threads(threads)  # put back to one by the suite's autouse fixture
+    code = cli.main(["eval", str(policies["exported"]), "--suite", "navigation", "--simulation", "maze_small",
+                     "--episodes", "1", "--device", "cpu", *option])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    note = ("heartgrid eval: note: other processes kept 1.5 of the 2 cores busy while this evaluation ran on "
+            "2 torch threads; --torch-threads 1 is faster on a shared machine")
+    assert (note in err) == noted
