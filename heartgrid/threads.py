@@ -108,6 +108,13 @@ def free_cores(cpus: int, busy: float) -> int:
     return max(1, cpus - int(busy + (1 - BUSY_CORE)))
 
 
+def crowded(threads: int, cpus: int, busy: float) -> int | None:
+    """The free cores, when `busy` cores' worth of other work leaves fewer than `threads` need
+    (more threads than cores is not the other work's doing: they need every core); else None."""
+    free = free_cores(cpus, busy)
+    return free if free < min(threads, cpus) else None
+
+
 REARM_MARGIN = 0.25
 """Cores below the warning's threshold the load must fall to before it can be said again."""
 
@@ -151,12 +158,11 @@ class NeighbourWatch:
             self.window.popleft()
         seconds = sum(s for s, _ in self.window)
         mean = sum(s * b for s, b in self.window) / max(seconds, 1e-9)
-        needed = min(int(threads), self.cpus)  # more threads than cores is not a neighbour's doing
-        free = free_cores(self.cpus, mean)
-        if free >= needed:
+        free = crowded(int(threads), self.cpus, mean)
+        if free is None:
             # Rearmed only once the load is clearly gone: a neighbour hovering about half a
             # core would otherwise be announced again and again.
-            if free_cores(self.cpus, mean + REARM_MARGIN) >= needed:
+            if crowded(int(threads), self.cpus, mean + REARM_MARGIN) is None:
                 self.warned = False
             return None
         if seconds < self.seconds or self.warned:

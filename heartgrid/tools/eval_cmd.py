@@ -32,6 +32,7 @@ import torch
 
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.checkpoint.uri import run_dir_of
+from heartgrid.devices import resolve_device
 from heartgrid.evaluation.evaluate import EvalResult
 from heartgrid.evaluation.policy_sources import policy_from_uri
 from heartgrid.evaluation.scorecard import Result, Scorecard
@@ -46,12 +47,11 @@ from heartgrid.evaluation.run import (
 from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, refuse_other_file, shards_dir, write_shard
 from heartgrid.evaluation.suite_eval import evaluate_suite
 from heartgrid.evaluation.suites import load_suite, select
-from heartgrid.devices import resolve_device
 from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
-from heartgrid.threads import LoadMeter, free_cores
+from heartgrid.threads import LoadMeter, crowded
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,10 +141,11 @@ def crowded_note(busy: float | None, cpus: int) -> str | None:
     """When other processes kept busy cores the evaluation's threads needed: eval keeps torch's
     count (one per core) so that seeded scores do not depend on the load, and says so."""
     threads = min(torch.get_num_threads(), cpus)
-    if busy is None or free_cores(cpus, busy) >= threads:
+    free = None if busy is None else crowded(threads, cpus, busy)
+    if free is None:
         return None
     return (f"note: other processes kept {busy:.1f} of the {cpus} cores busy while this evaluation ran "
-            f"on {threads} torch threads; --torch-threads {free_cores(cpus, busy)} is faster on a shared "
+            f"on {threads} torch threads; --torch-threads {free} is faster on a shared "
             "machine (a seeded evaluation on another thread count can sample other actions)")
 
 
