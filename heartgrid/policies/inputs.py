@@ -80,7 +80,8 @@ class FeatureInput(nn.Module):
                 f"{len(self.observed_names)}, H, W]; call policy.adapt(engine.features, ...) "
                 "after changing the engine"
             )
-        planes = obs.float()
         if not self.identity:
-            planes = planes.index_select(1, self.source_index)
-        return planes * self.scale.view(1, -1, 1, 1)
+            obs = obs.index_select(1, self.source_index)  # on the bytes: a quarter of the traffic
+        # One pass (uint8 * float32 gives float32): a separate .float() would write and read
+        # an extra float copy of the batch, 21 MB per CPU minibatch.
+        return torch.mul(obs, self.scale.view(1, -1, 1, 1))
