@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 
+from heartgrid.allocator import keep_freed_memory
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.devices import DeviceError
 from heartgrid.errors import UsageError
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.whole_process = argv is None  # the process's own command line, not a call from Python
+    if args.whole_process:
+        keep_freed_memory()
     try:
         with one_line_warnings(args.command):
             return int(args.func(args) or 0)
