@@ -107,9 +107,9 @@ def _bootstrap_means(samples: np.ndarray, resamples: int, rng: np.random.Generat
 def bootstrap_mean_ci(
     values: np.ndarray, *, confidence: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean."""
+    """Percentile bootstrap interval of the mean; NaN (shown n/a) for fewer than 2 values."""
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
+    if values.size < 2:  # every resample of one run is that run: a zero-width interval would claim certainty
         return math.nan, math.nan
     means = _bootstrap_means(values, resamples, np.random.default_rng(seed))
     tail = (1.0 - confidence) / 2.0
@@ -125,10 +125,11 @@ def bootstrap_difference_ci(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(candidate) - mean(reference), sides resampled apart."""
+    """Percentile bootstrap interval of mean(candidate) - mean(reference), sides resampled apart;
+    NaN when a side has fewer than 2 values."""
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)
-    if reference.size == 0 or candidate.size == 0:
+    if reference.size < 2 or candidate.size < 2:  # see bootstrap_mean_ci
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     differences = _bootstrap_means(candidate, resamples, rng) - _bootstrap_means(reference, resamples, rng)

@@ -75,6 +75,11 @@ def test_degenerate_samples():
     assert math.isnan(p_value(np.array([1.0]), same))
     result = compare_samples({"m": (np.array([1.0]), same, True)}, resamples=100)["m"]
     assert result.verdict == INSUFFICIENT
+    # One run gives no interval (a bootstrap of it would be a zero-width [1, 1]), nor does a
+    # difference with one run on a side; the other side's interval stays.
+    assert math.isnan(result.reference.ci_low) and math.isnan(result.reference.ci_high)
+    assert all(math.isnan(x) for x in result.difference_ci)
+    assert result.candidate.ci_low == result.candidate.ci_high == 2.0
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
