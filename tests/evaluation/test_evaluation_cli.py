@@ -15,7 +15,7 @@ from heartgrid.checkpoint import CheckpointManager, save_policy
 from heartgrid.checkpoint.durable import sha256_file
 from heartgrid.config.run import PolicyConfig
 from heartgrid.engine.batched import BatchedEngine
-from heartgrid.evaluation.stats_db import pending_shards
+from heartgrid.evaluation.stats_db import pending_shards, write_retraction
 from heartgrid.policies import make_policy
 from heartgrid.recipes import build_config
 from heartgrid.tools import cli
@@ -40,6 +40,24 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     exported = save_policy(root / "exported", small_policy("navigation_maze", 1))
     narrow = save_policy(root / "narrow", small_policy("small_easy_shaped", 2))
     return {"run": run, "exported": exported, "narrow": narrow}
+
+
+def test_eval_says_when_its_merge_removed_retracted_evaluations(policies: dict[str, Path], tmp_path: Path,
+                                                              capsys):
+    """A run resumed from epoch 2 retracts the evaluations of its epoch-3 policy made before; the
+    merge that applies the retraction says how many episodes it removed."""
+    db = tmp_path / "evals.duckdb"
+    argv = ["eval", str(policies["run"]), "--suite", "navigation", "--simulation", "maze_small",
+            "--episodes", "2", "--device", "cpu", "--stats-db", str(db)]
+    assert cli.main(argv) == 0
+    assert "(1 shard(s) merged)" in capsys.readouterr().out
+    write_retraction(db, ["navrun"], 2)
+    assert cli.main(argv) == 0
+    assert ("(2 shard(s) merged; 2 episode(s) of evaluations retracted by a resumed run removed)"
+            in capsys.readouterr().out)
+    conn = duckdb.connect(str(db), read_only=True)
+    assert conn.execute("SELECT count(*) FROM episodes").fetchone()[0] == 2  # the second evaluation's
+    conn.close()
 
 
 def test_eval_scores_two_policies_on_a_suite(policies: dict[str, Path], tmp_path: Path, capsys):
