@@ -11,6 +11,7 @@ import argparse
 import difflib
 import importlib
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Iterator
@@ -57,8 +58,8 @@ class Parser(argparse.ArgumentParser):
                 # argparse reads the options of a verb first and leaves a key=value after one of
                 # them unrecognised: say where overrides go rather than only that they were not
                 # understood.
-                message += ("; key=value overrides go right after the recipe, before any --option "
-                            "(heartgrid train RECIPE key=value ... --nproc 2)")
+                message += ("; key=value overrides go right after the recipe, before any --option: "
+                            f"{self._overrides_first(verb)}")
             else:
                 known = sorted(_long_options(verb))
                 close = [match for word in words if word.startswith("--")
@@ -71,6 +72,15 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._words = list(sys.argv[1:] if args is None else args)  # for _verb_parser
         return super().parse_known_args(args, namespace)
+
+    def _overrides_first(self, verb: argparse.ArgumentParser) -> str:
+        """The command line as typed, with its key=value words moved to just before the first
+        --option."""
+        words = getattr(self, "_words", [])[len(verb.prog.split()) - 1:]  # after the verb
+        overrides = [w for w in words if "=" in w and not w.startswith("-")]
+        rest = [w for w in words if w not in overrides]
+        first = next((i for i, w in enumerate(rest) if w.startswith("-")), len(rest))
+        return shlex.join([*verb.prog.split(), *rest[:first], *overrides, *rest[first:]])
 
     def _verb_parser(self) -> argparse.ArgumentParser:
         """The deepest verb named on the command line (`bench env`), whose options a mistyped

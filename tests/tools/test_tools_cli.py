@@ -56,8 +56,8 @@ def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
     usage, *_, last = capsys.readouterr().err.strip().splitlines()
     assert usage.startswith("usage: heartgrid bench train ")  # the verb's usage, not the root's
     assert last == ("heartgrid bench train: error: unrecognized arguments: system.torch_threads=1; key=value "
-                    "overrides go right after the recipe, before any --option (heartgrid train RECIPE "
-                    "key=value ... --nproc 2)")
+                    "overrides go right after the recipe, before any --option: heartgrid bench train "
+                    "small_cardinal system.torch_threads=1 --seconds 1")
     # A mistyped --option=value is an option, not an override.
     with pytest.raises(SystemExit):
         cli.main(["train", "small_cardinal", "--nprocs=2"])
