@@ -93,7 +93,11 @@ class Comparison:
 def metric_hint(name: str, logged: set[str]) -> str:
     """Close names for a metric nobody logged (a typo is the usual reason)."""
     close = difflib.get_close_matches(name, sorted(logged), n=3)
-    return f"did you mean {', '.join(close)}?" if close else f"the runs log {len(logged)} other metrics"
+    hint = f"did you mean {', '.join(close)}?" if close else f"the runs log {len(logged)} other metrics"
+    if ":" in name and "/" not in name.split(":")[0]:  # `bogus:x/y`: kept in the name by MetricSpec.parse
+        hint += (f" ({name.split(':')[0]!r} is not a reduction, so it was read as part of the name: "
+                 "a spec is [final:|late:|auc:]NAME[:higher|:lower])")
+    return hint
 
 
 def side_config_notes(label: str, runs: RunSet) -> list[str]:

@@ -111,6 +111,10 @@ def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):
     assert heartgrid("compare", runs[0], "--vs", runs[1], "--metric", "overview/rewards") == 2
     err = capsys.readouterr().err
     assert "no run logged a metric named 'overview/rewards'; did you mean overview/reward, overview/sps?" in err
+    assert heartgrid("compare", runs[0], "--vs", runs[1], "--metric", "mean:overview/reward") == 2
+    assert ("no run logged a metric named 'mean:overview/reward'; did you mean overview/reward? ('mean' is "
+            "not a reduction, so it was read as part of the name: a spec is [final:|late:|auc:]NAME"
+            "[:higher|:lower])") in capsys.readouterr().err
 
 
 def test_the_verbs_load_without_the_heavy_libraries():
