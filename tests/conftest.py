@@ -15,6 +15,8 @@ import os
 import pytest
 import torch
 
+from heartgrid.allocator import keep_freed_memory
+
 
 # At import, so that fixtures of wider scope (runs trained once per module) use one thread too:
 # exact-resume tests compare runs bit for bit, and the thread count changes float reductions.
@@ -22,6 +24,9 @@ torch.set_num_threads(1)
 # And for the Trainer's own default (heartgrid/threads.py honours OMP_NUM_THREADS) and the CLI
 # processes tests start: without it the count would follow the machine's load.
 os.environ["OMP_NUM_THREADS"] = "1"
+# The allocator settings the heartgrid command gives its process (heartgrid/allocator.py): the
+# tests that train in this process then allocate as a training run does, and ~5% faster.
+keep_freed_memory()
 
 
 @pytest.fixture(autouse=True)
