@@ -12,6 +12,7 @@ says); overrides apply on top in both cases.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,11 @@ def evaluate_on_game(
     device = require_device(device)
     game = evaluation_game(game)
     engine = BatchedEngine(game, min(num_envs, episodes), device=device, seed=seed)
+    note = untrained_note(policy, engine.features.names, engine.action_space.names)
     # Bind by name to this engine's features and actions, as `load_policy` does when given them.
     policy.adapt(engine.features, engine.action_space.names)
+    if note:
+        warnings.warn(note, stacklevel=2)
     npcs = (NpcPlayers(game, engine.num_envs, engine.features, engine.action_space.names,
                        engine.device, seed=seed) if game.npc_policy_uri is not None else None)
     npc_meta = npcs.replay_meta() if npcs is not None else {}
@@ -111,3 +115,26 @@ def evaluate_on_game(
     if replays is not None:
         replays.write(recorders, *replay_name)
     return result
+
+
+def untrained_note(policy: nn.Module, features: list[str], actions: list[str]) -> str | None:
+    """What of a game `policy` meets untrained, before it is bound to it (None if nothing): the
+    actions it never scored get new random embeddings, the features it never saw are ignored,
+    and its own features that the game lacks read as zeros. A policy played on another recipe's
+    game then plays partly at random, and its scores say little about what it learned."""
+    head, inputs = getattr(policy, "action_head", None), getattr(policy, "inputs", None)
+    if head is None or inputs is None:  # a user's module without the built-in binding
+        return None
+    parts = []
+    for what, names in (("actions it never trained on (new random embeddings)",
+                         [a for a in actions if a not in set(head.names)]),
+                        ("features it never saw (ignored)", [f for f in features if f not in set(inputs.names)]),
+                        ("of its features this game lacks (read as zeros)",
+                         [f for f in inputs.names if f not in set(features)])):
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            parts.append(f"{len(names)} {what}: {shown}")
+    if not parts:
+        return None
+    return ("the policy plays this game partly untrained, so its scores say little about what it "
+            f"learned: {'; '.join(parts)}. Name the recipe it trained on, or none to play its run's game")

@@ -42,6 +42,19 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"run": run, "exported": exported, "narrow": narrow}
 
 
+def test_eval_on_another_recipe_says_what_the_policy_never_trained_on(policies: dict[str, Path], capsys):
+    """navrun was built for navigation_maze (move, rotate, get_items): the arena adds actions it
+    never scored, whose random embeddings play part of every episode."""
+    options = ["--episodes", "1", "--device", "cpu"]
+    assert cli.main(["eval", str(policies["run"]), "navigation_maze", *options]) == 0
+    assert "warning" not in capsys.readouterr().err  # its own game
+    assert cli.main(["eval", str(policies["run"]), "arena_basic_easy_shaped", *options]) == 0
+    warning = next(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
+    assert warning.startswith("heartgrid eval: warning: the policy plays this game partly untrained")
+    assert "actions it never trained on (new random embeddings): noop_0," in warning
+    assert "features it never saw" not in warning and "read as zeros" not in warning
+
+
 def test_eval_says_when_its_merge_removed_retracted_evaluations(policies: dict[str, Path], tmp_path: Path,
                                                               capsys):
     """A run resumed from epoch 2 retracts the evaluations of its epoch-3 policy made before; the
