@@ -403,7 +403,7 @@ def prepare_run_dir(config: RunConfig, *, resume: bool | None, overwrite: bool) 
         if resume is False:
             raise RunDirectoryError(
                 f"{run_dir} already holds a run with checkpoints; resume it, choose a new run "
-                "name (run=NAME) or overwrite it"
+                f"name (run=NAME) or {OVERWRITE_WORDS}"
             )
         check_resumable(config, run_dir)
         return True, []
@@ -413,7 +413,7 @@ def prepare_run_dir(config: RunConfig, *, resume: bool | None, overwrite: bool) 
     if foreign:
         raise RunDirectoryError(
             f"{run_dir} exists and holds {', '.join(foreign[:5])}, which no run writes; choose a "
-            "new run name (run=NAME) or overwrite it"
+            f"new run name (run=NAME) or {OVERWRITE_WORDS}"
         )
     return False, restart(config, run_dir) if entries else []
 
@@ -449,6 +449,11 @@ def check_same_config(config: RunConfig, run_dir: Path, verb: str) -> RunConfig:
             f"rank's envs, recurrent state and random generators, and trainer.num_envs and batch_size are "
             f"per rank. Resume it on {old} rank(s) ({launch_words(old)}); to go on from its weights on {new}, "
             f"start a new run with trainer.initial_policy={run_dir}")
+    if saved.recipe != config.recipe:  # the game differences that follow come from the recipe
+        raise RunDirectoryError(
+            f"cannot {verb} {run_dir}: it was trained with recipe {saved.recipe!r}, not {config.recipe!r}; "
+            f"name that recipe to go on with it (heartgrid train {saved.recipe} run={config.run} ...), "
+            f"choose a new run name (run=NAME) or {OVERWRITE_WORDS}.")
     changed = [row for row in diff_configs(saved, config)
                if not resumable_change(row[0]) and not (verb == "restart" and row[0] == "distributed.world_size")]
     if changed:

@@ -166,6 +166,13 @@ def test_resume_with_another_config_is_refused(trained):
     with pytest.raises(RunDirectoryError, match=r"trainer.keep_last_n changed \(5 -> 1\): its self-play NPCs draw"):
         check_resumable(short_config(trained.parent, "selfplay", *selfplay, "trainer.keep_last_n=1"), run)
     assert str(refused.value).endswith("or start it over (--overwrite deletes the run directory first).")
+    # Another recipe: the recipe is named first, not buried under the game differences it makes.
+    recipe = build_config("small_cardinal", [*SHORT, f"data_dir={trained.parent}", "run=first"])
+    with pytest.raises(RunDirectoryError, match=r"trained with recipe 'small_easy_shaped', not 'small_cardinal'; "
+                                                r"name that recipe to go on with it \(heartgrid train "
+                                                r"small_easy_shaped run=first \.\.\.\)") as refused:
+        prepare_run_dir(recipe, resume=None, overwrite=False)
+    assert "game." not in str(refused.value)
 
 
 @pytest.mark.parametrize("follower", [
@@ -189,7 +196,8 @@ def test_total_timesteps_may_change_on_resume_only_when_nothing_follows_progress
 
 def test_run_directory_rules(tmp_path, trained):
     with_checkpoint = short_config(trained.parent, "first")
-    with pytest.raises(RunDirectoryError, match="already holds a run with checkpoints"):
+    with pytest.raises(RunDirectoryError, match=r"already holds a run with checkpoints; .* or start it over "
+                                                r"\(--overwrite deletes the run directory first\)"):
         prepare_run_dir(with_checkpoint, resume=False, overwrite=False)
     assert prepare_run_dir(with_checkpoint, resume=None, overwrite=False) == (True, [])
 
