@@ -46,6 +46,22 @@ COMMAND_MODULES = [
 ]
 
 
+# Options of other tools (and of heartgrid's own ab, render and bench) that are config keys
+# for the verbs that take key=value overrides: `train RECIPE --steps N` is trainer.total_timesteps.
+CONFIG_OPTIONS = {
+    "--steps": "trainer.total_timesteps", "--total-timesteps": "trainer.total_timesteps",
+    "--timesteps": "trainer.total_timesteps", "--seed": "system.seed", "--device": "system.device",
+    "--run": "run", "--threads": "system.torch_threads", "--torch-threads": "system.torch_threads",
+    "--envs": "trainer.num_envs", "--num-envs": "trainer.num_envs", "--batch-size": "trainer.batch_size",
+    "--lr": "trainer.optimizer.learning_rate", "--learning-rate": "trainer.optimizer.learning_rate",
+    "--data-dir": "data_dir",
+}
+
+
+def _takes_overrides(parser: argparse.ArgumentParser) -> bool:
+    return any(action.metavar == "key=value" for action in parser._actions)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a `did you mean` for a mistyped choice: `heartgrid trian`, `bench evn`.
     Sub-parsers are made of the same class (argparse uses the parent's type by default)."""
@@ -64,7 +80,12 @@ class Parser(argparse.ArgumentParser):
                 known = sorted(_long_options(verb))
                 close = [match for word in words if word.startswith("--")
                          for match in difflib.get_close_matches(word.split("=")[0], known, n=1)]
-                if close:
+                keys = [CONFIG_OPTIONS[word.split("=")[0]] for word in words
+                        if word.split("=")[0] in CONFIG_OPTIONS and _takes_overrides(verb)]
+                if keys:
+                    message += (f"; that is a config key here: {', '.join(f'{key}=...' for key in keys)}, "
+                                "right after the recipe")
+                elif close:
                     message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
             argparse.ArgumentParser.error(verb, message)  # the verb's usage line, not the root's
         super().error(message)

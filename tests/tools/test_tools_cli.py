@@ -58,6 +58,11 @@ def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
     assert last == ("heartgrid bench train: error: unrecognized arguments: system.torch_threads=1; key=value "
                     "overrides go right after the recipe, before any --option: heartgrid bench train "
                     "small_cardinal system.torch_threads=1 --seconds 1")
+    # An option other tools have for what is a config key here names the key.
+    with pytest.raises(SystemExit):
+        cli.main(["train", "small_cardinal", "run=x", "--steps", "20000"])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "--steps 20000; that is a config key here: trainer.total_timesteps=..., right after the recipe")
     # A mistyped --option=value is an option, not an override.
     with pytest.raises(SystemExit):
         cli.main(["train", "small_cardinal", "--nprocs=2"])
