@@ -56,7 +56,7 @@ def format_scorecard(card: Scorecard) -> str:
     rows.append([f"overall ({len(categories)} categor{'ies' if len(categories) != 1 else 'y'})"]
                 + [cell(card.overall(pid)) for pid in pids])
     lines = [
-        f"suite {card.suite}: {len(card.simulations)} simulations x {len(pids)} "
+        f"suite {card.suite}: {len(card.simulations)} simulation{'s' if len(card.simulations) != 1 else ''} x {len(pids)} "
         f"polic{'ies' if len(pids) != 1 else 'y'}; {card.actions} actions; device {card.device}",
         "score: mean over episodes [95% Student t CI]; a category: the mean of its simulations; "
         "overall: the mean of the categories",

@@ -203,8 +203,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
             budget = f"{steps[0]:,} (A) / {steps[1]:,} (B) agent steps"
         again = f" (resuming: {len(done_before)} finished, {len(todo)} to train or resume)" if resuming else ""
         threads = planned_threads(out, parallel)
-        say(f"\ntraining {args.seeds} seeds of A and of B: {len(jobs)} runs of {budget}, "
-            f"{parallel} at a time on {threads.threads} torch thread(s) each ({threads.reason}), "
+        how = (f"{parallel} at a time on {threads.threads} torch thread(s) each ({threads.reason}), "
+               if todo else "")  # nothing left to run: no concurrency to report
+        say(f"\ntraining {args.seeds} seeds of A and of B: {len(jobs)} runs of {budget}, {how}"
             f"into {data_dir}{again}")
         done = len(done_before)
 

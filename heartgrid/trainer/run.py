@@ -215,6 +215,9 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
         retract_evaluations(run_dir / STATS_DB, sorted({config.run, saved_run}), trainer.epoch, logger.info)
     trainer.stop.listeners.append(on_stop)
     where = f"resuming at epoch {trainer.epoch}, agent step {trainer.agent_step}" if resuming else "starting"
+    if resuming and trainer.agent_step >= config.trainer.total_timesteps:
+        where = (f"already finished at epoch {trainer.epoch}, agent step {trainer.agent_step} (trainer.total_timesteps="
+                 f"{config.trainer.total_timesteps}; a larger one trains it on)")
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
     logger.info(trainer.threads_note)
     for note in [*restarted, *space_warning]:

@@ -73,3 +73,4 @@ def test_ctrl_c_saves_every_running_training_and_the_same_command_resumes(tmp_pa
     third = subprocess.run(ab_command(out), capture_output=True, text=True, timeout=120)
     assert third.returncode == 0, third.stderr
     assert "resuming: 4 finished, 0 to train or resume" in third.stdout
+    assert "at a time" in again.stdout and "at a time" not in third.stdout  # no concurrency to report

@@ -63,7 +63,9 @@ def test_eval_says_when_its_merge_removed_retracted_evaluations(policies: dict[s
     argv = ["eval", str(policies["run"]), "--suite", "navigation", "--simulation", "maze_small",
             "--episodes", "2", "--device", "cpu", "--stats-db", str(db)]
     assert cli.main(argv) == 0
-    assert "(1 shard(s) merged)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(1 shard(s) merged)" in out
+    assert out.startswith("suite navigation: 1 simulation x 1 policy;")
     write_retraction(db, ["navrun"], 2)
     assert cli.main(argv) == 0
     assert ("(2 shard(s) merged; 2 episode(s) of evaluations retracted by a resumed run removed)"

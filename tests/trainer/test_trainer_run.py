@@ -141,6 +141,11 @@ def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
     log = (copy / "log.txt").read_text()
     assert "resuming at epoch 3, agent step 768" in log
     assert "total_timesteps changed from 768 to 1280" in log
+    # The same command again: nothing left to train, and the first line says so.
+    train(short_config(tmp_path, "branch", "trainer.total_timesteps=1280"))
+    assert [r["metric/epoch"] for r in read_metrics(copy)] == [1, 2, 3, 4, 5]
+    assert ("already finished at epoch 5, agent step 1280 (trainer.total_timesteps=1280; a larger one "
+            "trains it on)") in (copy / "log.txt").read_text()
 
 
 def test_resume_with_another_config_is_refused(trained):
