@@ -7,7 +7,7 @@ fresh `mmap` and unmaps them on free, and trims the heap's free top once it exce
 threshold. Either way the next minibatch touches new pages, and every 4 KiB page costs a page
 fault: ~2.0M faults in 25 s of `heartgrid bench train arena_basic_easy_shaped --device cpu` on
 the 2-vCPU VM (2026-12-06). With the thresholds below the run took ~116k faults and trained
-~10% faster (benchmarks/README.md, "Training"); its peak memory grew by ~4% (554 to 575 MB).
+5-10% faster, at the same peak memory (benchmarks/README.md, "Training").
 This is the same cure as PyTorch's CPU tuning guide's advice to run with jemalloc or tcmalloc,
 without a preloaded library.
 

@@ -125,12 +125,13 @@ def untrained_note(policy: nn.Module, features: list[str], actions: list[str]) -
     head, inputs = getattr(policy, "action_head", None), getattr(policy, "inputs", None)
     if head is None or inputs is None:  # a user's module without the built-in binding
         return None
+    trained_actions, own_features, observed = set(head.names), set(inputs.names), set(features)
     parts = []
     for what, names in (("actions it never trained on (new random embeddings)",
-                         [a for a in actions if a not in set(head.names)]),
-                        ("features it never saw (ignored)", [f for f in features if f not in set(inputs.names)]),
+                         [a for a in actions if a not in trained_actions]),
+                        ("features it never saw (ignored)", [f for f in features if f not in own_features]),
                         ("of its features this game lacks (read as zeros)",
-                         [f for f in inputs.names if f not in set(features)])):
+                         [f for f in inputs.names if f not in observed])):
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             parts.append(f"{len(names)} {what}: {shown}")
