@@ -11,7 +11,6 @@ import argparse
 import difflib
 import importlib
 import os
-import shlex
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from heartgrid.devices import DeviceError
 from heartgrid.errors import UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
+from heartgrid.tools.cli_hints import unrecognized_hint
 
 # Modules that add verbs; each defines `register(subparsers)`.
 COMMAND_MODULES = [
@@ -46,22 +46,6 @@ COMMAND_MODULES = [
 ]
 
 
-# Options of other tools (and of heartgrid's own ab, render and bench) that are config keys
-# for the verbs that take key=value overrides: `train RECIPE --steps N` is trainer.total_timesteps.
-CONFIG_OPTIONS = {
-    "--steps": "trainer.total_timesteps", "--total-timesteps": "trainer.total_timesteps",
-    "--timesteps": "trainer.total_timesteps", "--seed": "system.seed", "--device": "system.device",
-    "--run": "run", "--threads": "system.torch_threads", "--torch-threads": "system.torch_threads",
-    "--envs": "trainer.num_envs", "--num-envs": "trainer.num_envs", "--batch-size": "trainer.batch_size",
-    "--lr": "trainer.optimizer.learning_rate", "--learning-rate": "trainer.optimizer.learning_rate",
-    "--data-dir": "data_dir",
-}
-
-
-def _takes_overrides(parser: argparse.ArgumentParser) -> bool:
-    return any(action.metavar == "key=value" for action in parser._actions)
-
-
 class Parser(argparse.ArgumentParser):
     """argparse with a `did you mean` for a mistyped choice: `heartgrid trian`, `bench evn`.
     Sub-parsers are made of the same class (argparse uses the parent's type by default)."""
@@ -69,39 +53,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             verb = self._verb_parser()
-            words = message.split()[2:]
-            if any("=" in word and not word.startswith("-") for word in words):
-                # argparse reads the options of a verb first and leaves a key=value after one of
-                # them unrecognised: say where overrides go rather than only that they were not
-                # understood.
-                message += ("; key=value overrides go right after the recipe, before any --option: "
-                            f"{self._overrides_first(verb)}")
-            else:
-                known = sorted(_long_options(verb))
-                close = [match for word in words if word.startswith("--")
-                         for match in difflib.get_close_matches(word.split("=")[0], known, n=1)]
-                keys = [CONFIG_OPTIONS[word.split("=")[0]] for word in words
-                        if word.split("=")[0] in CONFIG_OPTIONS and _takes_overrides(verb)]
-                if keys:
-                    message += (f"; that is a config key here: {', '.join(f'{key}=...' for key in keys)}, "
-                                "right after the recipe")
-                elif close:
-                    message += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
+            message += unrecognized_hint(verb, getattr(self, "_words", []), message.split()[2:],
+                                         _long_options(verb))
             argparse.ArgumentParser.error(verb, message)  # the verb's usage line, not the root's
         super().error(message)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._words = list(sys.argv[1:] if args is None else args)  # for _verb_parser
         return super().parse_known_args(args, namespace)
-
-    def _overrides_first(self, verb: argparse.ArgumentParser) -> str:
-        """The command line as typed, with its key=value words moved to just before the first
-        --option."""
-        words = getattr(self, "_words", [])[len(verb.prog.split()) - 1:]  # after the verb
-        overrides = [w for w in words if "=" in w and not w.startswith("-")]
-        rest = [w for w in words if w not in overrides]
-        first = next((i for i, w in enumerate(rest) if w.startswith("-")), len(rest))
-        return shlex.join([*verb.prog.split(), *rest[:first], *overrides, *rest[first:]])
 
     def _verb_parser(self) -> argparse.ArgumentParser:
         """The deepest verb named on the command line (`bench env`), whose options a mistyped

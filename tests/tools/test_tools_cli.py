@@ -49,6 +49,13 @@ def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
     assert last.endswith("--suite-episodes 1; did you mean --episodes? (`heartgrid eval --help` lists its options)")
 
 
+def last_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(argv))
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["bench", "train", "small_cardinal", "--seconds", "1", "system.torch_threads=1"])
@@ -58,15 +65,31 @@ def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
     assert last == ("heartgrid bench train: error: unrecognized arguments: system.torch_threads=1; key=value "
                     "overrides go right after the recipe, before any --option: heartgrid bench train "
                     "small_cardinal system.torch_threads=1 --seconds 1")
-    # An option other tools have for what is a config key here names the key.
-    with pytest.raises(SystemExit):
-        cli.main(["train", "small_cardinal", "run=x", "--steps", "20000"])
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
-        "--steps 20000; that is a config key here: trainer.total_timesteps=..., right after the recipe")
+    # The command as typed, reordered: positionals (wherever they were), overrides, then the
+    # options with their values, a value with '=' included (sweep's --param).
+    assert last_error(capsys, "train", "--nproc", "2", "small_cardinal", "--overwrite", "x=1").endswith(
+        ": heartgrid train small_cardinal x=1 --nproc 2 --overwrite")
+    assert last_error(capsys, "sweep", "small_cardinal", "--name", "s", "--param", "trainer.gamma=uniform:0.9:0.99",
+                      "--trials", "2", "trainer.x=1").endswith(
+        ": heartgrid sweep small_cardinal trainer.x=1 --name s --param trainer.gamma=uniform:0.9:0.99 --trials 2")
+    # Verbs without overrides say where they go, or that there are none.
+    assert last_error(capsys, "ab", "small_cardinal", "small_cardinal", "--seeds", "2", "trainer.x=1").endswith(
+        "trainer.x=1; each side's overrides go inside its quoted side: \"RECIPE key=value ...\"")
+    assert last_error(capsys, "compare", "r1", "--vs", "r2", "--metric", "x", "a=b").endswith(
+        "a=b; heartgrid compare takes no key=value words")
+    # An option other tools have for what is a config key here becomes that override.
+    assert last_error(capsys, "train", "small_cardinal", "--steps", "20000", "run=x").endswith(
+        "--steps 20000 run=x; --steps is trainer.total_timesteps here; key=value overrides go right after the "
+        "recipe, before any --option: heartgrid train small_cardinal trainer.total_timesteps=20000 run=x")
+    # Beside an option it does not know, whose values are a guess: the did-you-mean, no command.
+    assert last_error(capsys, "train", "small_cardinal", "--nprocs", "2", "run=x").endswith(
+        "did you mean --nproc? (`heartgrid train --help` lists its options); key=value overrides go right "
+        "after the recipe, before any --option")
+    # bench train's runs last --seconds: --steps there is no config key but a near miss.
+    assert last_error(capsys, "bench", "train", "small_cardinal", "--steps", "3").endswith(
+        "--steps 3; did you mean --seconds? (`heartgrid bench train --help` lists its options)")
     # A mistyped --option=value is an option, not an override.
-    with pytest.raises(SystemExit):
-        cli.main(["train", "small_cardinal", "--nprocs=2"])
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+    assert last_error(capsys, "train", "small_cardinal", "--nprocs=2").endswith(
         "--nprocs=2; did you mean --nproc? (`heartgrid train --help` lists its options)")
 
 
