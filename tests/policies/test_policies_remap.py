@@ -143,3 +143,22 @@ def test_spec_errors_are_named() -> None:
     with pytest.raises(ValueError, match="policy spec lacks the key 'features'"):
         spec = {"config": {"name": "fast"}, "action_names": ACTIONS, "obs_shape": [21, 7, 7]}
         policy_from_spec(spec)
+
+
+def test_inputs_are_the_planes_over_their_normalisations_in_the_engines_layout() -> None:
+    """FeatureInput gives obs.float() / normalisation bit for bit, keeps the engine's
+    channels-last layout (the convs read it as such), and never writes into a float input."""
+    from heartgrid.policies.inputs import FeatureInput
+
+    inputs = FeatureInput(FEATURES)
+    obs = random_obs((3,), 7, seed=5).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # as the engine's
+    norms = torch.tensor([f.normalization for f in FEATURES]).view(1, -1, 1, 1)
+    planes = inputs(obs)
+    assert planes.dtype == torch.float32 and planes.stride() == obs.stride()
+    assert torch.equal(planes, obs.float() * (1.0 / norms))
+    floats = obs.float()
+    assert torch.equal(inputs(floats), planes) and torch.equal(floats, obs.float())  # not scaled in place
+    # Bound to a reordered registry: the planes are picked by name, then scaled.
+    reordered = registry(list(reversed(FEATURES.names)))
+    inputs.bind(reordered, learn_new=False)
+    assert torch.equal(inputs(obs.flip(1)), planes)
