@@ -141,8 +141,13 @@ def bootstrap_difference_ci(
 def bootstrap_band(
     curves: np.ndarray, *, confidence: float = 0.95, resamples: int = BAND_RESAMPLES, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise percentile bootstrap interval of the mean curve; curves is [runs, grid]."""
-    means = _bootstrap_means(np.asarray(curves, dtype=np.float64), resamples, np.random.default_rng(seed))
+    """Pointwise percentile bootstrap interval of the mean curve; curves is [runs, grid]. NaN
+    (no band drawn) for fewer than 2 runs, as bootstrap_mean_ci."""
+    curves = np.asarray(curves, dtype=np.float64)
+    if curves.shape[0] < 2:
+        nan = np.full(curves.shape[1:], math.nan)
+        return nan, nan.copy()
+    means = _bootstrap_means(curves, resamples, np.random.default_rng(seed))
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
     return low, high
@@ -154,7 +159,7 @@ def summarize(
     values = np.asarray(values, dtype=np.float64)
     n = int(values.size)
     mean = float(values.mean()) if n else math.nan
-    std = float(values.std(ddof=1)) if n > 1 else 0.0
+    std = float(values.std(ddof=1)) if n > 1 else math.nan  # one run has no spread to show
     low, high = bootstrap_mean_ci(values, confidence=confidence, resamples=resamples, seed=seed)
     return SampleSummary(n=n, mean=mean, std=std, ci_low=low, ci_high=high)
 

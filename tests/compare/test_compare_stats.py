@@ -80,6 +80,8 @@ def test_degenerate_samples():
     assert math.isnan(result.reference.ci_low) and math.isnan(result.reference.ci_high)
     assert all(math.isnan(x) for x in result.difference_ci)
     assert result.candidate.ci_low == result.candidate.ci_high == 2.0
+    assert math.isnan(result.reference.std) and result.candidate.std == 0.0
+    assert all(np.isnan(bootstrap_band(np.array([[1.0, 2.0]])))[0])  # no band around one run
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
