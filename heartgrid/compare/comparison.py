@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from heartgrid.compare.metric_spec import MetricSpec
+from heartgrid.compare.metric_spec import MetricSpec, unknown_reduction
 from heartgrid.compare.pairing import Pairing, PairingMode, pair_for_test
 from heartgrid.compare.runs import CompareError, RunSet, common_grid, on_grid
 from heartgrid.compare.stats import (
@@ -94,8 +94,9 @@ def metric_hint(name: str, logged: set[str]) -> str:
     """Close names for a metric nobody logged (a typo is the usual reason)."""
     close = difflib.get_close_matches(name, sorted(logged), n=3)
     hint = f"did you mean {', '.join(close)}?" if close else f"the runs log {len(logged)} other metrics"
-    if ":" in name and "/" not in name.split(":")[0]:  # `bogus:x/y`: kept in the name by MetricSpec.parse
-        hint += (f" ({name.split(':')[0]!r} is not a reduction, so it was read as part of the name: "
+    prefix = unknown_reduction(name)  # MetricSpec.parse kept it in the name
+    if prefix is not None:
+        hint += (f" ({prefix!r} is not a reduction, so it was read as part of the name: "
                  "a spec is [final:|late:|auc:]NAME[:higher|:lower])")
     return hint
 

@@ -35,6 +35,13 @@ LOWER_IS_BETTER: tuple[str, ...] = (
 DEFAULT_METRICS: tuple[str, ...] = ("final:env_agent/heart.get", "auc:overview/reward")
 
 
+def unknown_reduction(text: str) -> str | None:
+    """The word before the first ':' of a spec when it is neither a reduction nor part of a
+    metric name (metric names have a section, `overview/...`): `bogus` in `bogus:overview/x`."""
+    head, colon, _ = text.partition(":")
+    return head if colon and "/" not in head and head not in REDUCTIONS else None
+
+
 class MetricSpecError(ValueError):
     """A metric spec that cannot be parsed."""
 
@@ -51,7 +58,7 @@ class MetricSpec:
         reduction: Reduction = "final"
         if parts[0] in REDUCTIONS:
             reduction = parts.pop(0)  # type: ignore[assignment]
-        elif len(parts) > 1 and "/" not in parts[0]:  # metric names have a section: `overview/...`
+        elif unknown_reduction(text) is not None:
             close = difflib.get_close_matches(parts[0], REDUCTIONS, n=1)
             if close:
                 raise MetricSpecError(

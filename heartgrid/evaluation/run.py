@@ -119,23 +119,22 @@ def evaluate_on_game(
 
 def untrained_note(policy: nn.Module, features: list[str], actions: list[str]) -> str | None:
     """What of a game `policy` meets untrained, before it is bound to it (None if nothing): the
-    actions it never scored get new random embeddings, the features it never saw are ignored,
-    and its own features that the game lacks read as zeros. A policy played on another recipe's
-    game then plays partly at random, and its scores say little about what it learned."""
+    actions it never scored get new random embeddings, and its own features that the game lacks
+    read as zeros. (Features it never saw are ignored, as in training: no untrained weights.)"""
     head, inputs = getattr(policy, "action_head", None), getattr(policy, "inputs", None)
     if head is None or inputs is None:  # a user's module without the built-in binding
         return None
-    trained_actions, own_features, observed = set(head.names), set(inputs.names), set(features)
+    trained_actions, observed = set(head.names), set(features)
     parts = []
-    for what, names in (("actions it never trained on (new random embeddings)",
+    for what, names in (("actions it never trained on (their embeddings are new and random)",
                          [a for a in actions if a not in trained_actions]),
-                        ("features it never saw (ignored)", [f for f in features if f not in own_features]),
-                        ("of its features this game lacks (read as zeros)",
+                        ("of its features this game lacks (they read as zeros)",
                          [f for f in inputs.names if f not in observed])):
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             parts.append(f"{len(names)} {what}: {shown}")
     if not parts:
         return None
-    return ("the policy plays this game partly untrained, so its scores say little about what it "
-            f"learned: {'; '.join(parts)}. Name the recipe it trained on, or none to play its run's game")
+    return (f"the policy meets this game partly untrained, so these scores may not measure what it "
+            f"learned: {'; '.join(parts)}. Evaluate it on the game it trained on (for a run "
+            "directory, name no recipe)")

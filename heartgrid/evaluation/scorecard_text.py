@@ -43,6 +43,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def format_scorecard(card: Scorecard) -> str:
     pids = [p.policy_id for p in card.policies]
     rows: list[list[str]] = []
@@ -53,11 +57,11 @@ def format_scorecard(card: Scorecard) -> str:
         count = len(card.simulations_in(category))
         rows.append([f"{category} ({count} simulation{'s' * (count != 1)})"]
                     + [cell(card.category_summary(pid, category)) for pid in pids])
-    rows.append([f"overall ({len(categories)} categor{'ies' if len(categories) != 1 else 'y'})"]
+    rows.append([f"overall ({counted(len(categories), 'category', 'categories')})"]
                 + [cell(card.overall(pid)) for pid in pids])
     lines = [
-        f"suite {card.suite}: {len(card.simulations)} simulation{'s' if len(card.simulations) != 1 else ''} x {len(pids)} "
-        f"polic{'ies' if len(pids) != 1 else 'y'}; {card.actions} actions; device {card.device}",
+        f"suite {card.suite}: {counted(len(card.simulations), 'simulation', 'simulations')} x "
+        f"{counted(len(pids), 'policy', 'policies')}; {card.actions} actions; device {card.device}",
         "score: mean over episodes [95% Student t CI]; a category: the mean of its simulations; "
         "overall: the mean of the categories",
         format_table(["simulation", *[p.label for p in card.policies]], rows),

@@ -317,7 +317,7 @@ def save_scorecard(args: argparse.Namespace, card: Scorecard, data: dict[str, An
     except StatsDbError as e:
         raise UsageError(f"{e}\nthis evaluation's rows are kept in {shard}; they are merged by "
                          f"the next `heartgrid stats {args.stats_db} ...` once the database is fixed") from None
-    retracted = (f"; {merged.retracted} episode(s) of evaluations retracted by a resumed run removed"
+    retracted = (f"; {merged.retracted} episode(s) of evaluations retracted by a resumed or restarted run removed"
                  if merged.retracted else "")
     print(f"stats: {sum(len(r.episodes) for r in card.results)} episodes written to "
           f"{args.stats_db} ({merged.shards} shard(s) merged{retracted})")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -453,9 +454,10 @@ def check_same_config(config: RunConfig, run_dir: Path, verb: str) -> RunConfig:
             f"per rank. Resume it on {old} rank(s) ({launch_words(old)}); to go on from its weights on {new}, "
             f"start a new run with trainer.initial_policy={run_dir}")
     if saved.recipe != config.recipe:  # the game differences that follow come from the recipe
+        command = shlex.join(["heartgrid", "train", str(saved.recipe), f"run={config.run}"])
         raise RunDirectoryError(
-            f"cannot {verb} {run_dir}: it was trained with recipe {saved.recipe!r}, not {config.recipe!r}; "
-            f"name that recipe to go on with it (heartgrid train {saved.recipe} run={config.run} ...), "
+            f"cannot {verb} {run_dir}: it was {'trained' if verb == 'resume' else 'started'} with recipe "
+            f"{saved.recipe!r}, not {config.recipe!r}; name that recipe to go on with it ({command} ...), "
             f"choose a new run name (run=NAME) or {OVERWRITE_WORDS}.")
     changed = [row for row in diff_configs(saved, config)
                if not resumable_change(row[0]) and not (verb == "restart" and row[0] == "distributed.world_size")]

@@ -50,9 +50,20 @@ def test_eval_on_another_recipe_says_what_the_policy_never_trained_on(policies: 
     assert "warning" not in capsys.readouterr().err  # its own game
     assert cli.main(["eval", str(policies["run"]), "arena_basic_easy_shaped", *options]) == 0
     warning = next(line for line in capsys.readouterr().err.splitlines() if "warning" in line)
-    assert warning.startswith("heartgrid eval: warning: the policy plays this game partly untrained")
-    assert "actions it never trained on (new random embeddings): noop_0," in warning
-    assert "features it never saw" not in warning and "read as zeros" not in warning
+    assert warning.startswith("heartgrid eval: warning: the policy meets this game partly untrained")
+    assert "actions it never trained on (their embeddings are new and random): noop_0," in warning
+    assert "read as zeros" not in warning
+
+
+def test_the_untrained_note_names_features_the_game_lacks_not_those_the_policy_ignores() -> None:
+    from heartgrid.evaluation.run import untrained_note
+
+    engine = BatchedEngine(build_config("navigation_maze", ["system.device=cpu"]).game, 1)
+    policy, features, actions = small_policy("navigation_maze", 0), engine.features.names, engine.action_space.names
+    assert untrained_note(policy, features, actions) is None
+    note = untrained_note(policy, [f for f in features if f != "agent:color"] + ["inv:gold"], actions)
+    assert "1 of its features this game lacks (they read as zeros): agent:color." in note
+    assert "gold" not in note and "actions" not in note.split(":", 1)[1]
 
 
 def test_eval_says_when_its_merge_removed_retracted_evaluations(policies: dict[str, Path], tmp_path: Path,
@@ -68,7 +79,7 @@ def test_eval_says_when_its_merge_removed_retracted_evaluations(policies: dict[s
     assert out.startswith("suite navigation: 1 simulation x 1 policy;")
     write_retraction(db, ["navrun"], 2)
     assert cli.main(argv) == 0
-    assert ("(2 shard(s) merged; 2 episode(s) of evaluations retracted by a resumed run removed)"
+    assert ("(2 shard(s) merged; 2 episode(s) of evaluations retracted by a resumed or restarted run removed)"
             in capsys.readouterr().out)
     conn = duckdb.connect(str(db), read_only=True)
     assert conn.execute("SELECT count(*) FROM episodes").fetchone()[0] == 2  # the second evaluation's
