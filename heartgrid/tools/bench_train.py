@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 
@@ -45,6 +46,7 @@ def measure(config, seconds: float, world=None) -> dict:
     trainer.train_epoch()  # warm-up: allocation, first-call overheads
     trainer.timer.restart_window()
     start_step, epochs, start = trainer.agent_step, 0, time.perf_counter()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
     def more() -> bool:  # the ranks agree, as they must run the same epochs
         done = epochs > 0 and time.perf_counter() - start >= seconds
@@ -54,6 +56,9 @@ def measure(config, seconds: float, world=None) -> dict:
         trainer.train_epoch()
         epochs += 1
     wall = trainer.timer.close_window()
+    # Pages touched for the first time: high when freed tensors go back to the kernel every
+    # minibatch (heartgrid/allocator.py), so a regression there shows here.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     timing = trainer.timer.window_metrics(epochs)
     share = {phase: timing[f"timing/frac/{phase}"] for phase in ("env", "forward", "update")}
     share["rest"] = timing["timing/frac/stats"] + timing["timing/frac/other"]
@@ -66,6 +71,8 @@ def measure(config, seconds: float, world=None) -> dict:
         "update_share": share["update"],
         "rest_share": share["rest"],
         "epochs": epochs,
+        "page_faults_per_epoch": (usage.ru_minflt - faults) / epochs,
+        "peak_rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         "seconds": wall,
         "batch_size": config.trainer.batch_size,
         "num_envs": config.trainer.num_envs,
@@ -113,6 +120,8 @@ def report(result: dict) -> None:
         print(f"  {result['engine_compile']} (in the warm-up epoch, not timed)", flush=True)
     for phase in ("env", "forward", "update", "rest"):
         print(f"  {phase:<8}{100 * result[f'{phase}_share']:5.1f}%", flush=True)
+    print(f"  memory: peak {result['peak_rss_mb']:,.0f} MB (this process), "
+          f"{result['page_faults_per_epoch']:,.0f} page faults per epoch", flush=True)
 
 
 def scaling(args: argparse.Namespace, config) -> int:

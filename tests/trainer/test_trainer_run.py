@@ -267,8 +267,11 @@ def test_bench_train_json(capsys):
     bench.add_arguments(parser)
     args = parser.parse_args(["small_easy_shaped", *SHORT[1:], "--device", "cpu", "--seconds", "0.1", "--json"])
     assert bench.run(args) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
     assert result["agent_steps_per_s"] > 0 and result["epochs"] >= 1
+    assert result["peak_rss_mb"] > 100 and result["page_faults_per_epoch"] >= 0  # torch alone takes more
+    assert lines[-2].startswith("  memory: peak ") and lines[-2].endswith(" page faults per epoch")
     shares = [result[f"{p}_share"] for p in ("env", "forward", "update", "rest")]
     assert all(s >= 0 for s in shares) and sum(shares) == pytest.approx(1.0)
 
