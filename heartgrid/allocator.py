@@ -14,7 +14,7 @@ PyTorch's CPU tuning guide (run with jemalloc or tcmalloc), without a preloaded 
 
 The cost: a process keeps the memory of its largest moment, less what it frees in blocks of 32
 MiB or more and a free heap top beyond 1 GiB. For training that is the steady state; a
-long-lived viewer or `play` keeps its peak too.
+long-lived viewer, `play` or `eval --suite` over games of many sizes keeps its peak too.
 
 The heartgrid command applies it to its own process at start (tools/cli.py). Your own settings
 win: glibc's MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_ or MALLOC_MMAP_MAX_,

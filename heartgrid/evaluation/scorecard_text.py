@@ -55,7 +55,7 @@ def format_scorecard(card: Scorecard) -> str:
     categories = card.categories
     for category in categories:
         count = len(card.simulations_in(category))
-        rows.append([f"{category} ({count} simulation{'s' * (count != 1)})"]
+        rows.append([f"{category} ({counted(count, 'simulation', 'simulations')})"]
                     + [cell(card.category_summary(pid, category)) for pid in pids])
     rows.append([f"overall ({counted(len(categories), 'category', 'categories')})"]
                 + [cell(card.overall(pid)) for pid in pids])

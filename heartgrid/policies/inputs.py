@@ -82,7 +82,10 @@ class FeatureInput(nn.Module):
             )
         if not self.identity:
             obs = obs.index_select(1, self.source_index)  # on the bytes: a quarter of the traffic
-        # One float tensor, scaled in place: `obs.float() * scale`, and also `torch.mul(obs,
-        # scale)` (a CPU kernel converts its input to a temporary first), allocate two, 21 MB
-        # each per CPU minibatch. copy=True: a float32 input is never modified.
-        return obs.to(torch.float32, copy=True).mul_(self.scale.view(1, -1, 1, 1))
+        scale = self.scale.view(1, -1, 1, 1)
+        if obs.is_cuda and obs.dtype == torch.uint8:
+            return torch.mul(obs, scale)  # one kernel that converts as it reads
+        # On a CPU that multiply converts its input to a temporary first: `obs.float() * scale`
+        # and `torch.mul(obs, scale)` both allocate two float tensors, 21 MB each per CPU
+        # minibatch, where this allocates one. copy=True: a float32 input is never modified.
+        return obs.to(torch.float32, copy=True).mul_(scale)

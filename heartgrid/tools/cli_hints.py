@@ -4,7 +4,8 @@ argparse reads a verb's options first and leaves a key=value typed after one of 
 unrecognised; options from other tools (`--steps`, `--lr`) are unrecognised too where they are
 config keys here. The hint says where overrides go and, for the verbs that take them, prints the
 command as typed with its words in an order that parses: positionals, then overrides (the
-config-key options turned into overrides), then the options with their values.
+config-key options turned into overrides), then the options with their values. Where that order
+would be a guess (an option it cannot resolve, a value that is missing) it prints no command.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import difflib
 import shlex
 
 # Options of other tools (and of heartgrid's own ab, render and bench) that name a config key of
-# the verbs that build a run's config from its recipe: `train RECIPE --steps N`.
+# the verbs that build a run's config from a recipe: `train RECIPE --steps N`.
 CONFIG_OPTIONS = {
     "--steps": "trainer.total_timesteps", "--total-timesteps": "trainer.total_timesteps",
     "--timesteps": "trainer.total_timesteps", "--seed": "system.seed", "--device": "system.device",
@@ -23,80 +24,101 @@ CONFIG_OPTIONS = {
     "--lr": "trainer.optimizer.learning_rate", "--learning-rate": "trainer.optimizer.learning_rate",
     "--data-dir": "data_dir",
 }
-CONFIG_OPTION_VERBS = ("heartgrid train", "heartgrid config")
-NO_VALUE = (argparse._StoreConstAction, argparse._AppendConstAction, argparse._CountAction,
-            argparse._HelpAction, argparse._VersionAction)
+# bench train times --seconds of training: the length of a run is no key there.
+CONFIG_OPTIONS_OF = {
+    "heartgrid train": CONFIG_OPTIONS,
+    "heartgrid config": CONFIG_OPTIONS,
+    "heartgrid bench train": {k: v for k, v in CONFIG_OPTIONS.items() if v != "trainer.total_timesteps"},
+}
 
 
 def is_override(word: str) -> bool:
     return "=" in word and not word.startswith("-")
 
 
-def takes_overrides(verb: argparse.ArgumentParser) -> bool:
-    """A verb with key=value positionals (train, config, eval, sweep, bench train, ...)."""
-    return any(not action.option_strings and "key=value" in str(action.metavar) for action in verb._actions)
+def form(verb: argparse.ArgumentParser, words: list[str]) -> str:
+    """The verb as typed, with the word that makes it a form of its own: `eval --suite`, `sweep show`."""
+    if verb.prog == "heartgrid eval" and any(w == "--suite" or w.startswith("--suite=") for w in words):
+        return "heartgrid eval --suite"
+    if verb.prog == "heartgrid sweep" and words[:1] == ["show"]:
+        return "heartgrid sweep show"
+    return verb.prog
+
+
+def takes_overrides(verb: argparse.ArgumentParser, words: list[str]) -> bool:
+    """A verb with key=value positionals (train, config, eval, sweep, bench train, ...), in a
+    form that takes them (not `eval --suite`, which plays each simulation's own game, nor
+    `sweep show`)."""
+    return form(verb, words) == verb.prog and any(
+        not action.option_strings and "key=value" in str(action.metavar) for action in verb._actions)
 
 
 def unrecognized_hint(verb: argparse.ArgumentParser, typed: list[str], unrecognized: list[str],
                       long_options: set[str]) -> str:
     """The hint for `unrecognized` words of the command line `typed` (the words after the
     program), "" if there is none to give."""
-    config_options = {w.split("=")[0] for w in unrecognized
-                      if verb.prog in CONFIG_OPTION_VERBS and w.split("=")[0] in CONFIG_OPTIONS}
-    unknown = [w for w in unrecognized if w.startswith("-") and w.split("=")[0] not in config_options]
-    close = [match for word in unknown if word.startswith("--")
-             for match in difflib.get_close_matches(word.split("=")[0], sorted(long_options), n=1)]
-    hint = f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)" if close else ""
+    words = typed[len(verb.prog.split()) - 1:]  # after the verb
+    keys = CONFIG_OPTIONS_OF.get(verb.prog, {})
+    config_options = sorted({w.split("=")[0] for w in unrecognized if w.split("=")[0] in keys})
+    unknown = [w for w in unrecognized if w.startswith("--") and w.split("=")[0] not in keys]
+    close = [match for word in unknown
+             for match in difflib.get_close_matches(word.split("=")[0], sorted(long_options - {"--help"}), n=1)]
+    hint = "".join(f"; {option} is {keys[option]} here" for option in config_options)
+    if close:
+        hint += f"; did you mean {', '.join(close)}? (`{verb.prog} --help` lists its options)"
     overrides = any(is_override(w) for w in unrecognized)
-    if takes_overrides(verb) and (overrides or config_options):
-        named = "".join(f"; {option} is {CONFIG_OPTIONS[option]} here" for option in sorted(config_options))
-        # With an option it does not know, which words are that option's values is a guess:
-        # no reordered command then.
-        command = "" if unknown else ": " + reordered(verb, typed[len(verb.prog.split()) - 1:], bool(config_options))
-        return f"{named}{hint}; key=value overrides go right after the recipe, before any --option{command}"
+    if (overrides or config_options) and takes_overrides(verb, words):
+        command = None if unknown else reordered(verb, words, keys)
+        return (f"{hint}; key=value overrides go right after the recipe, before any --option"
+                + (f": {command}" if command else ""))
     if overrides:
         if verb.prog == "heartgrid ab":
             return f"{hint}; each side's overrides go inside its quoted side: \"RECIPE key=value ...\""
-        return f"{hint}; {verb.prog} takes no key=value words"
+        return f"{hint}; {form(verb, words)} takes no key=value words"
     return hint
 
 
-def reordered(verb: argparse.ArgumentParser, words: list[str], config_options: bool) -> str:
-    """`words` (after the verb) as positionals, overrides, then options with their values."""
+def reordered(verb: argparse.ArgumentParser, words: list[str], keys: dict[str, str]) -> str | None:
+    """`words` (after the verb) as positionals, overrides, then options with their values; None
+    where an option or its value cannot be told for sure."""
+    # The verb's single positionals (eval's URI, train's recipe) are the first bare words,
+    # whatever they hold: a run directory may be called lr=0.1.
+    single = sum(1 for action in verb._actions if not action.option_strings and action.nargs is None)
     positionals: list[str] = []
     overrides: list[str] = []
     options: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
-        name, _, inline = word.partition("=")
+        name, equals, inline = word.partition("=")
         if not word.startswith("-"):
-            (overrides if is_override(word) else positionals).append(word)
+            (positionals if len(positionals) < single or not is_override(word) else overrides).append(word)
             i += 1
             continue
-        action = verb._option_string_actions.get(name)
-        if action is None and config_options and name in CONFIG_OPTIONS:
-            value = inline or (words[i + 1] if i + 1 < len(words) else "...")
-            overrides.append(f"{CONFIG_OPTIONS[name]}={value}")
-            i += 1 if inline else 2
+        if name in keys and name not in verb._option_string_actions:
+            if equals:
+                value, i = inline, i + 1
+            elif i + 1 < len(words) and not words[i + 1].startswith("--") and not is_override(words[i + 1]):
+                value, i = words[i + 1], i + 2
+            else:
+                return None  # no value typed: no command to offer
+            overrides.append(f"{keys[name]}={value}")
             continue
-        count = 0 if inline or action is None else values_taken(action, words[i + 1:])
+        action = option_action(verb, name)
+        if action is None or action.nargs not in (None, 0):
+            return None
+        count = 1 if action.nargs is None and not equals else 0
+        if i + count >= len(words) and count:
+            return None
         options += words[i:i + 1 + count]
         i += 1 + count
     return shlex.join([*verb.prog.split(), *positionals, *overrides, *options])
 
 
-def values_taken(action: argparse.Action, following: list[str]) -> int:
-    """How many of the `following` words the option `action` takes as its values."""
-    if isinstance(action, NO_VALUE) or action.nargs == 0:
-        return 0
-    if action.nargs is None:
-        return 1
-    if isinstance(action.nargs, int):
-        return action.nargs
-    taken = 0  # ?, *, +: the words up to the next option or override
-    while taken < len(following) and not following[taken].startswith("-") and not is_override(following[taken]):
-        taken += 1
-        if action.nargs == "?":
-            break
-    return taken
+def option_action(verb: argparse.ArgumentParser, name: str) -> argparse.Action | None:
+    """The action of option `name` as argparse reads it: its own, or the one option it is a
+    unique prefix of (`--np` for `--nproc`)."""
+    if name in verb._option_string_actions:
+        return verb._option_string_actions[name]
+    prefixed = {action for option, action in verb._option_string_actions.items() if option.startswith(name)}
+    return prefixed.pop() if verb.allow_abbrev and len(prefixed) == 1 else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import warnings
 
 import pytest
@@ -65,32 +66,51 @@ def test_an_override_after_an_option_says_where_overrides_go(capsys) -> None:
     assert last == ("heartgrid bench train: error: unrecognized arguments: system.torch_threads=1; key=value "
                     "overrides go right after the recipe, before any --option: heartgrid bench train "
                     "small_cardinal system.torch_threads=1 --seconds 1")
+
+
+@pytest.mark.parametrize(("argv", "ending"), [
     # The command as typed, reordered: positionals (wherever they were), overrides, then the
-    # options with their values, a value with '=' included (sweep's --param).
-    assert last_error(capsys, "train", "--nproc", "2", "small_cardinal", "--overwrite", "x=1").endswith(
-        ": heartgrid train small_cardinal x=1 --nproc 2 --overwrite")
-    assert last_error(capsys, "sweep", "small_cardinal", "--name", "s", "--param", "trainer.gamma=uniform:0.9:0.99",
-                      "--trials", "2", "trainer.x=1").endswith(
-        ": heartgrid sweep small_cardinal trainer.x=1 --name s --param trainer.gamma=uniform:0.9:0.99 --trials 2")
-    # Verbs without overrides say where they go, or that there are none.
-    assert last_error(capsys, "ab", "small_cardinal", "small_cardinal", "--seeds", "2", "trainer.x=1").endswith(
-        "trainer.x=1; each side's overrides go inside its quoted side: \"RECIPE key=value ...\"")
-    assert last_error(capsys, "compare", "r1", "--vs", "r2", "--metric", "x", "a=b").endswith(
-        "a=b; heartgrid compare takes no key=value words")
+    # options with their values: a value with '=' (sweep's --param), --opt=value, abbreviations.
+    ("train --nproc 2 small_cardinal --overwrite x=1", ": heartgrid train small_cardinal x=1 --nproc 2 --overwrite"),
+    ("sweep small_cardinal --name s --param trainer.gamma=uniform:0.9:0.99 --trials 2 trainer.x=1",
+     ": heartgrid sweep small_cardinal trainer.x=1 --name s --param trainer.gamma=uniform:0.9:0.99 --trials 2"),
+    ("train small_cardinal --nproc=2 x=1", ": heartgrid train small_cardinal x=1 --nproc=2"),
+    ("train small_cardinal --np 2 x=1", ": heartgrid train small_cardinal x=1 --np 2"),
+    # eval: the policy URI first, whatever it holds; then the recipe and its overrides.
+    ("eval runs/lr=0.1 --greedy small_cardinal x=1", ": heartgrid eval runs/lr=0.1 small_cardinal x=1 --greedy"),
     # An option other tools have for what is a config key here becomes that override.
-    assert last_error(capsys, "train", "small_cardinal", "--steps", "20000", "run=x").endswith(
-        "--steps 20000 run=x; --steps is trainer.total_timesteps here; key=value overrides go right after the "
-        "recipe, before any --option: heartgrid train small_cardinal trainer.total_timesteps=20000 run=x")
-    # Beside an option it does not know, whose values are a guess: the did-you-mean, no command.
-    assert last_error(capsys, "train", "small_cardinal", "--nprocs", "2", "run=x").endswith(
-        "did you mean --nproc? (`heartgrid train --help` lists its options); key=value overrides go right "
-        "after the recipe, before any --option")
-    # bench train's runs last --seconds: --steps there is no config key but a near miss.
-    assert last_error(capsys, "bench", "train", "small_cardinal", "--steps", "3").endswith(
-        "--steps 3; did you mean --seconds? (`heartgrid bench train --help` lists its options)")
+    ("train small_cardinal --steps 20000 run=x", "--steps 20000 run=x; --steps is trainer.total_timesteps here; "
+     "key=value overrides go right after the recipe, before any --option: heartgrid train small_cardinal "
+     "trainer.total_timesteps=20000 run=x"),
+    ("train small_cardinal --seed -1 x=1", ": heartgrid train small_cardinal system.seed=-1 x=1"),
+    ("config small_cardinal --lr=0.1", ": heartgrid config small_cardinal trainer.optimizer.learning_rate=0.1"),
+    ("bench train small_cardinal --envs 16", "--envs is trainer.num_envs here; key=value overrides go right after "
+     "the recipe, before any --option: heartgrid bench train small_cardinal trainer.num_envs=16"),
+    # bench train's runs last --seconds: --steps is no config key there.
+    ("bench train small_cardinal --steps 3",
+     "--steps 3; did you mean --seconds? (`heartgrid bench train --help` lists its options)"),
+    # Where the order would be a guess, no command: an option it does not know, a missing value.
+    ("train small_cardinal --nprocs 2 run=x", "did you mean --nproc? (`heartgrid train --help` lists its options); "
+     "key=value overrides go right after the recipe, before any --option"),
+    ("train small_cardinal --steps x=1", "--steps is trainer.total_timesteps here; key=value overrides go right "
+     "after the recipe, before any --option"),
+    # Verbs and forms without overrides say where they go, or that there are none.
+    ("ab small_cardinal small_cardinal --seeds 2 trainer.x=1",
+     "trainer.x=1; each side's overrides go inside its quoted side: \"RECIPE key=value ...\""),
+    ("compare r1 --vs r2 --metric x a=b", "a=b; heartgrid compare takes no key=value words"),
+    ("eval --suite navigation runs/a --json runs/b x=1", "; heartgrid eval --suite takes no key=value words"),
     # A mistyped --option=value is an option, not an override.
-    assert last_error(capsys, "train", "small_cardinal", "--nprocs=2").endswith(
-        "--nprocs=2; did you mean --nproc? (`heartgrid train --help` lists its options)")
+    ("train small_cardinal --nprocs=2", "--nprocs=2; did you mean --nproc? (`heartgrid train --help` lists its options)"),
+])
+def test_unrecognised_words_get_a_hint_and_a_command_that_parses(capsys, argv: str, ending: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv.split())
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith(ending)
+    if ": heartgrid " in ending:  # the command offered parses
+        command = shlex.split(last.rsplit(": heartgrid ", 1)[1])
+        cli.build_parser().parse_args(command)
 
 
 def warn_during_recipes(monkeypatch: pytest.MonkeyPatch, *warned: tuple[str, type[Warning]]) -> None:

@@ -270,7 +270,8 @@ def test_bench_train_json(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     assert result["agent_steps_per_s"] > 0 and result["epochs"] >= 1
-    assert result["peak_rss_mb"] > 100 and result["page_faults_per_epoch"] >= 0  # torch alone takes more
+    assert result["peak_rss_mb"] > 100  # MB, not KiB or bytes: torch alone takes more
+    assert isinstance(result["page_faults_per_epoch"], float)
     assert lines[-2].startswith("  memory: peak ") and lines[-2].endswith(" page faults per epoch")
     shares = [result[f"{p}_share"] for p in ("env", "forward", "update", "rest")]
     assert all(s >= 0 for s in shares) and sum(shares) == pytest.approx(1.0)
