@@ -52,17 +52,19 @@ def run(mode: str, **variables: str) -> tuple[bool, int]:
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                     reason="glibc's malloc only")
 def test_a_training_minibatch_reuses_freed_memory_without_page_faults() -> None:
-    raised, faults = run("keep")
-    # Three passes that faulted their 21 MB of observations in anew would take ~15k faults alone;
-    # glibc's own sliding thresholds and a user's fixed one give freed blocks back and fault
-    # their pages in again (on the 2-vCPU VM: ~10k-26k and ~127k, against 0-500 kept).
-    assert raised and faults < 3_000
-    assert run("leave")[1] > faults
+    # Three passes that faulted their 21 MB of observations in anew would take ~15k faults for
+    # those alone; kept, fewer than one pass's. glibc's own sliding thresholds and a user's fixed
+    # one give freed blocks back and fault their pages in again (on the 2-vCPU VM: ~10k-33k and
+    # ~127k, against 0-500 kept; up to ~3k on a loaded machine, whose kernel adds faults of its
+    # own, e.g. collapsing transparent huge pages: the fewest of two runs is taken).
+    kept = [run("keep") for _ in range(2)]
+    assert all(raised for raised, _ in kept) and min(f for _, f in kept) < PAGES_OF_OBSERVATIONS
+    assert run("leave")[1] > min(f for _, f in kept)
     user_raised, user_faults = run("keep", MALLOC_MMAP_THRESHOLD_="131072")
     assert not user_raised and user_faults > 3 * PAGES_OF_OBSERVATIONS
     # A malloc setting that is not about the thresholds does not stop it.
-    raised, faults = run("keep", MALLOC_ARENA_MAX="2")
-    assert raised and faults < 3_000
+    kept = [run("keep", MALLOC_ARENA_MAX="2") for _ in range(2)]
+    assert all(raised for raised, _ in kept) and min(f for _, f in kept) < PAGES_OF_OBSERVATIONS
 
 
 def test_the_command_keeps_freed_memory_for_its_own_process_only(monkeypatch: pytest.MonkeyPatch) -> None:
