@@ -145,3 +145,17 @@ def test_warning_filters_still_decide_what_shows(monkeypatch: pytest.MonkeyPatch
         warnings.filterwarnings("ignore", message="hidden")
         assert cli.main(["recipes"]) == 0
     assert capsys.readouterr().err == "heartgrid recipes: warning: shown\n"
+
+
+def test_every_config_key_a_hint_names_exists() -> None:
+    """The hints' options-to-keys table names real keys: a renamed key would make them advise
+    an override that fails."""
+    from heartgrid.recipes import build_config
+    from heartgrid.tools.cli_hints import CONFIG_OPTIONS
+
+    config = build_config("small_cardinal", []).model_dump()
+    for key in set(CONFIG_OPTIONS.values()):
+        node = config
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{key} is not a config key"
+            node = node[part]
