@@ -11,7 +11,8 @@ class CheckpointError(Exception):
     def __init__(self, path: Path | str, reason: str):
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        # As given: Path() would fold a URI's `//` (s3://bucket -> s3:/bucket).
+        super().__init__(f"{path}: {reason}")
 
 
 class CheckpointWarning(UserWarning):

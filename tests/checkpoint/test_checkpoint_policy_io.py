@@ -108,7 +108,8 @@ def test_loading_a_policy_checks_only_the_policy_files_and_names_its_checkpoint(
     ("uri", "message"),
     [
         ("missing/run", r"missing/run: no such file or directory"),
-        ("s3://bucket/run", r"unsupported URI scheme 's3'"),
+        ("s3://bucket/run", r"^s3://bucket/run: unsupported URI scheme 's3'"),
+        ("http://host/run", r"^http://host/run: unsupported URI scheme 'http'"),
         ("empty_dir", r"empty_dir: holds neither a policy nor a checkpoints/ directory"),
         ("empty_run", r"empty_run/checkpoints: contains no checkpoint yet"),
         ("notes.txt", r"notes.txt: not a policy file"),
