@@ -162,10 +162,12 @@ def detectable_lines(c: Comparison) -> list[str]:
     family = _family(c)
     methods = sorted({r.test.detectable.method for r in c.metrics.values() if r.test.detectable})
     spread = "d_z in SDs of the per-seed differences" if c.pairing.paired else "d in pooled SDs"
-    lines = [
-        f"smallest detectable difference (power {POWER}, alpha {c.alpha / max(family, 1):.3g} = {c.alpha} / "
-        f"{max(family, 1)} tests, Holm's first step; {'; '.join(methods)}; {spread}):"
-    ]
+    if family == 0:  # no Holm family to divide alpha by: every line below is n/a
+        level = f"alpha {c.alpha}; no metric could be tested"
+    else:
+        level = (f"alpha {c.alpha / family:.3g} = {c.alpha} / {family} test{'s' * (family != 1)}, Holm's first step; "
+                 f"{'; '.join(methods)}; {spread}")
+    lines = [f"smallest detectable difference (power {POWER}, {level}):"]
     for result in c.metrics.values():
         t, e = result.test, result.test.detectable
         if e is None or math.isnan(e.standardised):

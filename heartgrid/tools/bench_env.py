@@ -32,7 +32,7 @@ ACTION_POOL = 64
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe whose game to step, e.g. arena_basic_easy_shaped")
-    parser.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)  # refused in run()
+    parser.add_argument("overrides", nargs="*", default=[], help=argparse.SUPPRESS)  # refused in run()
     parser.add_argument("--envs", type=int, default=None,
                         help="number of envs (default: 64 on cpu, 4096 on cuda)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")

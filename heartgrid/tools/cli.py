@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import importlib.metadata
 import os
+import platform
 import sys
 import warnings
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 
+import heartgrid
 from heartgrid.allocator import keep_freed_memory
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.devices import DeviceError
@@ -56,6 +59,10 @@ class Parser(argparse.ArgumentParser):
             message += unrecognized_hint(verb, getattr(self, "_words", []), message.split()[2:],
                                          _long_options(verb))
             argparse.ArgumentParser.error(verb, message)  # the verb's usage line, not the root's
+        if message == "the following arguments are required: recipe":
+            message += " (`heartgrid recipes` lists them)"
+        elif message == "the following arguments are required: VERB":
+            message += " (`heartgrid --help` lists them, with what each does)"
         super().error(message)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
@@ -136,11 +143,21 @@ def _short_source(filename: str) -> str:
     return filename.split(marker, 1)[1] if marker in filename else filename
 
 
+def version_line() -> str:
+    """heartgrid's version with the Python and torch it runs on (what a bug report needs)."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    return f"heartgrid {heartgrid.__version__} (Python {platform.python_version()}, torch {torch_version})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="heartgrid",
         description="Train teams of agents with RL in a multi-agent gridworld.",
     )
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="VERB")
     sub.required = True
     for name in COMMAND_MODULES:

@@ -36,7 +36,7 @@ from heartgrid.devices import resolve_device
 from heartgrid.evaluation.evaluate import EvalResult
 from heartgrid.evaluation.policy_sources import policy_from_uri
 from heartgrid.evaluation.scorecard import Result, Scorecard
-from heartgrid.evaluation.scorecard_text import cell, format_scorecard
+from heartgrid.evaluation.scorecard_text import cell, counted, format_scorecard
 from heartgrid.evaluation.run import (
     NoGameError,
     PolicySource,
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("uri", help="checkpoint dir, run dir, policy.safetensors, or file://...")
     p.add_argument(
-        "args", nargs="*", metavar="[RECIPE] key=value | URI",
+        "args", nargs="*", default=[], metavar="[RECIPE] key=value | URI",
         help="recipe to play (default: the run's own config.json) and config overrides; "
              "with --suite: more policy URIs",
     )
@@ -236,7 +236,7 @@ def format_report(summary: dict[str, Any]) -> str:
         trained = f", epoch {summary['epoch']}, agent_step {summary['agent_step']:,}"
     lines = [
         f"policy   {summary['checkpoint']} ({summary['policy']}{trained})",
-        f"game     {summary['game']}; {summary['episodes']} episodes, "
+        f"game     {summary['game']}; {counted(summary['episodes'], 'episode', 'episodes')}, "
         f"{summary['actions']} actions, seed {summary['seed']}",
     ]
     rows = [
@@ -319,5 +319,6 @@ def save_scorecard(args: argparse.Namespace, card: Scorecard, data: dict[str, An
                          f"the next `heartgrid stats {args.stats_db} ...` once the database is fixed") from None
     retracted = (f"; {merged.retracted} episode(s) of evaluations retracted by a resumed or restarted run removed"
                  if merged.retracted else "")
-    print(f"stats: {sum(len(r.episodes) for r in card.results)} episodes written to "
+    written = counted(sum(len(r.episodes) for r in card.results), "episode", "episodes")
+    print(f"stats: {written} written to "
           f"{args.stats_db} ({merged.shards} shard(s) merged{retracted})")

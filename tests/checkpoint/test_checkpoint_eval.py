@@ -19,6 +19,7 @@ from heartgrid.evaluation.run import eval_config
 from heartgrid.policies import make_policy
 from heartgrid.recipes import build_config
 from heartgrid.tools import cli
+from heartgrid.tools.eval_cmd import format_report
 
 MAX_STEPS = 10
 
@@ -138,6 +139,8 @@ def test_eval_a_run_on_its_own_game(run_dir: Path, monkeypatch: pytest.MonkeyPat
     assert summary["episodes"] == 3 and summary["epoch"] == 3 and summary["policy"] == "conv_lstm"
     assert summary["episode_length"] == {"mean": MAX_STEPS, "std": 0.0, "min": MAX_STEPS, "max": MAX_STEPS}
     assert set(summary["heart.get"]) == {"mean", "std", "min", "max"}
+    assert format_report({**summary, "episodes": 1}).splitlines()[1].endswith(
+        "config.json; 1 episode, sampled actions, seed 0")
     assert "action.move.success" in summary["agent_stats"]
 
 

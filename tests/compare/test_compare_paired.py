@@ -214,6 +214,9 @@ def test_compare_pairs_runs_of_the_same_seeds(tmp_path: Path, capsys):
     assert "candidate is worse than reference on final env_agent/heart.get" in text
     assert "smallest detectable difference (power 0.8, alpha 0.025 = 0.05 / 2 tests" in text
     assert re.search(r"  final env_agent/heart.get: [0-9.]+ \(d_z=2\.7\) at n=4 pairs", text)
+    one = ("--metric", "final:env_agent/heart.get", "--out", tmp_path / "one")
+    assert heartgrid("compare", *candidate, "--vs", *reference, *one) == 0
+    assert "alpha 0.05 = 0.05 / 1 test, Holm's first step" in capsys.readouterr().out
     report = json.loads((tmp_path / "paired" / "report.json").read_text())
     assert report["settings"]["test"] == "paired t-test" and report["settings"]["pairing"]["paired"] is True
     hearts = report["metrics"]["final:env_agent/heart.get:higher"]

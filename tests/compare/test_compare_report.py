@@ -101,7 +101,10 @@ def test_a_comparison_with_nothing_to_test_says_so(tmp_path: Path, capsys):
     assert heartgrid("compare", *candidate, "--vs", *reference, "--out", tmp_path / "r") == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "p-values Holm-adjusted over no test (no metric could be tested)" in text
-    assert "alpha 0.05 = 0.05 / 1 tests" in text  # never a division by 0 tests
+    # No family to divide alpha by, and no claim of one: every metric's line is n/a.
+    assert "smallest detectable difference (power 0.8, alpha 0.05; no metric could be tested):" in text
+    assert " / 1 test" not in text and " / 0 test" not in text
+    assert "a test needs 2 runs a side" in text
 
 
 def test_compare_bad_input_is_a_usage_error(tmp_path: Path, capsys):

@@ -35,6 +35,34 @@ def test_a_verb_like_nothing_lists_the_verbs(capsys) -> None:
     assert "invalid choice: 'xyzzy' (choose from 'recipes', 'config'" in last and "did you mean" not in last
 
 
+def test_version_names_heartgrid_python_and_torch(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert re.fullmatch(r"heartgrid \d+\.\d+\.\d+ \(Python 3\.\d+\.\d+, torch \S+\)\n", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("verb", [["eval"], ["bench", "env"], ["train"], ["config"], ["play"], ["render"]])
+def test_a_missing_argument_names_only_what_is_required(verb, capsys) -> None:
+    """argparse lists a `*` positional without a default as required: `eval` said its optional
+    recipe and overrides were missing."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(verb)
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    expected = "uri" if verb == ["eval"] else "recipe (`heartgrid recipes` lists them)"
+    assert last.endswith(f"error: the following arguments are required: {expected}")
+
+
+def test_no_verb_says_where_the_verbs_are_listed(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == ("heartgrid: error: the following arguments are required: VERB "
+                    "(`heartgrid --help` lists them, with what each does)")
+
+
 def test_a_mistyped_option_suggests_the_closest(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["train", "small_cardinal", "run=m", "--nprocs", "2"])
