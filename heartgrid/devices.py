@@ -8,7 +8,13 @@ transfer of host data (env ids, segment indices) goes through `to_device`.
 
 from __future__ import annotations
 
+import re
+
 import torch
+
+DEVICE_NAMES = r"auto|cpu|cuda(:\d+)?"
+"""The engine and policies run on a CPU or a CUDA GPU (`auto`: a GPU when there is one);
+system.device's validator (config/run.py) holds the same rule."""
 
 
 class DeviceError(ValueError):
@@ -18,6 +24,8 @@ class DeviceError(ValueError):
 def resolve_device(device: str) -> str:
     """`auto` → `cuda` when a GPU is available, else `cpu`; any other name as it is (a config
     for a GPU may be built and read on any machine)."""
+    if not re.fullmatch(DEVICE_NAMES, device):  # before torch parses it deep inside a command
+        raise DeviceError(f"system.device must be auto, cpu, cuda or cuda:N, got {device!r}")
     if device != "auto":
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -16,6 +16,15 @@ class FileFault(Exception):
 
 EXIT_FILE_FAULT = 4
 
+MAX_SEED = 2**32 - 1
+"""Seeds are 32-bit: the engine hashes them as such and NumPy's generators take no more."""
+
+
+def check_seed(seed: int | None, given: str = "--seed ") -> None:
+    """UsageError for a seed outside [0, MAX_SEED]; `given`: how the command line named it."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"{given}must be between 0 and {MAX_SEED:,} (2**32 - 1), got {seed}")
+
 
 def check_output_path(path: Path, given: str, *, directory: bool = False) -> None:
     """UsageError, before any work is done, when `path` can never be written: it, or the

@@ -91,8 +91,13 @@ def read_manifest(path: Path) -> Manifest:
                  for name, entry in body["files"].items()}
         manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), files,
                             {str(k): float(v) for k, v in body.get("scores", {}).items()})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise CheckpointError(path, f"unreadable {MANIFEST}: {type(e).__name__}: {e}") from None
+    except OSError as e:
+        raise CheckpointError(path, f"cannot read {MANIFEST}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise CheckpointError(path, f"unreadable {MANIFEST}: not JSON ({e})") from None
+    except (KeyError, TypeError, AttributeError):
+        raise CheckpointError(path, f"unreadable {MANIFEST}: not a checkpoint manifest (it needs "
+                                    "format_version, epoch, agent_step and files with a size and sha256 each)") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(
             path, f"checkpoint format version {version}; this HeartGrid reads version {FORMAT_VERSION}"
@@ -122,7 +127,10 @@ def verify_checkpoint(path: Path, files: tuple[str, ...] | None = None) -> Manif
                 f"{name} is {size} bytes but the manifest says {entry['size']} "
                 "(truncated or overwritten)",
             )
-        digest = sha256_file(file)
+        try:
+            digest = sha256_file(file)
+        except OSError as e:  # no permission, an I/O error: refused like a damaged file
+            raise CheckpointError(path, f"cannot read {name}: {e.strerror or e}") from None
         if digest != entry["sha256"]:
             raise CheckpointError(
                 path,

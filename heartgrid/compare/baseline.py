@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 
 from heartgrid.checkpoint.durable import replace_directory
@@ -86,7 +87,12 @@ class Baseline:
         # The runs share config.json beyond run identity; each keeps its own seed, the key
         # that pairs it with a new run.
         runs = [Run(r["label"], r["path"], _with_seed(self.config, r.get("seed"))) for r in self.info["runs"]]
-        return RunSet.from_parquet(self.path / "curves.parquet", runs)
+        try:
+            return RunSet.from_parquet(self.path / "curves.parquet", runs)
+        except duckdb.Error as e:
+            first = str(e).strip().splitlines()[0]
+            raise CompareError(f"baseline {self.name!r} is damaged: cannot read {self.path / 'curves.parquet'} "
+                               f"({first}); {_RESAVE}") from None
 
 
 def _with_seed(config: dict[str, Any], seed: Any) -> dict[str, Any]:
@@ -189,25 +195,54 @@ def load_baseline(name: str, *, store: str | Path | None = None) -> Baseline:
     root = store_dir(store)
     path = root / name
     if not (path / "baseline.json").is_file():
-        known = ", ".join(b.name for b in list_baselines(store)) or "none"
+        known = ", ".join(b.name for b in list_baselines(store)[0]) or "none"
         raise CompareError(
             f"no baseline {name!r} in {root} (baselines there: {known}); "
             "create one with `heartgrid baseline save NAME RUN_DIR ...`"
         )
-    info = json.loads((path / "baseline.json").read_text())
-    config = json.loads((path / CONFIG_FILE).read_text())
+    info = _read_object(path / "baseline.json")
+    missing = [key for key, kind in _REQUIRED.items() if not isinstance(info.get(key), kind)]
+    if missing:
+        raise CompareError(f"baseline {name!r} is damaged: {path / 'baseline.json'} lacks "
+                           f"{', '.join(missing)} (or holds the wrong type); {_RESAVE}")
+    config = _read_object(path / CONFIG_FILE)
     return Baseline(name=name, path=path, info=info, config=config)
 
 
-def list_baselines(store: str | Path | None = None) -> list[Baseline]:
+# What describe, regress and runset read from baseline.json, with the JSON type each must have.
+_REQUIRED = {"created": str, "runs": list, "guarded_metrics": list, "metric_names": list, "statistics": dict}
+_RESAVE = "save it again with `heartgrid baseline save NAME RUN_DIR ...`"
+
+
+def _read_object(file: Path) -> dict[str, Any]:
+    """A baseline's JSON file as an object; CompareError (exit 2, never exit 1's "regression")
+    when it is missing, unreadable or not a JSON object."""
+    try:
+        body = json.loads(file.read_text())
+    except OSError as e:
+        raise CompareError(f"baseline {file.parent.name!r} is damaged: cannot read {file}: "
+                           f"{e.strerror or e}; {_RESAVE}") from None
+    except ValueError as e:
+        raise CompareError(f"baseline {file.parent.name!r} is damaged: {file} is not JSON ({e}); {_RESAVE}") from None
+    if not isinstance(body, dict):
+        raise CompareError(f"baseline {file.parent.name!r} is damaged: {file} is not a JSON object; {_RESAVE}")
+    return body
+
+
+def list_baselines(store: str | Path | None = None) -> tuple[list[Baseline], list[str]]:
+    """The store's baselines, and one line for each that could not be read (a damaged one
+    does not hide the others)."""
     root = store_dir(store)
     if not root.is_dir():
-        return []
-    return [
-        load_baseline(p.name, store=root)
-        for p in sorted(root.iterdir())
-        if p.is_dir() and _NAME.fullmatch(p.name) and (p / "baseline.json").is_file()
-    ]
+        return [], []
+    baselines, damaged = [], []
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and _NAME.fullmatch(p.name) and (p / "baseline.json").is_file():
+            try:
+                baselines.append(load_baseline(p.name, store=root))
+            except CompareError as e:
+                damaged.append(str(e))
+    return baselines, damaged
 
 
 def describe(baseline: Baseline) -> str:

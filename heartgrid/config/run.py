@@ -13,6 +13,7 @@ from heartgrid.config.base import Config
 from heartgrid.config.curriculum import CurriculumConfig
 from heartgrid.config.game import GameConfig
 from heartgrid.config.trainer import TrainerConfig
+from heartgrid.errors import MAX_SEED
 from heartgrid.interrupts import CATCHABLE_STOP_SIGNALS, DEFAULT_STOP_SIGNALS
 
 
@@ -44,7 +45,7 @@ class PolicyConfig(Config):
 class SystemConfig(Config):
     device: str = "auto"
     """`auto` (cuda when available, else cpu), `cpu`, `cuda` or `cuda:N`."""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Fixes maps, priorities, sampling and initial weights."""
     torch_threads: int | None = Field(None, ge=1)
     """CPU threads for PyTorch. None: on a CPU device, one per core less the cores other
@@ -83,6 +84,7 @@ class SystemConfig(Config):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
+        # heartgrid.devices.DEVICE_NAMES, which this layer does not import (it imports torch)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
             raise ValueError(f"system.device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value

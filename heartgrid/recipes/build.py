@@ -10,7 +10,7 @@ from __future__ import annotations
 from heartgrid.config.curriculum import bucketed_paths
 from heartgrid.config.overrides import OverrideError, apply_overrides, split_override
 from heartgrid.config.run import RunConfig
-from heartgrid.devices import resolve_device
+from heartgrid.devices import DeviceError, resolve_device
 from heartgrid.recipes.registry import get_recipe
 
 
@@ -20,7 +20,10 @@ def build_config(recipe: str, overrides: list[str], *, default_device: str = "au
     for key, value in pairs:
         if key == "system.device":
             device = str(value)
-    device = resolve_device(device)
+    try:
+        device = resolve_device(device)
+    except DeviceError as e:  # a device named by an override is an override's error
+        raise OverrideError(str(e)) from None
     config = get_recipe(recipe).fn(device)
     config = apply_overrides(config, {"system.device": device})
     config = apply_overrides(config, overrides)

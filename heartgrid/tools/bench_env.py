@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -23,7 +24,7 @@ import torch
 
 from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
-from heartgrid.errors import UsageError
+from heartgrid.errors import UsageError, check_seed
 from heartgrid.recipes import get_recipe
 from heartgrid.threads import choose_threads
 
@@ -56,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"bench env takes no key=value overrides (got {' '.join(args.overrides)}): it "
                          f"steps the recipe's game; --envs, --device, --threads, --gather-threads "
                          f"and --compile set the rest")
-    if args.rounds < 1 or args.seconds <= 0:
-        raise UsageError("--rounds must be >= 1 and --seconds > 0")
+    if args.rounds < 1 or not 0 < args.seconds < math.inf or not 0 <= args.warmup < math.inf:
+        raise UsageError("--rounds must be >= 1, --seconds a number > 0 and --warmup one >= 0 (seconds)")
+    if args.envs is not None and args.envs < 1:
+        raise UsageError(f"--envs must be >= 1, got {args.envs}")
+    check_seed(args.seed)
     args.device = require_device(args.device)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import sys
 import time
@@ -85,8 +86,8 @@ def measure(config, seconds: float, world=None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seconds <= 0:
-        raise UsageError(f"--seconds must be positive, got {args.seconds}")
+    if not 0 < args.seconds < math.inf:  # NaN would never end the measurement
+        raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     overrides = [f"system.device={args.device}", *args.overrides]
     config = build_config(args.recipe, overrides)
     # The benchmark measures training only: no logging window closes inside it (nor does the

@@ -26,7 +26,7 @@ import heartgrid
 from heartgrid.allocator import keep_freed_memory
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.devices import DeviceError
-from heartgrid.errors import UsageError
+from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
 from heartgrid.tools.cli_hints import unrecognized_hint
@@ -183,8 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         print(f"heartgrid {args.command}: error: {validation_message(e)}", file=sys.stderr)
         return 2
+    except FileFault as e:
+        print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_FILE_FAULT
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        # The file system refused a read or write the command did not handle itself (a
+        # read-only --out, a file where a directory goes): one line naming the file, not a
+        # traceback; exit 4 as for every file fault.
+        name = f"{e.filename}: " if e.filename else ""
+        print(f"heartgrid {args.command}: error: {name}{e.strerror or e}", file=sys.stderr)
+        return EXIT_FILE_FAULT
     except KeyboardInterrupt:
         print(f"heartgrid {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -291,15 +291,20 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
 
 def cmd_baseline_list(args: argparse.Namespace) -> int:
     from heartgrid.compare.baseline import list_baselines, store_dir
+    from heartgrid.compare.runs import CompareError
 
-    baselines = list_baselines(args.store)
-    if not baselines:
-        print(f"no baselines in {store_dir(args.store)}")
-        return 0
-    width = max(len(b.name) for b in baselines)
+    root = store_dir(args.store)
+    if root.exists() and not root.is_dir():
+        raise CompareError(f"baseline store {root} is a file, not a directory")
+    baselines, damaged = list_baselines(args.store)
+    if not baselines and not damaged:
+        print(f"no baselines in {root}")
+    width = max((len(b.name) for b in baselines), default=0)
     for b in baselines:
         print(f"{b.name:<{width}}  {b.info['created']}  {len(b.info['runs'])} runs  "
               f"recipe {b.config.get('recipe', '?')}")
+    for line in damaged:
+        print(f"heartgrid {args.command}: warning: {line}", file=sys.stderr)
     return 0
 
 

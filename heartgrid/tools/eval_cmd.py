@@ -47,7 +47,7 @@ from heartgrid.evaluation.run import (
 from heartgrid.evaluation.stats_db import StatsDbError, merge_shards, refuse_other_file, shards_dir, write_shard
 from heartgrid.evaluation.suite_eval import evaluate_suite
 from heartgrid.evaluation.suites import load_suite, select
-from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
+from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path, check_seed
 from heartgrid.replay.requests import ReplayRequest
 from heartgrid.rundir import RunConfigError
 from heartgrid.rundir.faults import file_fault
@@ -129,6 +129,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return EXIT_FILE_FAULT
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
+    resolve_device(args.device)  # an unknown name is a usage error here, not a refused checkpoint
+    check_seed(args.seed)
     load = LoadMeter()
     code = eval_suite(args) if args.suite is not None else eval_game(args)
     on_cpu = resolve_device(args.device).startswith("cpu")

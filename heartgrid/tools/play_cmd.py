@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from heartgrid.checkpoint.errors import CheckpointError
 from heartgrid.engine.maps import MapError
-from heartgrid.errors import UsageError
+from heartgrid.errors import UsageError, check_output_path, check_seed
 from heartgrid.evaluation.run import load_evaluated_policy
 from heartgrid.recipes import build_config
 from heartgrid.replay.episode import SCRIPTED
@@ -60,13 +61,24 @@ def actor_factory(policy: str, seed: int) -> Any:
     return policy_actor(module, seed)
 
 
+def check_writable(save: Path) -> None:
+    """Before the game starts, not when its episode would be lost: --save must name a file that
+    can be written (its directory is created, and a file written there and removed)."""
+    check_output_path(save, "--save ")
+    try:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=save.parent).close()
+    except OSError as e:
+        raise UsageError(f"--save {save}: cannot write in {save.parent} ({e.strerror or e}); "
+                         "choose another replay file") from None
+
+
 def cmd_play(args: argparse.Namespace) -> int:
-    if args.speed < 0 or args.speed > 1000:
+    if not 0 <= args.speed <= 1000:  # NaN too, which would reach the page as invalid JSON
         raise UsageError(f"--speed must be in 0..1000 steps a second (0: a step per key press), got {args.speed}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    if args.save is not None and args.save.is_dir():
-        raise UsageError(f"--save {args.save} is a directory; name the replay file to write")
+    check_seed(args.seed)
+    if args.save is not None:
+        check_writable(args.save)
     game = build_config(args.recipe, args.overrides, default_device="cpu").game
     factory = actor_factory(args.policy, args.seed)
     meta = {"recipe": args.recipe, "policy": args.policy, "seed": args.seed}

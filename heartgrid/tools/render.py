@@ -23,6 +23,7 @@ frames are drawn from the replay's states, and --replay FILE writes it (docs/rep
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import textwrap
 import time
@@ -41,7 +42,7 @@ from heartgrid.engine.maps import MapError
 from heartgrid.engine.reference import ReferenceEnv
 from heartgrid.engine.reference_rules import Agent, Converter, Wall
 from heartgrid.engine.rng import env_seed
-from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path
+from heartgrid.errors import EXIT_FILE_FAULT, UsageError, check_output_path, check_seed
 from heartgrid.evaluation.evaluate import evaluation_game
 from heartgrid.evaluation.npc import NpcPlayers
 from heartgrid.evaluation.run import load_evaluated_policy
@@ -91,8 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    if (args.steps or 0) < 0 or args.delay < 0 or args.seed < 0:
-        raise UsageError("--steps, --seed and --delay must be >= 0")
+    if (args.steps or 0) < 0 or not 0 <= args.delay < math.inf:
+        raise UsageError("--steps must be >= 0 and --delay a number of seconds >= 0")
+    check_seed(args.seed)
     if args.policy is not None:
         if args.replay is not None:  # now, not after the episode has been played
             check_output_path(args.replay, "--replay ")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; json.dumps would write them anyway
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)  # timestamps, decimals, lists: as DuckDB prints them

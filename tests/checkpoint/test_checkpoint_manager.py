@@ -18,6 +18,7 @@ from checkpoint_testing import outputs, random_obs, small_policy, trainer_state
 from heartgrid.checkpoint import CheckpointError, CheckpointManager, CheckpointWarning
 from heartgrid.checkpoint import durable
 from heartgrid.checkpoint.durable import replace_directory, sha256_bytes
+from heartgrid.checkpoint import manifest as manifest_module
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = {"manifest.json", "policy.json", "policy.safetensors", "trainer_state.pt"}
@@ -154,11 +155,11 @@ CORRUPTIONS = {
     "flipped byte": (_flip_byte, r"checksum mismatch in trainer_state.pt"),
     "deleted spec": (lambda p: (p / "policy.json").unlink(), r"missing file policy.json"),
     "deleted manifest": (lambda p: (p / "manifest.json").unlink(), r"missing file manifest.json"),
-    "garbage manifest": (lambda p: (p / "manifest.json").write_text("{oops"), r"unreadable manifest.json"),
+    "garbage manifest": (lambda p: (p / "manifest.json").write_text("{oops"), r"unreadable manifest.json: not JSON"),
     "manifest of the wrong shape": (
         lambda p: (p / "manifest.json").write_text(json.dumps(
             {**json.loads((p / "manifest.json").read_text()), "files": {"policy.json": "deadbeef"}})),
-        r"unreadable manifest.json: TypeError"),
+        r"unreadable manifest.json: not a checkpoint manifest \(it needs format_version"),
     "unreadable state": (_unreadable_but_listed, r"unreadable trainer_state.pt"),
 }
 
@@ -181,6 +182,25 @@ def test_a_corrupt_checkpoint_is_refused_and_the_previous_used(tmp_path: Path, c
     restored = small_policy(seed=50)
     loaded.restore_policy(restored)
     assert torch.equal(restored.state_dict()["critic.2.weight"], small_policy(seed=1).state_dict()["critic.2.weight"])
+
+
+def test_a_checkpoint_file_that_cannot_be_read_is_refused_and_the_previous_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No permission (chmod 000 as a user; this suite may run as root, whom it does not stop) or an
+    I/O error while hashing: refused like a damaged file, not an error that ends the command."""
+    manager = saved_run(tmp_path, [1, 2])
+    newest = manager.checkpoints()[-1]
+    hash_file = manifest_module.sha256_file
+
+    def denied(path: Path) -> str:
+        if path == newest / "trainer_state.pt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return hash_file(path)
+
+    monkeypatch.setattr(manifest_module, "sha256_file", denied)
+    with pytest.warns(CheckpointWarning, match=re.escape(f"refusing checkpoint {newest}: cannot read "
+                                                         "trainer_state.pt: Permission denied")):
+        assert manager.load_latest().epoch == 1
 
 
 def test_no_valid_checkpoint_at_all_is_an_error_listing_every_reason(tmp_path: Path) -> None:

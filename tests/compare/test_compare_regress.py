@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,48 @@ def test_a_crash_while_replacing_a_baseline_leaves_the_old_one_on_disk(store: Pa
     assert heartgrid("baseline", "save", "small", *runs[:2], "--store", store, "--force") == 0
     assert sorted(p.name for p in store.iterdir()) == ["small"]
     assert len(load_baseline("small", store=store).info["runs"]) == 2
+
+
+DAMAGES = {
+    "baseline.json not JSON": (lambda b: (b / "baseline.json").write_text("{bad"), r"baseline\.json is not JSON"),
+    "baseline.json a list": (lambda b: (b / "baseline.json").write_text("[]"), r"baseline\.json is not a JSON object"),
+    "baseline.json without runs": (
+        lambda b: (b / "baseline.json").write_text(json.dumps(
+            {k: v for k, v in json.loads((b / "baseline.json").read_text()).items() if k != "runs"})),
+        r"baseline\.json lacks runs \(or holds the wrong type\)"),
+    "config.json deleted": (lambda b: (b / "config.json").unlink(), r"cannot read .*config\.json: No such file"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_baseline_is_exit_2_never_a_regression(store: Path, tmp_path: Path, capsys, damage: str):
+    """regress's exit 1 means "a regression" to CI; a baseline it cannot read is a usage error
+    (exit 2) that names the file and how to mend it, and `baseline list` still lists the rest."""
+    runs = write_side(tmp_path / "other", "seed", BASE_PLATEAUS)
+    assert heartgrid("baseline", "save", "other", *runs, "--store", store) == 0
+    damage_it, reason = DAMAGES[damage]
+    damage_it(store / "small")
+    capsys.readouterr()
+    new = write_side(tmp_path / "new", "run", [1.02, 0.97, 1.01], first_seed=10)
+    for verb in (("regress", "small", *new), ("baseline", "show", "small")):
+        assert heartgrid(*verb, "--store", store) == 2
+        err = capsys.readouterr().err
+        assert re.search(rf"error: baseline 'small' is damaged: .*{reason}.*; save it again with", err), err
+    assert heartgrid("baseline", "list", "--store", store) == 0
+    listed = capsys.readouterr()
+    assert [line.split()[0] for line in listed.out.splitlines()] == ["other"]
+    assert re.search(rf"warning: baseline 'small' is damaged: .*{reason}", listed.err)
+
+
+def test_a_baseline_whose_curves_cannot_be_read_is_exit_2(store: Path, tmp_path: Path, capsys):
+    (store / "small" / "curves.parquet").write_bytes(b"")
+    new = write_side(tmp_path / "new", "run", [1.02, 0.97, 1.01], first_seed=10)
+    assert heartgrid("regress", "small", *new, "--store", store) == 2
+    assert re.search(r"error: baseline 'small' is damaged: cannot read .*curves\.parquet \(.+\); save it again",
+                     capsys.readouterr().err)
+
+
+def test_a_baseline_store_that_is_a_file_is_refused(tmp_path: Path, capsys):
+    (tmp_path / "store").write_text("x")
+    assert heartgrid("baseline", "list", "--store", tmp_path / "store") == 2
+    assert "baseline store " in capsys.readouterr().err

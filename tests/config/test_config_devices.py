@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -35,3 +37,19 @@ def test_a_data_dir_that_is_a_file_is_a_usage_error(tmp_path, capsys):
     assert f"data_dir={tmp_path / 'x'} is a file, not a directory" in capsys.readouterr().err
     assert main(["train", "small_cardinal", f"data_dir={tmp_path / 'x' / 'sub'}", "run=y"]) == 2
     assert f"data_dir={tmp_path / 'x' / 'sub'}: {tmp_path / 'x'} is a file, not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "mps", ""])
+def test_an_unknown_device_name_is_a_usage_error_everywhere(device, tmp_path, monkeypatch, capsys):
+    """Not torch's RuntimeError from deep inside a command: every verb that takes a device,
+    named as the user named it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DeviceError, match=re.escape(f"must be auto, cpu, cuda or cuda:N, got {device!r}")):
+        require_device(device)
+    for argv in (["train", "small_cardinal", f"system.device={device}"],
+                 ["bench", "env", "small_cardinal", "--device", device],
+                 ["eval", "no_such_run", "--device", device],
+                 ["render", "small_cardinal", "--policy", "no_such_run", "--device", device]):
+        assert main(argv) == 2, argv
+        assert f"system.device must be auto, cpu, cuda or cuda:N, got {device!r}" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -4,6 +4,7 @@ command with its exit-2 errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -203,6 +204,9 @@ def test_stats_command(evaluated, capsys: pytest.CaptureFixture, tmp_path: Path)
     assert capsys.readouterr().out.splitlines()[:3] == ["policy  n", "greedy  2", "random  2"]
     assert cli.main(["stats", str(db), "sql", "--json", "WITH s AS (SELECT 1 AS x) SELECT x FROM s"]) == 0
     assert capsys.readouterr().out.strip() == '[{"x": 1}]'
+    # JSON has no NaN or infinity: they are null, so that any JSON parser reads the output.
+    assert cli.main(["stats", str(db), "sql", "--json", "SELECT 'nan'::double AS y, 'inf'::double AS z, 1.5::double AS w"]) == 0
+    assert json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c)) == [{"y": None, "z": None, "w": 1.5}]
     out_png = tmp_path / "card.png"
     assert cli.main(["stats", str(db), "plot", "--out", str(out_png)]) == 0
     assert out_png.read_bytes()[:4] == b"\x89PNG"

@@ -192,11 +192,13 @@ def test_a_port_in_use_is_one_line_and_exit_2(replay: Path, capsys: pytest.Captu
 
 
 def test_play_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("x")
     for argv, words in [
         (["play", "small_cardinal", "--agent", "7"], "--agent 7 is out of range"),
         (["play", "small_cardinal", "--policy", str(tmp_path / "nothing")], "no such file"),
         (["play", "small_cardinal", "--speed", "-1"], "--speed"),
         (["play", "small_cardinal", "--save", str(tmp_path)], "is a directory"),
+        (["play", "small_cardinal", "--save", str(tmp_path / "file" / "ep.hgreplay")], "file is a file, not a directory"),
         (["play", "small_cardinal", "game.nope=1", "--port", "0"], "nope"),
     ]:
         code, err = run_cli(argv, capsys)
@@ -222,3 +224,16 @@ def test_the_viewer_serves_until_ctrl_c_and_exits_0(replay: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_play_refuses_a_save_path_it_cannot_write_before_the_game(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only directory (simulated: this suite may run as root, whom permissions do not stop)
+    is found before the game starts, not at its end, when the episode would be lost."""
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("heartgrid.tools.play_cmd.tempfile.TemporaryFile", read_only)
+    code, err = run_cli(["play", "small_cardinal", "--save", str(tmp_path / "ep.hgreplay")], capsys)
+    assert (code, err) == (2, f"heartgrid play: error: --save {tmp_path / 'ep.hgreplay'}: cannot write in "
+                              f"{tmp_path} (Permission denied); choose another replay file")

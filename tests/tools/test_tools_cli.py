@@ -187,3 +187,33 @@ def test_every_config_key_a_hint_names_exists() -> None:
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"{key} is not a config key"
             node = node[part]
+
+
+@pytest.mark.parametrize(("where", "reason"), [("afile", "File exists"), ("afile/sub", "Not a directory")])
+def test_a_path_the_file_system_refuses_is_one_line_and_exit_4(tmp_path, monkeypatch, capsys, where, reason) -> None:
+    """An OSError a command does not handle itself (here `golden` into a file) names the path,
+    without a traceback, with the exit status of a file fault."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(["golden", where]) == 4
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"heartgrid golden: error: {where}: {reason}"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ("bench env small_cardinal --seconds nan", "--seconds a number > 0"),
+    ("bench env small_cardinal --warmup -1", "--warmup one >= 0"),
+    ("bench env small_cardinal --envs 0", "--envs must be >= 1, got 0"),
+    ("bench train small_cardinal --seconds nan", "--seconds must be a positive number, got nan"),
+    ("render small_cardinal --delay inf --steps 1", "--delay a number of seconds >= 0"),
+    ("eval some_run --seed 99999999999999999999999", "--seed must be between 0 and 4,294,967,295 (2**32 - 1)"),
+    ("eval some_run --seed -1", "--seed must be between 0 and 4,294,967,295"),
+    ("play small_cardinal --seed 4294967296", "--seed must be between 0 and 4,294,967,295"),
+    ("play small_cardinal --speed nan", "--speed must be in 0..1000 steps a second"),
+    ("config small_cardinal system.seed=4294967296", "system.seed: Input should be less than or equal to 4294967295"),
+])
+def test_numbers_out_of_range_are_usage_errors(argv, message, tmp_path, monkeypatch, capsys) -> None:
+    """NaN, infinity, 0 envs and seeds past 32 bits: refused at once (before, some ran forever,
+    quietly used a default, or failed deep inside NumPy)."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv.split()) == 2
+    assert message in capsys.readouterr().err
