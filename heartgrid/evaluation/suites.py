@@ -72,7 +72,7 @@ def load_suite(ref: str) -> LoadedSuite:
         module_name, _, attribute = ref.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as e:
+        except (ImportError, ValueError) as e:  # ValueError: an empty module name (`:attr`)
             raise SuiteError(f"suite {ref!r}: cannot import module {module_name!r} ({e}); "
                              f"built-in suites: {', '.join(suite_names())}") from None
         return _from_object(module, attribute or DEFAULT_ATTRIBUTE, ref, _module_dir(module))
@@ -167,7 +167,11 @@ def _from_object(module: Any, attribute: str, source: str, base_dir: Path | None
                          f"{attribute} = SuiteConfig(...) (or a dict, or a function returning one)")
     value = getattr(module, attribute)
     if callable(value) and not isinstance(value, SuiteConfig):
-        value = value()
+        try:
+            value = value()
+        except TypeError as e:  # a function that is not a suite factory (`json:loads`)
+            raise SuiteError(f"suite {source}: {attribute} must be a SuiteConfig, a dict, or a function "
+                             f"of no arguments returning one; calling it failed: {e}") from None
     return _validated(value, source, base_dir)
 
 

@@ -75,14 +75,11 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as e:
         raise UsageError(f"--file {path}: cannot read it ({e.strerror or e})") from None
-    try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+    import yaml
 
-            data = yaml.safe_load(text)
-    except ValueError as e:  # json.JSONDecodeError and yaml.YAMLError are ValueErrors
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:  # yaml's errors are not ValueErrors
         raise UsageError(f"--file {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
     if not isinstance(data, dict):
         raise UsageError(f"--file {path}: expected a mapping of sweep settings (recipe, params, metric, ...)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from heartgrid.errors import UsageError
+from heartgrid.errors import UsageError, check_output_path
 from heartgrid.rundir import METRICS_FILE, STEP_KEY
 
 CURVES = (
@@ -108,10 +108,24 @@ def plot_runs(run_dirs: list[Path], out: Path, smooth: int = 20) -> Path:
     return out
 
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def figure_path(path: Path, given: str = "--out ") -> Path:
+    """Where a figure is written: `path`, with .png added when it has no suffix (matplotlib adds
+    it without saying so); UsageError for a format not offered or a path that cannot be a file."""
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    elif path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UsageError(f"{given}{path}: write a {', '.join(FIGURE_SUFFIXES)} file")
+    check_output_path(path, given)
+    return path
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     if args.smooth < 1:
         raise UsageError(f"--smooth must be at least 1, got {args.smooth}")
     run_dirs = [Path(p) for p in args.run_dirs]
-    out = args.out or run_dirs[0] / "learning_curves.png"
+    out = figure_path(args.out) if args.out else run_dirs[0] / "learning_curves.png"
     print(plot_runs(run_dirs, out, args.smooth))
     return 0

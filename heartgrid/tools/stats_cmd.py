@@ -23,6 +23,7 @@ from heartgrid.evaluation.scorecard_plot import plot_scorecard
 from heartgrid.evaluation.scorecard_text import format_scorecard, format_table
 from heartgrid.evaluation.stats_db import reading
 from heartgrid.evaluation.stats_read import run_sql, scorecards_from_db
+from heartgrid.tools.plot import figure_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,7 +83,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"the database holds {len(cards)} suites ({', '.join(c.suite for c in cards)}); "
                          "with --out name one of them with --suite")
     for card in cards:
-        out = args.out or args.db.with_name(f"{args.db.stem}-{card.suite}-scorecard.png")
+        out = figure_path(args.out) if args.out else args.db.with_name(f"{args.db.stem}-{card.suite}-scorecard.png")
         print(plot_scorecard(card, out))
     for note in notes:
         print(f"note: {note}")

@@ -4,6 +4,7 @@ JSON, YAML and Python, validated like configs; unknown names are usage errors th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,12 @@ def test_suites_command(capsys: pytest.CaptureFixture, tmp_path: Path):
     assert cli.main(["suites", str(tmp_path / "bad.yaml")]) == 2
     err = capsys.readouterr().err
     assert "invalid suite" in err and "color" in err
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    (":x", "suite ':x': cannot import module '' (Empty module name)"),
+    ("json:loads", "suite json:loads: loads must be a SuiteConfig, a dict, or a function of no arguments"),
+])
+def test_a_module_reference_that_names_no_suite_is_refused(ref: str, message: str):
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        load_suite(ref)

@@ -73,6 +73,14 @@ def test_other_bad_sweeps_exit_2(tmp_path: Path, capsys) -> None:
         assert says in err, (argv, err)
 
 
+def test_a_sweep_file_that_does_not_parse_exits_2(tmp_path: Path, capsys) -> None:
+    for name, text, says in (("bad.yaml", "a: [b\n", "not valid YAML: while parsing a flow sequence"),
+                             ("bad.json", "{bad", "not valid JSON: Expecting property name")):
+        (tmp_path / name).write_text(text)
+        assert cli.main(["sweep", "--file", str(tmp_path / name), "--name", "f", "--dir", str(tmp_path)]) == 2
+        assert f"error: --file {tmp_path / name}: {says}" in capsys.readouterr().err
+
+
 def test_a_sweep_file_is_validated_like_a_config(tmp_path: Path, capsys) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(f"recipe: small_cardinal\nparamz:\n  {LR}: log:1e-4:1e-3\ntrials: 2\n")

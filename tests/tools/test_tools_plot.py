@@ -84,3 +84,17 @@ def test_one_bad_run_of_several_is_an_error_naming_it(tmp_path: Path, capsys) ->
     code, err = plot(capsys, str(good), str(empty), "--out", str(out))
     assert code == 2 and f"{empty / 'metrics.jsonl'}: no records yet" in err
     assert not out.exists()
+
+
+def test_out_gets_png_when_it_has_no_suffix_and_refuses_other_formats(tmp_path: Path, capsys) -> None:
+    """matplotlib would write `curves.png` for `--out curves` while the command printed `curves`,
+    and fail with a traceback for `--out curves.txt`."""
+    run_dir = run_with(tmp_path, "r", "".join(curve_record(e) for e in range(1, 4)))
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "curves")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == PNG
+    assert plot(capsys, str(run_dir), "--out", str(tmp_path / "curves.txt")) == (
+        2, f"heartgrid plot: error: --out {tmp_path / 'curves.txt'}: write a .png, .svg, .pdf file")
+    (tmp_path / "file").write_text("x")
+    code, err = plot(capsys, str(run_dir), "--out", str(tmp_path / "file" / "c.png"))
+    assert code == 2 and "is a file, not a directory" in err
