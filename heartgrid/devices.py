@@ -8,33 +8,33 @@ transfer of host data (env ids, segment indices) goes through `to_device`.
 
 from __future__ import annotations
 
-import re
-
 import torch
-
-DEVICE_NAMES = r"auto|cpu|cuda(:\d+)?"
-"""The engine and policies run on a CPU or a CUDA GPU (`auto`: a GPU when there is one);
-system.device's validator (config/run.py) holds the same rule."""
 
 
 class DeviceError(ValueError):
     """The device asked for is not there (the CLI reports it as a usage error, exit 2)."""
 
 
-def resolve_device(device: str) -> str:
+def resolve_device(device: str, given: str = "system.device") -> str:
     """`auto` → `cuda` when a GPU is available, else `cpu`; any other name as it is (a config
-    for a GPU may be built and read on any machine)."""
-    if not re.fullmatch(DEVICE_NAMES, device):  # before torch parses it deep inside a command
-        raise DeviceError(f"system.device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    for a GPU may be built and read on any machine). DeviceError for a name that is neither a
+    CPU nor a CUDA device, before torch meets it deep inside a command; `given`: how the user
+    named the setting (a config key or an option)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):  # what the engine and policies run on
+        raise DeviceError(f"{given} must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return device
 
 
-def require_device(device: str) -> str:
+def require_device(device: str, given: str = "system.device") -> str:
     """`resolve_device`, for a device about to be used: `cuda[:N]` only when that GPU is there
     (DeviceError otherwise, rather than an assertion deep inside torch)."""
-    device = resolve_device(device)
+    device = resolve_device(device, given)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "a CPU-only build" if torch.version.cuda is None else "a CUDA build, but no GPU is visible"

@@ -17,7 +17,8 @@ class FileFault(Exception):
 EXIT_FILE_FAULT = 4
 
 MAX_SEED = 2**32 - 1
-"""Seeds are 32-bit: the engine hashes them as such and NumPy's generators take no more."""
+"""Seeds are 32-bit: the engine's hashes take a seed modulo 2**32 (a larger one would play the
+maps of a smaller one), and training seeds NumPy's global generator, which takes no more."""
 
 
 def check_seed(seed: int | None, given: str = "--seed ") -> None:

@@ -84,18 +84,17 @@ def read_manifest(path: Path) -> Manifest:
         raise CheckpointError(path, "not a directory")
     if not manifest_path.is_file():
         raise CheckpointError(path, f"missing file {MANIFEST} (the checkpoint was not fully written)")
-    try:
+    try:  # an OSError is a file fault, not damage (see verify_checkpoint)
         body = json.loads(manifest_path.read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(path, f"unreadable {MANIFEST}: not JSON ({e})") from None
+    try:
         version = body["format_version"]
         files = {str(name): {"size": int(entry["size"]), "sha256": str(entry["sha256"])}
                  for name, entry in body["files"].items()}
         manifest = Manifest(int(body["epoch"]), int(body["agent_step"]), files,
                             {str(k): float(v) for k, v in body.get("scores", {}).items()})
-    except OSError as e:
-        raise CheckpointError(path, f"cannot read {MANIFEST}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise CheckpointError(path, f"unreadable {MANIFEST}: not JSON ({e})") from None
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, ValueError):
         raise CheckpointError(path, f"unreadable {MANIFEST}: not a checkpoint manifest (it needs "
                                     "format_version, epoch, agent_step and files with a size and sha256 each)") from None
     if version != FORMAT_VERSION:
@@ -127,10 +126,10 @@ def verify_checkpoint(path: Path, files: tuple[str, ...] | None = None) -> Manif
                 f"{name} is {size} bytes but the manifest says {entry['size']} "
                 "(truncated or overwritten)",
             )
-        try:
-            digest = sha256_file(file)
-        except OSError as e:  # no permission, an I/O error: refused like a damaged file
-            raise CheckpointError(path, f"cannot read {name}: {e.strerror or e}") from None
+        # An OSError (no permission, an I/O error) is not damage: it ends the command as a file
+        # fault, and the same command resumes from this checkpoint once the cause is fixed,
+        # rather than training over it from an older one.
+        digest = sha256_file(file)
         if digest != entry["sha256"]:
             raise CheckpointError(
                 path,

@@ -202,6 +202,11 @@ def load_baseline(name: str, *, store: str | Path | None = None) -> Baseline:
         )
     info = _read_object(path / "baseline.json")
     missing = [key for key, kind in _REQUIRED.items() if not isinstance(info.get(key), kind)]
+    if not missing:  # and what each run and each guarded metric's statistics must hold
+        if not all(isinstance(r, dict) and isinstance(r.get("label"), str) and "path" in r for r in info["runs"]):
+            missing.append("a label and path for every run")
+        if not all(isinstance(s, dict) and {"mean", "ci", "n"} <= s.keys() for s in info["statistics"].values()):
+            missing.append("mean, ci and n in every metric's statistics")
     if missing:
         raise CompareError(f"baseline {name!r} is damaged: {path / 'baseline.json'} lacks "
                            f"{', '.join(missing)} (or holds the wrong type); {_RESAVE}")

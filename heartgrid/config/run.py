@@ -84,7 +84,6 @@ class SystemConfig(Config):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        # heartgrid.devices.DEVICE_NAMES, which this layer does not import (it imports torch)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
             raise ValueError(f"system.device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 import json
 import sys
 from dataclasses import dataclass
@@ -168,10 +169,13 @@ def _from_object(module: Any, attribute: str, source: str, base_dir: Path | None
     value = getattr(module, attribute)
     if callable(value) and not isinstance(value, SuiteConfig):
         try:
-            value = value()
-        except TypeError as e:  # a function that is not a suite factory (`json:loads`)
+            inspect.signature(value).bind()
+        except TypeError:  # not a factory of no arguments (`json:loads`); a bug inside one keeps its traceback
             raise SuiteError(f"suite {source}: {attribute} must be a SuiteConfig, a dict, or a function "
-                             f"of no arguments returning one; calling it failed: {e}") from None
+                             "of no arguments returning one") from None
+        except ValueError:  # a builtin without a signature: calling it says what it needs
+            pass
+        value = value()
     return _validated(value, source, base_dir)
 
 

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.envs is not None and args.envs < 1:
         raise UsageError(f"--envs must be >= 1, got {args.envs}")
     check_seed(args.seed)
-    args.device = require_device(args.device)
+    args.device = require_device(args.device, "--device")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
     for option, value in (("--threads", args.threads), ("--gather-threads", args.gather_threads)):

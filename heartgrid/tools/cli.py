@@ -29,6 +29,7 @@ from heartgrid.devices import DeviceError
 from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
+from heartgrid.rundir.faults import file_fault, is_file_error
 from heartgrid.tools.cli_hints import unrecognized_hint
 
 # Modules that add verbs; each defines `register(subparsers)`.
@@ -190,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as e:
         # The file system refused a read or write the command did not handle itself (a
-        # read-only --out, a file where a directory goes): one line naming the file, not a
-        # traceback; exit 4 as for every file fault.
-        name = f"{e.filename}: " if e.filename else ""
-        print(f"heartgrid {args.command}: error: {name}{e.strerror or e}", file=sys.stderr)
+        # read-only --out, a file where a directory goes): one line naming the file, exit 4 as
+        # for every file fault. A network error, or one naming no file, keeps its traceback.
+        if not is_file_error(e):
+            raise
+        print(f"heartgrid {args.command}: error: {file_fault(e)}", file=sys.stderr)
         return EXIT_FILE_FAULT
     except KeyboardInterrupt:
         print(f"heartgrid {args.command}: interrupted", file=sys.stderr)

@@ -129,11 +129,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return EXIT_FILE_FAULT
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    resolve_device(args.device)  # an unknown name is a usage error here, not a refused checkpoint
+    device = resolve_device(args.device, "--device")  # here, not as a refused checkpoint
     check_seed(args.seed)
     load = LoadMeter()
     code = eval_suite(args) if args.suite is not None else eval_game(args)
-    on_cpu = resolve_device(args.device).startswith("cpu")
+    on_cpu = device.startswith("cpu")
     if on_cpu and args.torch_threads is None and (note := crowded_note(load.read(), len(load.cpus))):
         print(f"heartgrid eval: {note}", file=sys.stderr)
     return code

@@ -77,9 +77,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     if not 0 <= args.speed <= 1000:  # NaN too, which would reach the page as invalid JSON
         raise UsageError(f"--speed must be in 0..1000 steps a second (0: a step per key press), got {args.speed}")
     check_seed(args.seed)
+    game = build_config(args.recipe, args.overrides, default_device="cpu").game
     if args.save is not None:
         check_writable(args.save)
-    game = build_config(args.recipe, args.overrides, default_device="cpu").game
     factory = actor_factory(args.policy, args.seed)
     meta = {"recipe": args.recipe, "policy": args.policy, "seed": args.seed}
     try:

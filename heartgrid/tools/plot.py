@@ -108,16 +108,17 @@ def plot_runs(run_dirs: list[Path], out: Path, smooth: int = 20) -> Path:
     return out
 
 
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
-
-
 def figure_path(path: Path, given: str = "--out ") -> Path:
     """Where a figure is written: `path`, with .png added when it has no suffix (matplotlib adds
-    it without saying so); UsageError for a format not offered or a path that cannot be a file."""
+    it without saying so); UsageError for a format matplotlib does not write or a path that
+    cannot be a file."""
+    from matplotlib.figure import Figure
+
     if not path.suffix:
         path = path.with_name(path.name + ".png")
-    elif path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UsageError(f"{given}{path}: write a {', '.join(FIGURE_SUFFIXES)} file")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise UsageError(f"{given}{path}: matplotlib writes {', '.join(sorted(formats))}, not {path.suffix}")
     check_output_path(path, given)
     return path
 

@@ -138,7 +138,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def render_policy(args: argparse.Namespace) -> int:
     game = evaluation_game(build_config(args.recipe, args.overrides, default_device="cpu").game)
-    device = require_device(args.device)
+    device = require_device(args.device, "--device")
     try:
         engine = BatchedEngine(game, 1, device=device, seed=args.seed)
     except MapError as e:

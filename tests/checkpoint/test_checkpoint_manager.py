@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,23 +185,32 @@ def test_a_corrupt_checkpoint_is_refused_and_the_previous_used(tmp_path: Path, c
     assert torch.equal(restored.state_dict()["critic.2.weight"], small_policy(seed=1).state_dict()["critic.2.weight"])
 
 
-def test_a_checkpoint_file_that_cannot_be_read_is_refused_and_the_previous_used(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No permission (chmod 000 as a user; this suite may run as root, whom it does not stop) or an
-    I/O error while hashing: refused like a damaged file, not an error that ends the command."""
+@pytest.mark.parametrize("name", ["trainer_state.pt", "manifest.json"])
+def test_a_checkpoint_file_that_cannot_be_read_is_a_file_fault_not_a_rollback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """No permission or an I/O error is not damage: refusing the checkpoint would train over it
+    from an older one. The error ends the command (the CLI: one line naming the file, exit 4),
+    and the same command resumes from it once the cause is fixed. Simulated: this suite may run
+    as root, whom chmod 000 does not stop."""
     manager = saved_run(tmp_path, [1, 2])
     newest = manager.checkpoints()[-1]
-    hash_file = manifest_module.sha256_file
+    target = newest / name
+    hash_file, read_text = manifest_module.sha256_file, Path.read_text
 
-    def denied(path: Path) -> str:
-        if path == newest / "trainer_state.pt":
+    def denied(path: Path, *args):
+        if path == target:
             raise PermissionError(13, "Permission denied", str(path))
-        return hash_file(path)
+        return (read_text if path.name == "manifest.json" else hash_file)(path, *args)
 
     monkeypatch.setattr(manifest_module, "sha256_file", denied)
-    with pytest.warns(CheckpointWarning, match=re.escape(f"refusing checkpoint {newest}: cannot read "
-                                                         "trainer_state.pt: Permission denied")):
-        assert manager.load_latest().epoch == 1
+    monkeypatch.setattr(Path, "read_text", denied)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no checkpoint is refused
+        with pytest.raises(PermissionError) as error:
+            manager.load_latest()
+    assert error.value.filename == str(target)
+    monkeypatch.undo()
+    assert manager.load_latest().epoch == 2  # once it can be read again
 
 
 def test_no_valid_checkpoint_at_all_is_an_error_listing_every_reason(tmp_path: Path) -> None:

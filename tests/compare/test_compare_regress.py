@@ -167,6 +167,10 @@ DAMAGES = {
         lambda b: (b / "baseline.json").write_text(json.dumps(
             {k: v for k, v in json.loads((b / "baseline.json").read_text()).items() if k != "runs"})),
         r"baseline\.json lacks runs \(or holds the wrong type\)"),
+    "a run without its label": (
+        lambda b: (b / "baseline.json").write_text(json.dumps(
+            {**json.loads((b / "baseline.json").read_text()), "runs": [{}]})),
+        r"lacks a label and path for every run"),
     "config.json deleted": (lambda b: (b / "config.json").unlink(), r"cannot read .*config\.json: No such file"),
 }
 

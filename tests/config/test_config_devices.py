@@ -43,13 +43,17 @@ def test_a_data_dir_that_is_a_file_is_a_usage_error(tmp_path, capsys):
 def test_an_unknown_device_name_is_a_usage_error_everywhere(device, tmp_path, monkeypatch, capsys):
     """Not torch's RuntimeError from deep inside a command: every verb that takes a device,
     named as the user named it."""
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(DeviceError, match=re.escape(f"must be auto, cpu, cuda or cuda:N, got {device!r}")):
+    with pytest.raises(DeviceError, match=re.escape(f"system.device must be auto, cpu, cuda or cuda:N, got {device!r}")):
         require_device(device)
-    for argv in (["train", "small_cardinal", f"system.device={device}"],
-                 ["bench", "env", "small_cardinal", "--device", device],
-                 ["eval", "no_such_run", "--device", device],
-                 ["render", "small_cardinal", "--policy", "no_such_run", "--device", device]):
+    monkeypatch.chdir(tmp_path)
+    for argv, given in ((["train", "small_cardinal", f"system.device={device}"], "system.device"),
+                        (["bench", "env", "small_cardinal", "--device", device], "--device"),
+                        (["eval", "no_such_run", "--device", device], "--device"),
+                        (["render", "small_cardinal", "--policy", "no_such_run", "--device", device], "--device")):
         assert main(argv) == 2, argv
-        assert f"system.device must be auto, cpu, cuda or cuda:N, got {device!r}" in capsys.readouterr().err
+        assert f"{given} must be auto, cpu, cuda or cuda:N, got {device!r}" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_device_torch_names_cpu_still_runs():
+    assert require_device("cpu:0", "--device") == "cpu:0"

@@ -119,7 +119,8 @@ def test_suites_command(capsys: pytest.CaptureFixture, tmp_path: Path):
 
 @pytest.mark.parametrize(("ref", "message"), [
     (":x", "suite ':x': cannot import module '' (Empty module name)"),
-    ("json:loads", "suite json:loads: loads must be a SuiteConfig, a dict, or a function of no arguments"),
+    ("json:loads", "suite json:loads: loads must be a SuiteConfig, a dict, or a function of no arguments "
+                   "returning one"),
 ])
 def test_a_module_reference_that_names_no_suite_is_refused(ref: str, message: str):
     with pytest.raises(SuiteError, match=re.escape(message)):

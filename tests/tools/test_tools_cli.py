@@ -217,3 +217,15 @@ def test_numbers_out_of_range_are_usage_errors(argv, message, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv.split()) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError(104, "Connection reset by peer"), OSError(24, "Too many open files")])
+def test_an_oserror_of_no_file_keeps_its_traceback(monkeypatch, error) -> None:
+    """Only the file system's refusals become exit 4 ("fix the cause, the same command resumes");
+    a network error or one naming no file is not the disk's, and says where it came from."""
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(config_cmd, "cmd_recipes", fail)
+    with pytest.raises(type(error)):
+        cli.main(["recipes"])
