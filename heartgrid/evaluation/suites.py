@@ -69,6 +69,8 @@ def load_suite(ref: str) -> LoadedSuite:
         if path.suffix == ".py":
             return _from_object(_import_file(path), DEFAULT_ATTRIBUTE, str(path), path.parent)
         return _validated(_read_file(path), str(path), path.resolve().parent)
+    if path.is_file() and ":" not in ref:
+        raise SuiteError(f"suite file {ref}: a suite file is {', '.join(FILE_SUFFIXES)} or .py")
     if ":" in ref or "." in ref:
         module_name, _, attribute = ref.partition(":")
         try:

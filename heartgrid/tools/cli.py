@@ -153,12 +153,25 @@ def version_line() -> str:
     return f"heartgrid {heartgrid.__version__} (Python {platform.python_version()}, torch {torch_version})"
 
 
+class VersionAction(argparse.Action):
+    """--version, its line made only when asked for: reading torch's package metadata costs
+    ~40 ms, which every other command would pay at start-up."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="print heartgrid's, Python's and torch's versions and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="heartgrid",
         description="Train teams of agents with RL in a multi-agent gridworld.",
     )
-    parser.add_argument("--version", action="version", version=version_line())
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="VERB")
     sub.required = True
     for name in COMMAND_MODULES:

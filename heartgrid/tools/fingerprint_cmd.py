@@ -100,6 +100,8 @@ def capture_spec(spec: str, updates: int):
     from heartgrid.tools.config_cmd import resolve_side
 
     path = Path(spec)
+    if path.suffix == ".json" and "=" not in spec and not path.exists():  # a file's name, not a side with overrides
+        raise UsageError(f"{path}: no such fingerprint file")
     if path.is_file() and path.suffix == ".json" and '"checks"' in path.read_text()[:1_000_000]:
         try:
             return Fingerprint.load(path)
@@ -132,12 +134,16 @@ def compare_sides(spec_a: str, spec_b: str, updates: int, out: Path | None) -> i
 
 def golden(args: argparse.Namespace, updates: int) -> int:
     from heartgrid.fingerprint import Fingerprint, capture
+    from heartgrid.fingerprint.golden import cpu_vendor, golden_dir
 
     known = golden_configs()
     names = args.items or list(known)
-    directory: Path = args.golden
+    if args.check and not args.golden.is_dir():
+        raise UsageError(f"no golden fingerprints in {args.golden} (run from the repository root, or --golden DIR)")
+    directory = golden_dir(args.golden)  # this CPU vendor's files (fingerprint/golden.py)
     if args.check and not directory.is_dir():
-        raise UsageError(f"no golden fingerprints in {directory} (run from the repository root, or --golden DIR)")
+        raise UsageError(f"no golden fingerprints for this CPU vendor ({cpu_vendor()}) in {directory}: float "
+                         f"kernels differ between vendors; run `heartgrid fingerprint --regenerate` to write them")
     failed = []
     for recipe in names:
         base, overrides = known.get(recipe, (recipe, []))

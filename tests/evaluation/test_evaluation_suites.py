@@ -125,3 +125,9 @@ def test_suites_command(capsys: pytest.CaptureFixture, tmp_path: Path):
 def test_a_module_reference_that_names_no_suite_is_refused(ref: str, message: str):
     with pytest.raises(SuiteError, match=re.escape(message)):
         load_suite(ref)
+
+
+def test_a_file_of_another_kind_is_not_taken_for_a_module(tmp_path: Path):
+    (tmp_path / "suite.txt").write_text("x")
+    with pytest.raises(SuiteError, match=re.escape(f"suite file {tmp_path / 'suite.txt'}: a suite file is .json, .yaml, .yml or .py")):
+        load_suite(str(tmp_path / "suite.txt"))

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from heartgrid.fingerprint import Fingerprint, capture, first_divergence
+from heartgrid.fingerprint.golden import cpu_vendor, golden_dir
 from heartgrid.recipes import all_recipes, build_config
 from heartgrid.tools.cli import main
 from heartgrid.tools.fingerprint_cmd import golden_configs
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fingerprints"
+GOLDEN = golden_dir(Path(__file__).resolve().parents[1] / "golden" / "fingerprints")  # this CPU vendor's
 
 
 def test_every_recipe_and_switch_has_a_golden_fingerprint():
@@ -83,7 +84,26 @@ def test_two_configs_compare_with_their_config_diff(tmp_path, capsys):
     (["fingerprint", "small_cardinal", "--updates", "0"], "--updates must be at least 1"),
     (["fingerprint", "--check", "--golden", "/nonexistent"], "no golden fingerprints"),
     (["fingerprint"], "give a recipe"),
+    (["fingerprint", "no_such_a.json", "no_such_b.json"], "no_such_a.json: no such fingerprint file"),
 ])
 def test_bad_input_exits_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_each_cpu_vendor_checks_against_its_own_golden_files(tmp_path):
+    """Float kernels differ between vendors (fingerprint/golden.py): the root's files are those
+    of the vendor its VENDOR file names, another vendor's are in a subdirectory."""
+    root = tmp_path / "fingerprints"
+    root.mkdir()
+    assert golden_dir(root, "AuthenticAMD") == root  # no VENDOR file: one set for every CPU
+    (root / "VENDOR").write_text("GenuineIntel\n")
+    assert golden_dir(root, "GenuineIntel") == root
+    assert golden_dir(root, "AuthenticAMD") == root / "AuthenticAMD"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert cpu_vendor(str(cpuinfo)) == "AuthenticAMD"
+    shipped = GOLDEN.parent if GOLDEN.name != "fingerprints" else GOLDEN
+    assert (shipped / "VENDOR").read_text().strip() == "GenuineIntel"
+    for vendor_dir in (shipped, *(p for p in shipped.iterdir() if p.is_dir())):
+        assert {p.stem for p in vendor_dir.glob("*.json")} == set(golden_configs()), vendor_dir

@@ -23,13 +23,14 @@ import heartgrid.trainer.trainer as trainer_module
 from heartgrid.engine.converters import Converters
 from heartgrid.engine.observe import Observer
 from heartgrid.fingerprint import Fingerprint, capture, first_divergence
+from heartgrid.fingerprint.golden import golden_dir
 from heartgrid.recipes import build_config
 from heartgrid.tools.fingerprint_cmd import golden_configs
 from heartgrid.trainer.sampling import MinibatchSampler
 from heartgrid.trainer.stats import StatsAccumulator
 from heartgrid.trainer.trainer import Trainer
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "fingerprints"
+GOLDEN = golden_dir(Path(__file__).resolve().parents[1] / "golden" / "fingerprints")  # this CPU vendor's
 RECIPE = "small_easy_shaped"
 ROLLOUT = {"obs", "actions", "logprobs", "values", "rewards", "dones", "truncations", "bootstraps"}
 
