@@ -197,13 +197,15 @@ def test_a_checkpoint_file_that_cannot_be_read_is_a_file_fault_not_a_rollback(
     target = newest / name
     hash_file, read_text = manifest_module.sha256_file, Path.read_text
 
-    def denied(path: Path, *args):
-        if path == target:
-            raise PermissionError(13, "Permission denied", str(path))
-        return (read_text if path.name == "manifest.json" else hash_file)(path, *args)
+    def denying(read):
+        def denied(path: Path, *args, **kwargs):
+            if path == target:
+                raise PermissionError(13, "Permission denied", str(path))
+            return read(path, *args, **kwargs)
+        return denied
 
-    monkeypatch.setattr(manifest_module, "sha256_file", denied)
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(manifest_module, "sha256_file", denying(hash_file))
+    monkeypatch.setattr(Path, "read_text", denying(read_text))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no checkpoint is refused
         with pytest.raises(PermissionError) as error:
