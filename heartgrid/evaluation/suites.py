@@ -170,15 +170,23 @@ def _from_object(module: Any, attribute: str, source: str, base_dir: Path | None
                          f"{attribute} = SuiteConfig(...) (or a dict, or a function returning one)")
     value = getattr(module, attribute)
     if callable(value) and not isinstance(value, SuiteConfig):
-        try:
-            inspect.signature(value).bind()
-        except TypeError:  # not a factory of no arguments (`json:loads`); a bug inside one keeps its traceback
+        if _needs_arguments(value):  # checked, not caught: a bug inside a factory keeps its traceback
             raise SuiteError(f"suite {source}: {attribute} must be a SuiteConfig, a dict, or a function "
-                             "of no arguments returning one") from None
-        except ValueError:  # a builtin without a signature: calling it says what it needs
-            pass
+                             "of no arguments returning one")
         value = value()
     return _validated(value, source, base_dir)
+
+
+def _needs_arguments(function: Any) -> bool:
+    """True when `function()` cannot bind (`json:loads`); False for a builtin without a
+    signature, whose call then says what it needs."""
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def _import_file(path: Path) -> Any:

@@ -20,13 +20,11 @@ VENDOR_FILE = "VENDOR"
 def cpu_vendor(cpuinfo: str = "/proc/cpuinfo") -> str:
     """`GenuineIntel`, `AuthenticAMD`, ... (Linux's vendor_id); elsewhere the machine type."""
     try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine() or "unknown"
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:  # not Linux
+        lines = []
+    vendor = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("vendor_id")), None)
+    return vendor or platform.machine() or "unknown"
 
 
 def golden_dir(root: Path, vendor: str | None = None) -> Path:
