@@ -60,6 +60,13 @@ class SystemConfig(Config):
     alone is slower at 64 envs (0.8x the eager step with host skips), faster at the CPU
     recipe's 8, and training end to end is the same within noise (benchmarks/README.md). Not
     yet measured on a GPU (benchmarks/gpu_check.sh does)."""
+    native_step: Literal["auto", "on", "off"] = "auto"
+    """The engine's step as one call into C++ (heartgrid/engine/native.py; built once with the
+    machine's C++ compiler, about a second, and cached). `auto`: on a CPU device unless
+    `compile` is on, falling back to the tensor step with a warning where it cannot be built;
+    `on`: required (an error where it cannot run); `off`: the tensor step. The same game step
+    for step either way, so a run may resume with it switched; on a 2-core CPU the engine
+    steps ~2.7x faster (benchmarks/README.md). A GPU always runs the tensor step."""
     deterministic: bool = True
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are
@@ -80,6 +87,13 @@ class SystemConfig(Config):
         if unknown:
             raise ValueError(f"system.stop_signals: {unknown} cannot be used; choose from {list(CATCHABLE_STOP_SIGNALS)}")
         return value
+
+    @model_validator(mode="after")
+    def _one_step(self) -> SystemConfig:
+        if self.native_step == "on" and self.compile:
+            raise ValueError("system.native_step=on and system.compile=true choose two engine steps: "
+                             "set one of them off")
+        return self
 
     @field_validator("device")
     @classmethod

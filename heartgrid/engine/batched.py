@@ -22,6 +22,8 @@ tensors), compiled.py (the step through torch.compile).
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -37,6 +39,7 @@ from heartgrid.engine.decode import ActionDecoder
 from heartgrid.engine.episodes import EpisodeLog, begin_episodes
 from heartgrid.engine.features import FeatureRegistry
 from heartgrid.engine.mapgen import MapGenerator
+from heartgrid.engine.native import NativeStep, NativeUnavailable, available
 from heartgrid.engine.observe import Observer
 from heartgrid.engine.priority import PriorityKeys
 from heartgrid.engine.rng import STREAM_DESYNC, env_seed, hash32
@@ -53,7 +56,8 @@ class BatchedEngine:
 
     def __init__(self, game: GameConfig, num_envs: int, device: str | torch.device = "cpu",
                  seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
-                 threads: int | None = 1, gather_threads: int | None = None, compile: bool = False):
+                 threads: int | None = 1, gather_threads: int | None = None, compile: bool = False,
+                 native: bool | None = None):
         """threads: CPU threads of a step's ~250 small operations (CPU; None: torch's setting):
         a second thread does not help them and slows them several times on a busy machine.
         gather_threads: threads of the observation gather, one memory-bound ~4 MB copy per step
@@ -63,11 +67,15 @@ class BatchedEngine:
         (torch.distributed ranks), seeded as in one engine holding them all. host_skips: skip
         work nobody needs after reading a flag on the host (actions.py, converters.py); default
         on for a CPU, off for a GPU; the same game either way. compile: run the device part of a
-        step through torch.compile (compiled.py; the masked path, so not with host_skips)."""
+        step through torch.compile (compiled.py; the masked path, so not with host_skips).
+        native: run it as one call into C++ (native.py; CPU only, the fastest CPU step); None:
+        on a CPU unless `compile` or `host_skips` chose a tensor path, and if the C++ step can
+        be built here (else the tensor step, with a warning)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if compile and host_skips:
             raise ValueError("a compiled step runs the masked path: compile=True needs host_skips off")
+        native = _choose_native(native, torch.device(device), compile, host_skips)
         self.game = game
         self.device = torch.device(device)
         self.threads = threads if self.device.type == "cpu" else None
@@ -98,8 +106,8 @@ class BatchedEngine:
         self.maps = MapGenerator(game, (dims.pad_r, dims.pad_c), dims.num_features,
                                  channel["type_id"], channel["swappable"], self.device)
         layout = self.stat_layout
-        if host_skips is None:
-            host_skips = self.device.type == "cpu" and not compile
+        if host_skips is None:  # the native step keeps no converter caches (converters.py)
+            host_skips = self.device.type == "cpu" and not compile and not native
         self.converters = Converters(host_skips, self.device)
         self.kinds = ActionKinds(self.world, self.action_space.type_names, channel["type_id"],
                                  channel["swappable"], layout, host_skips, self.converters, compile)
@@ -125,6 +133,10 @@ class BatchedEngine:
         self._bind_views()
         self.compiled = CompiledStep(self._device_step, self.device) if compile else None
         """The compiled device step (None: eager); `compiled.note` says what compiling cost."""
+        self.native = NativeStep(self) if native else None
+        """The C++ step (native.py), or None."""
+        self.step_kind = "native" if native else "compiled" if compile else "tensor"
+        """How steps run: `native` (C++), `compiled` (torch.compile) or `tensor` (eager)."""
 
         # Host-side bookkeeping: only what is known without reading the device.
         self._tables: list[TaskTables] = [base] * num_envs
@@ -200,6 +212,8 @@ class BatchedEngine:
         self.observer.bind(self.world)
         self.observer.refresh_static(self.world)
         self._bind_views()
+        if self.native is not None:
+            self.native.bind(self.world)
 
     def _take_pending(self, envs: list[int]) -> None:
         by_tables: dict[int, list[int]] = {}
@@ -322,7 +336,11 @@ class BatchedEngine:
     def _step_all(self, actions: torch.Tensor) -> None:
         actions = self.decoder.check(actions, fresh=self.compiled is not None)
         key = self.priorities.next(self.world)  # host-side block counter: outside the graph
-        (self.compiled or self._device_step)(actions, key)
+        if self.native is not None:
+            self.native(actions, key, self._needs, self._costs, self._penalties, self._stat_rewards,
+                        self._sharing)
+        else:
+            (self.compiled or self._device_step)(actions, key)
         w = self.world
         # Step 6: time passes; the host knows which envs end without asking the device.
         self._step += 1
@@ -474,6 +492,33 @@ class BatchedEngine:
         self.priorities.row = state["priority_row"]
         self.log.load_state_dict(state["episode_log"], self.device)
         self._refresh_flags()
+
+
+def _choose_native(native: bool | None, device: torch.device, compile: bool, host_skips: bool | None) -> bool:
+    """Whether the engine steps natively (see __init__'s `native`)."""
+    if native is None:
+        if device.type != "cpu" or compile or host_skips is not None:
+            return False
+        problem = available()
+        if problem:
+            _warn_once(f"the native engine step is unavailable, so steps run as tensor operations "
+                       f"(slower on a CPU): {problem}")
+        return problem is None
+    if native:
+        if device.type != "cpu":
+            raise NativeUnavailable(f"the native step runs on a CPU, not on {device}: set "
+                                    f"system.native_step=off (or auto)")
+        if compile or host_skips is not None:
+            raise ValueError("native=True is a step of its own: not with compile or host_skips")
+        problem = available()
+        if problem:
+            raise NativeUnavailable(problem)
+    return bool(native)
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _converter_names(game: GameConfig) -> list[str]:

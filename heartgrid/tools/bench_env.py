@@ -24,6 +24,7 @@ import torch
 
 from heartgrid.devices import require_device
 from heartgrid.engine.batched import BatchedEngine
+from heartgrid.engine.native import NATIVE_STEP
 from heartgrid.errors import UsageError, check_seed
 from heartgrid.recipes import get_recipe
 from heartgrid.threads import choose_threads
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="run the engine's step through torch.compile (system.compile; the "
                              "compile time is printed and not timed)")
+    parser.add_argument("--native", choices=("auto", "on", "off"), default="auto",
+                        help="the engine's step in C++ (system.native_step; default auto: on a CPU "
+                             "where it builds)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
 
@@ -56,12 +60,14 @@ def run(args: argparse.Namespace) -> int:
     if args.overrides:
         raise UsageError(f"bench env takes no key=value overrides (got {' '.join(args.overrides)}): it "
                          f"steps the recipe's game; --envs, --device, --threads, --gather-threads "
-                         f"and --compile set the rest")
+                         f"--compile and --native set the rest")
     if args.rounds < 1 or not 0 < args.seconds < math.inf or not 0 <= args.warmup < math.inf:
         raise UsageError("--rounds must be >= 1, --seconds a number > 0 and --warmup one >= 0 (seconds)")
     if args.envs is not None and args.envs < 1:
         raise UsageError(f"--envs must be >= 1, got {args.envs}")
     check_seed(args.seed)
+    if args.native == "on" and args.compile:
+        raise UsageError("--native on and --compile choose two engine steps: give one")
     args.device = require_device(args.device, "--device")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {args.device} but CUDA is not available; use --device cpu")
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
                            gather_threads=args.gather_threads, compile=args.compile,
+                           native=NATIVE_STEP[args.native],
                            **({} if args.threads is None else {"threads": args.threads}))
     threads = engine.threads or torch.get_num_threads()
     gather_threads = engine.gather_threads or torch.get_num_threads()
@@ -122,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     median = statistics.median(x["agent_steps_per_s"] for x in rounds)
     print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
           f"{threads} engine thread(s), {gather_threads} gather thread(s)"
-          f"{', compiled step' if args.compile else ''}: "
+          f", {engine.step_kind} step: "
           f"median {median:,.0f} agent-steps/s")
     if args.json:
         print(json.dumps({
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             "torch_threads": threads,
             "gather_threads": gather_threads,
             "compile": args.compile,
+            "step": engine.step_kind,
             "compile_s": engine.compiled.compile_seconds if engine.compiled is not None else None,
             "rounds": len(rounds),
             "round_agent_steps_per_s": [x["agent_steps_per_s"] for x in rounds],

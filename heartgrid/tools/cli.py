@@ -26,6 +26,7 @@ import heartgrid
 from heartgrid.allocator import keep_freed_memory
 from heartgrid.config.overrides import OverrideError, validation_message
 from heartgrid.devices import DeviceError
+from heartgrid.engine.native import NativeUnavailable
 from heartgrid.errors import EXIT_FILE_FAULT, FileFault, UsageError
 from heartgrid.recipes import UnknownRecipeError
 from heartgrid.rundir import RunConfigError
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with one_line_warnings(args.command):
             return int(args.func(args) or 0)
-    except (OverrideError, UnknownRecipeError, UsageError, RunConfigError, DeviceError) as e:
+    except (OverrideError, UnknownRecipeError, UsageError, RunConfigError, DeviceError, NativeUnavailable) as e:
         print(f"heartgrid {args.command}: error: {e}", file=sys.stderr)
         return 2
     except ValidationError as e:

@@ -59,13 +59,13 @@ from heartgrid.trainer.trainer import Trainer
 
 # Settings a resumed run may change: its name and place (a copied run directory resumes as a
 # branch), how long to train (only where nothing follows training progress: see
-# `progress_dependents`), where the numbers are shown, how the engine's step runs (compiled
-# or not: the same game, bit for bit), how many checkpoints are kept (the remedy a full disk
+# `progress_dependents`), where the numbers are shown, how the engine's step runs (compiled,
+# native or not: the same game, bit for bit), how many checkpoints are kept (the remedy a full disk
 # suggests) and the evaluation while training (it draws nothing from the trainer's
 # generators). A trailing "." covers a section.
 RESUMABLE_CHANGES = (
     "run", "data_dir", "trainer.total_timesteps", "trainer.keep_last_n", "system.torch_threads",
-    "system.compile", "system.stop_signals", "system.stop_grace_s", "logging.", "wandb.",
+    "system.compile", "system.native_step", "system.stop_signals", "system.stop_grace_s", "logging.", "wandb.",
     "evaluation.", "distributed.backend", "distributed.timeout_s",
 )
 
@@ -221,6 +221,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
                  f"{config.trainer.total_timesteps}; a larger one trains it on)")
     say(f"{where}: run {config.run!r} in {run_dir}, recipe {config.recipe!r}, device {trainer.device}")
     logger.info(trainer.threads_note)
+    logger.info(f"engine step: {getattr(trainer.engine, 'step_kind', 'tensor')} (system.native_step="
+                f"{config.system.native_step}, system.compile={str(config.system.compile).lower()})")
     for note in [*restarted, *space_warning]:
         say(note)
     for repair in logger.repairs:  # already in log.txt

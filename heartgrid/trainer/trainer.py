@@ -50,6 +50,7 @@ from heartgrid.checkpoint.world import join_rank_states, split_rank_state
 from heartgrid.curriculum import CurriculumDriver
 from heartgrid.curriculum.driver import EnvShare
 from heartgrid.devices import require_device
+from heartgrid.engine.native import NATIVE_STEP
 from heartgrid.policies import make_policy
 from heartgrid.policies.base import State, reset_state
 from heartgrid.policies.distribution import sample_actions
@@ -119,7 +120,8 @@ class Trainer:
             from heartgrid.engine.batched import BatchedEngine
 
             engine = BatchedEngine(config.game, t.num_envs, device=self.device, seed=seed,
-                                   first_env=first_env, compile=config.system.compile)
+                                   first_env=first_env, compile=config.system.compile,
+                                   native=NATIVE_STEP[config.system.native_step])
         self.engine = engine
         self.policy = (policy if policy is not None else build_policy(config, engine, resuming)).to(self.device)
         self.optimizer = build_optimizer(self.policy, t.optimizer)

@@ -23,7 +23,10 @@ from heartgrid.engine.features import FeatureRegistry
 from heartgrid.engine.reference import EpisodeSummary, ReferenceEnv
 from heartgrid.engine.rng import env_seed
 
-ENGINES = ("reference", "batched", "compiled")  # compiled: the batched engine's torch.compile step
+# The batched engine's steps: `tensor` (eager tensor operations), `native` (the C++ step, CPU
+# only) and `compiled` (torch.compile).
+ENGINES = ("reference", "tensor", "native", "compiled")
+STEPS = {"tensor": {"native": False}, "native": {"native": True}, "compiled": {"compile": True}}
 # The batched engine's device; `HEARTGRID_TEST_DEVICE=cuda` runs the scenarios on a GPU.
 DEVICE = os.environ.get("HEARTGRID_TEST_DEVICE", "cpu")
 
@@ -103,11 +106,12 @@ class ReferenceHarness(Harness):
 class BatchedHarness(Harness):
     name = "batched"
 
-    def __init__(self, game: GameConfig, seed: int, compile: bool = False):
+    def __init__(self, game: GameConfig, seed: int, step: str = "tensor"):
         super().__init__(game)
         from heartgrid.engine.batched import BatchedEngine
 
-        self.engine = BatchedEngine(game, num_envs=1, device=DEVICE, seed=seed, compile=compile)
+        self.engine = BatchedEngine(game, num_envs=1, device=DEVICE, seed=seed, **STEPS[step])
+        assert self.engine.step_kind == step
         assert list(self.engine.action_space.names) == self.action_space.names
 
     def reset(self) -> np.ndarray:
@@ -143,8 +147,10 @@ def make_engine(request):
     def make(game: GameConfig, seed: int = 0) -> Harness:
         if request.param == "reference":
             harness = ReferenceHarness(game, seed)
+        elif request.param == "native" and DEVICE != "cpu":
+            pytest.skip("the native step runs on a CPU")
         else:
-            harness = BatchedHarness(game, seed, compile=request.param == "compiled")
+            harness = BatchedHarness(game, seed, request.param)
         harness.reset()
         return harness
 

@@ -107,16 +107,18 @@ def test_thread_counts_do_not_change_a_rollout():
     assert_same(runs[0], runs[2])
 
 
-def test_host_skips_masked_and_compiled_steps_are_one_game():
+def test_host_skips_masked_compiled_and_native_steps_are_one_game():
     # With host skips the effects touch only the winners' rows and the converters that change;
     # without, every slot writes and the losers' writes land in trash rows; the compiled step
-    # runs the masked path through torch.compile. The games must be the same, tensor for
+    # runs the masked path through torch.compile; the native step is C++ loops over the same
+    # tensors (its float64 sums add in index order: they too must agree). The games must be the same, tensor for
     # tensor, at every step: through episode resets (short episodes), which must not recompile
     # the step, and with agents using converters often (crowded rooms, converters stocked from
     # the start, a third of the actions put_items / get_items).
     game = dense_arena(combat=True)
     engines = [BatchedEngine(game, num_envs=3, seed=2, host_skips=skips) for skips in (True, False)]
     engines.append(BatchedEngine(game, num_envs=3, seed=2, compile=True))
+    engines.append(BatchedEngine(game, num_envs=3, seed=2, native=True))
     names = engines[0].action_names
     using = torch.tensor([i for i, name in enumerate(names) if name.startswith(("put_items", "get_items"))])
     gen = torch.Generator().manual_seed(3)
@@ -360,6 +362,9 @@ def test_bench_reports_json(capsys):
     assert result["envs"] == 4 and result["agents_per_env"] == 2 and result["device"] == "cpu"
     assert result["rounds"] == 2 and len(result["round_agent_steps_per_s"]) == 2
     assert result["agent_steps_per_s"] > 0 and result["torch_threads"] == torch.get_num_threads()
+    assert result["step"] == "native"  # the default on a CPU
+    assert main(["bench", "env", "small_easy_shaped", "--native", "on", "--compile"]) == 2
+    assert "--native on and --compile choose two engine steps" in capsys.readouterr().err
     assert main(["bench", "env", "no_such_recipe"]) == 2
     assert main(["bench", "env", "small_easy_shaped", "--seconds", "0"]) == 2
     assert main(["bench", "env", "small_easy_shaped", "--gather-threads", "0"]) == 2

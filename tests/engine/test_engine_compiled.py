@@ -12,7 +12,7 @@ import re
 
 import pytest
 import torch
-from test_engine_equivalence import dense_arena
+from test_engine_equivalence import dense_arena, grown_task, play_alongside
 
 from heartgrid.engine.batched import BatchedEngine
 
@@ -45,42 +45,30 @@ def test_compile_time_is_reported_and_a_second_engine_reuses_the_code():
 def test_tasks_that_change_the_graph_and_a_loaded_state_keep_the_game():
     # A task with more converters per room reallocates the converter tensors and one without
     # stat rewards changes a host flag: the step compiles again, and the game goes on as in
-    # the eager engine, through a state saved and loaded again.
+    # the tensor engine, through a state saved and loaded again.
     base = dense_arena(combat=True)
-    other = base.model_copy(deep=True)
-    other.map.room.objects = {**other.map.room.objects, "mine_red": 4, "generator_red": 2}
-    other.agent.stat_rewards, other.agent.stat_reward_caps = {}, {}
-    eager, compiled = (BatchedEngine(base, num_envs=3, seed=2, compile=c) for c in (False, True))
+    engines = eager, compiled = [BatchedEngine(base, num_envs=3, seed=2, native=False, compile=c)
+                                 for c in (False, True)]
     gen = torch.Generator().manual_seed(0)
-
-    def step(n: int) -> None:
-        for _ in range(n):
-            actions = torch.randint(0, len(eager.action_names), (eager.num_slots,), generator=gen)
-            eager.step(actions)
-            compiled.step(actions)
-            a, b = eager.world.game_state(), compiled.world.game_state()
-            assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
-            assert torch.equal(eager.obs, compiled.obs) and torch.equal(eager.rewards, compiled.rewards)
-
-    for engine in (eager, compiled):
+    for engine in engines:
         engine.reset()
-    step(10)
+    play_alongside(engines, gen, 10)
     first = compiled.compiled.compiles[:]
     assert [c.call for c in first] == [1]
-    for engine in (eager, compiled):
-        engine.set_next_task([0, 2], [other, other], [1, 1])
+    for engine in engines:
+        engine.set_next_task([0, 2], [grown_task(base)] * 2, [1, 1])
     assert compiled.world.dims.conv_per_room > base.map.room.objects["mine_red"] + 1
-    step(80)  # every env's first episode ends within 60 steps: both tasks are played
+    play_alongside(engines, gen, 80)  # every env's first episode ends within 60 steps: both tasks are played
     # The new graphs were timed and kept (their step: the first after the tasks began).
     later = compiled.compiled.compiles[1:]
     assert later and all(11 <= c.call <= 90 and c.seconds > 0 for c in later)
     assert all(f"again at this process's engine step {c.call} " in str(c) for c in later)
     assert compiled.compiled.note.startswith(f"{first[0]}; {len(later)} recompile(s) since, ")
     saved = compiled.state_dict()
-    step(10)
-    for engine in (eager, compiled):
+    play_alongside(engines, gen, 10)
+    for engine in engines:
         engine.load_state_dict(saved)
-    step(20)
+    play_alongside(engines, gen, 20)
 
 
 def test_the_compiled_step_writes_large_buffers_in_place():

@@ -66,6 +66,30 @@ def dense_arena(combat: bool) -> GameConfig:
     return game
 
 
+def grown_task(base: GameConfig) -> GameConfig:
+    """`base` with more converters per room (an engine reallocates its converter tensors) and no
+    stat rewards (a host flag of the step changes)."""
+    other = base.model_copy(deep=True)
+    other.map.room.objects = {**other.map.room.objects, "mine_red": 4, "generator_red": 2}
+    other.agent.stat_rewards, other.agent.stat_reward_caps = {}, {}
+    return other
+
+
+def play_alongside(engines: list[BatchedEngine], gen: torch.Generator, steps: int) -> None:
+    """Step `engines` with the same random actions; after each step they hold the same game,
+    observations and rewards."""
+    first = engines[0]
+    for _ in range(steps):
+        actions = torch.randint(0, len(first.action_names), (first.num_slots,), generator=gen)
+        for engine in engines:
+            engine.step(actions)
+        a = first.world.game_state()
+        for other in engines[1:]:
+            b = other.world.game_state()
+            assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+            assert torch.equal(first.obs, other.obs) and torch.equal(first.rewards, other.rewards)
+
+
 def shrunk(recipe: str) -> GameConfig:
     """A recipe's game with shorter episodes (so that several end within a test)."""
     game = get_recipe(recipe).fn("cpu").game
@@ -120,11 +144,15 @@ def assert_episode_equal(ref, batch, row: int) -> None:
         assert float(batch.game_stats[name][row]) == value, name
 
 
-def run_both(game: GameConfig, num_envs: int, seed: int, steps: int, host_skips: bool = True,
-             compile: bool = False) -> int:
+# How the batched engine steps (BatchedEngine's arguments): tensor operations with host skips
+# (a CPU's tensor path), masked (a GPU's), through torch.compile, or natively (C++).
+STEPS = {"tensor": {"host_skips": True}, "masked": {"host_skips": False}, "compiled": {"compile": True},
+         "native": {"native": True}}
+
+
+def run_both(game: GameConfig, num_envs: int, seed: int, steps: int, step: str = "tensor") -> int:
     """Step both engines; returns the number of episodes compared."""
-    engine = BatchedEngine(game, num_envs=num_envs, device="cpu", seed=seed,
-                           host_skips=host_skips and not compile, compile=compile)
+    engine = BatchedEngine(game, num_envs=num_envs, device="cpu", seed=seed, **STEPS[step])
     refs = [ReferenceEnv(game, env_seed(seed, i)) for i in range(num_envs)]
     A = game.num_agents
     engine.reset()
@@ -166,17 +194,25 @@ def test_batched_engine_equals_reference(name: str, seed: int) -> None:
 @pytest.mark.parametrize("name", ["dense_attack", "dense_combat"])
 def test_batched_engine_without_host_skips_equals_reference(name: str) -> None:
     """The fully masked path (what a GPU runs) on the CPU: no kind returns early."""
-    assert run_both(GAMES[name](), num_envs=3, seed=17, steps=130, host_skips=False) >= 3
+    assert run_both(GAMES[name](), num_envs=3, seed=17, steps=130, step="masked") >= 3
 
 
 @pytest.mark.parametrize("name", sorted(GAMES))
 def test_compiled_engine_equals_reference(name: str) -> None:
     """The step through torch.compile (compiled.py), with flat and (type, arg) actions."""
-    assert run_both(GAMES[name](), num_envs=3, seed=23, steps=130, compile=True) >= 3
+    assert run_both(GAMES[name](), num_envs=3, seed=23, steps=130, step="compiled") >= 3
 
 
-def test_arena_equals_reference_for_a_few_steps() -> None:
+@pytest.mark.parametrize("name", sorted(GAMES))
+@pytest.mark.parametrize("seed", [5, 2**40 + 3])
+def test_native_engine_equals_reference(name: str, seed: int) -> None:
+    """The C++ step (native.py), with flat and (type, arg) actions."""
+    assert run_both(GAMES[name](), num_envs=3, seed=seed, steps=200, step="native") >= 3
+
+
+@pytest.mark.parametrize("step", ["tensor", "native"])
+def test_arena_equals_reference_for_a_few_steps(step: str) -> None:
     """The full-size default recipe (24 agents, 62x62) on both engines."""
     game = get_recipe("arena_basic_easy_shaped").fn("cpu").game
     game.max_steps = 12
-    assert run_both(game, num_envs=2, seed=7, steps=25) >= 2
+    assert run_both(game, num_envs=2, seed=7, steps=25, step=step) >= 2

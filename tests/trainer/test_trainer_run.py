@@ -130,6 +130,18 @@ def test_a_compiled_engine_step_trains_the_same_run(trained):
     assert "system.compile changed from true to false" in (compiled / "log.txt").read_text()
 
 
+def test_the_tensor_engine_step_trains_the_same_run(trained):
+    """system.native_step (on by default on a CPU): the C++ step and the tensor step play the
+    same game, so a run is the same, and log.txt says which step ran."""
+    assert "engine step: native (system.native_step=auto" in (trained / "log.txt").read_text()
+    tensor = train(short_config(trained.parent, "tensor", "system.native_step=off"))
+    assert [without_clock(r) for r in read_metrics(tensor)] == [without_clock(r) for r in read_metrics(trained)]
+    a = CheckpointManager(trained).load_latest().policy_weights
+    b = CheckpointManager(tensor).load_latest().policy_weights
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "engine step: tensor (system.native_step=off" in (tensor / "log.txt").read_text()
+
+
 def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
     import shutil
 
@@ -158,7 +170,8 @@ def test_resume_with_another_config_is_refused(trained):
     with pytest.raises(RunDirectoryError, match=r"add policy\.name=conv_lstm trainer\.gamma=0\.977\)") as refused:
         prepare_run_dir(other, resume=None, overwrite=False)
     # What may change, as a person writes it, and how to start over instead.
-    assert "system.compile, system.stop_signals, system.stop_grace_s, logging.*, wandb.*, evaluation.*," in str(refused.value)
+    assert ("system.compile, system.native_step, system.stop_signals, system.stop_grace_s, logging.*, wandb.*, "
+            "evaluation.*,") in str(refused.value)
     # What a full disk advises (fewer checkpoints kept), and the evaluation while training, may change.
     check_resumable(short_config(trained.parent, "first", "trainer.keep_last_n=1", "evaluation.suite=navigation",
                                  "evaluation.interval=5"), trained)

@@ -1,0 +1,512 @@
+// The engine's step on a CPU as one native call (heartgrid/engine/native.py builds and calls it).
+//
+// It does what BatchedEngine._device_step does with host skips (RULES.md steps 1-6 and the
+// refresh of the grid's feature rows) on the same World tensors, in the same order: decode,
+// converters, the action kinds one after another (every agent of a kind reads the state the
+// previous kind left; claims are resolved before any effect), costs and counts, rewards, the
+// feature rows. Envs never interact, so one pass over all slots per kind is the batch's step.
+// A tensor step is ~250 small operations whose cost is per-operation dispatch (~3.5 us each);
+// here each is a loop over a few thousand slots or converters.
+//
+// Plain C++17 with C linkage and no PyTorch headers, so it builds in about a second; the
+// tensors arrive as pointers in `HgStep`, whose fields native.py's ctypes Structure mirrors
+// in the same order. Everything is integer arithmetic except the rewards, computed in double
+// as the tensor step and reference.py do; a sum over items or agents adds in index order,
+// where torch's vectorised sum may pair terms differently (the last bit of a float64, which
+// the float32 reward almost never shows; tests compare both engines).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+constexpr int kItems = 10;
+constexpr int kConverterChannels = 12;  // converting, swappable, inv:<item> x 10 (state.py)
+constexpr int kScan = 9;                // attack scan positions (actions.py)
+enum ItemStat { kGained = 0, kLost = 1, kGet = 2, kPut = 3, kStolen = 4 };
+
+}  // namespace
+
+extern "C" {
+
+struct HgStep {
+    // Dims.
+    int64_t slots, num_agents, num_envs, converters, num_features, num_types, max_args;
+    int64_t num_counters;  // columns of agent_counts, the trash column included
+    int64_t num_stats;     // per-agent stats without the trash column
+    // Grid channels and codes.
+    int64_t type_channel, swappable_channel, agent_code;
+    int64_t frozen_channel, orientation_channel, color_channel, inventory_channel;
+    // Action type ids (-1: not enabled) and counters' columns.
+    int64_t t_attack, t_swap, t_rotate, t_put, t_get, t_color, t_noop;
+    int64_t col_invalid_type, col_invalid_arg, col_blocked, col_frozen_ticks, col_trash;
+    const uint8_t* is_move;      // [T]
+    const int64_t* decode_rows;  // [K + 2, 3]: type, arg, move offset (decode.py)
+    const uint8_t* decode_valid; // [K + 2]
+    int64_t decode_len;
+    const int64_t* num_args;     // [T]
+    const int64_t* forward;      // [4] cell delta ahead
+    const int64_t* scan;         // [4, 9]
+    const int64_t* move_delta;   // [T * max_args * 4]
+    const int64_t* move_turn;
+    // World (state.py).
+    uint8_t* planes;
+    int64_t* agent_at;
+    int64_t* conv_at;
+    int64_t* agent_cell;
+    int64_t* agent_orientation;
+    int16_t* agent_inventory;
+    int16_t* agent_frozen;
+    uint8_t* agent_color;
+    int64_t* agent_last_action;
+    float* agent_episode_reward;
+    double* agent_inventory_value;
+    int32_t* agent_item_stats;  // [5, S, 10]
+    int32_t* agent_counts;      // [S, num_counters]
+    int64_t* env_step;
+    const int64_t* conv_feature_index;  // [C, 12]
+    int16_t* conv_inventory;
+    int32_t* conv_timer;
+    int32_t* conv_conversions;
+    int32_t* conv_blocked;
+    const int16_t* conv_input;
+    const int16_t* conv_output;
+    const int16_t* conv_output_mask;
+    const int32_t* conv_finish_at;
+    const int32_t* conv_busy_time;
+    const int32_t* conv_max_output;
+    const int32_t* conv_max_conversions;
+    const int16_t* slot_item_max;
+    const int16_t* slot_freeze;
+    const int16_t* slot_attack_cost;
+    const int16_t* slot_attack_need;
+    const int16_t* slot_defense;
+    const uint8_t* slot_has_defense;
+    const double* param_reward_weight;
+    const double* param_reward_cap;
+    const double* param_stat_weight;
+    const double* param_stat_cap;
+    const double* param_group_pct;
+    const int16_t* param_action_need;
+    const int16_t* param_action_cost;
+    const double* param_action_penalty;
+    // The observer's agent feature rows [S, F] (observe.py; the group column is kept there).
+    uint8_t* agent_rows;
+    // Out: this step's rewards [S].
+    float* rewards;
+    // Scratch: claims, one entry per possible target (cells, slots, 2 x converters), -1
+    // everywhere between calls.
+    int64_t* claims;
+};
+
+}  // extern "C"
+
+namespace {
+
+struct Step {
+    const HgStep& w;
+    const int64_t S, A, C, F, T;
+    const bool needs, costs, penalties, stat_rewards, sharing;
+    std::vector<int64_t> type, arg, offset, target;
+    std::vector<uint8_t> acting, success, affordable, claim, dirty;
+    std::vector<int16_t> before;
+    std::vector<int32_t> stats_before;
+    std::vector<double> reward;
+
+    Step(const HgStep& world, int64_t flags)
+        : w(world), S(world.slots), A(world.num_agents), C(world.converters), F(world.num_features),
+          T(world.num_types), needs(flags & 1), costs(flags & 2), penalties(flags & 4),
+          stat_rewards(flags & 8), sharing(flags & 16),
+          type(S), arg(S), offset(S), target(S), acting(S), success(S, 0), affordable(S),
+          claim(S), dirty(C, 0), reward(S) {}
+
+    int16_t* inventory(int64_t s) const { return w.agent_inventory + s * kItems; }
+    int32_t* item_stat(int kind, int64_t s) const {
+        return w.agent_item_stats + (kind * S + s) * kItems;
+    }
+    int32_t& count(int64_t s, int64_t column) const { return w.agent_counts[s * w.num_counters + column]; }
+    uint8_t* cell(int64_t c) const { return w.planes + c * F; }
+    int64_t param_row(int64_t s) const { return (s / A) * T + type[s]; }
+    bool doing(int64_t s, int64_t t) const { return t >= 0 && acting[s] && type[s] == t; }
+
+    static bool holds(const int16_t* have, const int16_t* need) {
+        for (int i = 0; i < kItems; ++i)
+            if (have[i] - need[i] < 0) return false;
+        return true;
+    }
+
+    // The highest key among the claimants of each target wins (keys are unique within an
+    // env, targets global, so envs never meet); `claim`/`target` in, winners out in `claim`.
+    void resolve(const int64_t* key) {
+        for (int64_t s = 0; s < S; ++s)
+            if (claim[s]) w.claims[target[s]] = std::max(w.claims[target[s]], key[s]);
+        for (int64_t s = 0; s < S; ++s)
+            if (claim[s]) claim[s] = w.claims[target[s]] == key[s] ? 1 : 2;  // 2: lost
+        for (int64_t s = 0; s < S; ++s) {
+            if (claim[s]) w.claims[target[s]] = -1;
+            claim[s] = claim[s] == 1;
+        }
+    }
+
+    void decode(const int64_t* actions, bool pairs) {
+        for (int64_t s = 0; s < S; ++s) {
+            bool valid;
+            if (!pairs) {
+                int64_t index = std::clamp<int64_t>(actions[s] + 1, 0, w.decode_len - 1);
+                const int64_t* row = w.decode_rows + index * 3;
+                type[s] = row[0], arg[s] = row[1], offset[s] = row[2];
+                valid = w.decode_valid[index];
+                count(s, w.col_invalid_type) += !valid;
+            } else {
+                int64_t t = actions[2 * s], a = actions[2 * s + 1];
+                bool type_ok = t >= 0 && t < T;
+                valid = type_ok && a >= 0 && a < w.num_args[std::clamp<int64_t>(t, 0, T - 1)];
+                type[s] = valid ? t : 0, arg[s] = valid ? a : 0;
+                offset[s] = (type[s] * w.max_args + arg[s]) * 4;
+                count(s, w.col_invalid_type) += !type_ok;
+                count(s, w.col_invalid_arg) += type_ok && !valid;
+            }
+            if (valid) w.agent_last_action[2 * s] = type[s], w.agent_last_action[2 * s + 1] = arg[s];
+            bool frozen = w.agent_frozen[s] > 0;
+            if (frozen) w.agent_frozen[s] -= 1;
+            count(s, w.col_frozen_ticks) += frozen;
+            acting[s] = valid && !frozen;
+        }
+    }
+
+    // Step 3 (converters.py): one countdown per converter; outputs appear at finish_at.
+    void advance_converters() {
+        for (int64_t c = 0; c < C; ++c) {
+            int32_t& timer = w.conv_timer[c];
+            int16_t* inv = w.conv_inventory + c * kItems;
+            if (timer == w.conv_finish_at[c]) {
+                for (int i = 0; i < kItems; ++i) inv[i] += w.conv_output[c * kItems + i];
+                w.conv_conversions[c] += 1;
+                dirty[c] = 1;
+            }
+            if (timer == 1) dirty[c] = 1;  // idle or cooling from now on: `converting` changes
+            timer = std::max(timer - 1, 0);
+            if (timer != 0) continue;
+            bool ready = holds(inv, w.conv_input + c * kItems) &&
+                         w.conv_conversions[c] < w.conv_max_conversions[c];
+            if (!ready) continue;
+            int32_t held = 0;
+            for (int i = 0; i < kItems; ++i) held += inv[i] * w.conv_output_mask[c * kItems + i];
+            if (held < w.conv_max_output[c]) {
+                for (int i = 0; i < kItems; ++i) inv[i] -= w.conv_input[c * kItems + i];
+                timer = w.conv_busy_time[c];
+                dirty[c] = 1;
+            } else {
+                w.conv_blocked[c] += 1;
+            }
+        }
+    }
+
+    const int16_t* need(int64_t s) const { return w.param_action_need + param_row(s) * kItems; }
+
+    void attack(const int64_t* key) {
+        bool any = false;
+        for (int64_t s = 0; s < S; ++s) {
+            claim[s] = 0;
+            if (!doing(s, w.t_attack)) continue;
+            if (!holds(inventory(s), needs ? need(s) : w.slot_attack_need + s * kItems)) continue;
+            // The k-th agent found in scan order (k = arg + 1), else the last one found.
+            const int64_t* scan = w.scan + w.agent_orientation[s] * kScan;
+            int64_t found[kScan];
+            int total = 0;
+            for (int j = 0; j < kScan; ++j) {
+                int64_t occupant = w.agent_at[w.agent_cell[s] + scan[j]];
+                if (occupant >= 0) found[total++] = occupant;
+            }
+            if (total == 0) continue;
+            target[s] = found[std::min<int64_t>(arg[s] + 1, total) - 1];
+            claim[s] = any = 1;
+        }
+        if (!any) return;
+        resolve(key);
+
+        // Every winner pays first; targets are distinct, so `attacker` maps a target to its winner.
+        std::vector<int64_t> attacker(S, -1);
+        bool won_any = false;
+        for (int64_t s = 0; s < S; ++s) {
+            if (!claim[s]) continue;
+            success[s] = 1;
+            won_any = true;
+            int16_t* inv = inventory(s);
+            for (int i = 0; i < kItems; ++i) inv[i] -= w.slot_attack_cost[s * kItems + i];
+            attacker[target[s]] = s;
+        }
+        if (!won_any) return;
+        // Defenders pay; then every steal is computed from the counts at that point.
+        std::vector<int16_t> taken(S * kItems, 0);
+        std::vector<uint8_t> hit(S, 0);
+        for (int64_t v = 0; v < S; ++v) {
+            if (attacker[v] < 0) continue;
+            int16_t* inv = inventory(v);
+            const int16_t* defense = w.slot_defense + v * kItems;
+            if (w.slot_has_defense[v] && holds(inv, defense)) {
+                for (int i = 0; i < kItems; ++i) inv[i] -= defense[i];
+                count(attacker[v], w.col_blocked) += 1;
+            } else {
+                hit[v] = 1;
+            }
+        }
+        for (int64_t v = 0; v < S; ++v) {
+            if (!hit[v]) continue;
+            bool steals = w.agent_frozen[v] == 0;  // a target frozen before this kind keeps its items
+            w.agent_frozen[v] = w.slot_freeze[v];
+            if (!steals) continue;
+            const int16_t* thief = inventory(attacker[v]);
+            const int16_t* limit = w.slot_item_max + attacker[v] * kItems;
+            const int16_t* inv = inventory(v);
+            for (int i = 0; i < kItems; ++i)
+                taken[v * kItems + i] = std::min<int16_t>(inv[i], limit[i] - thief[i]);
+        }
+        for (int64_t v = 0; v < S; ++v) {
+            if (!hit[v]) continue;
+            int16_t *inv = inventory(v), *thief = inventory(attacker[v]);
+            int32_t* stolen = item_stat(kStolen, attacker[v]);
+            for (int i = 0; i < kItems; ++i) {
+                int16_t amount = taken[v * kItems + i];
+                inv[i] -= amount, thief[i] += amount, stolen[i] += amount;
+            }
+        }
+    }
+
+    void relocate(int64_t s, int64_t to) {
+        w.agent_at[w.agent_cell[s]] = -1;
+        w.agent_at[to] = s;
+        w.agent_cell[s] = to;
+    }
+
+    int64_t faced(int64_t s) const { return w.agent_cell[s] + w.forward[w.agent_orientation[s]]; }
+
+    void swap(const int64_t* key) {
+        bool any = false;
+        for (int64_t s = 0; s < S; ++s) {
+            claim[s] = doing(s, w.t_swap) && affordable[s] && cell(faced(s))[w.swappable_channel] == 1;
+            target[s] = faced(s);
+            any |= claim[s];
+        }
+        if (!any) return;
+        resolve(key);
+        for (int64_t s = 0; s < S; ++s) {
+            if (!claim[s]) continue;
+            success[s] = 1;
+            // The block takes the agent's cell; the agent's own row is written after the step.
+            uint8_t* block = cell(target[s]);
+            std::memcpy(cell(w.agent_cell[s]), block, F);
+            block[w.type_channel] = static_cast<uint8_t>(w.agent_code);
+            block[w.swappable_channel] = 0;
+            relocate(s, target[s]);
+        }
+    }
+
+    void move(const int64_t* key) {
+        bool any = false;
+        for (int64_t s = 0; s < S; ++s) {
+            claim[s] = 0;
+            if (!(acting[s] && w.is_move[type[s]])) continue;
+            int64_t index = offset[s] + w.agent_orientation[s];
+            // move_cardinal (and move_8way args 0-3) face the way they go, even when blocked.
+            w.agent_orientation[s] = w.move_turn[index];
+            target[s] = w.agent_cell[s] + w.move_delta[index];
+            // Emptiness is read before anyone moves: a cell vacated this step stays closed.
+            claim[s] = affordable[s] && cell(target[s])[w.type_channel] == 0;
+            any |= claim[s];
+        }
+        if (!any) return;
+        resolve(key);
+        for (int64_t s = 0; s < S; ++s) {
+            if (!claim[s]) continue;
+            success[s] = 1;
+            std::memset(cell(w.agent_cell[s]), 0, F);
+            cell(target[s])[w.type_channel] = static_cast<uint8_t>(w.agent_code);
+            relocate(s, target[s]);
+        }
+    }
+
+    // put_items, then get_items: separate contests (converter c is target c for a put and
+    // C + c for a get), applied in that order, so a get sees what was put.
+    void use_converters(const int64_t* key) {
+        bool any = false;
+        for (int64_t s = 0; s < S; ++s) {
+            bool putting = doing(s, w.t_put) && affordable[s];
+            bool getting = doing(s, w.t_get) && affordable[s];
+            claim[s] = 0;
+            if (!putting && !getting) continue;
+            int64_t converter = w.conv_at[faced(s)];
+            if (converter < 0) continue;
+            target[s] = converter + (getting ? C : 0);
+            claim[s] = any = 1;
+        }
+        if (!any) return;
+        resolve(key);
+        for (int64_t s = 0; s < S; ++s) {
+            if (!claim[s] || target[s] >= C) continue;
+            int64_t c = target[s];
+            int16_t *held = w.conv_inventory + c * kItems, *inv = inventory(s);
+            int32_t* put = item_stat(kPut, s);
+            for (int i = 0; i < kItems; ++i) {
+                int16_t missing = std::max<int16_t>(w.conv_input[c * kItems + i] - held[i], 0);
+                int16_t moved = std::min(missing, inv[i]);
+                inv[i] -= moved, held[i] += moved, put[i] += moved;
+                success[s] |= moved > 0;
+            }
+            dirty[c] = 1;
+        }
+        for (int64_t s = 0; s < S; ++s) {
+            if (!claim[s] || target[s] < C) continue;
+            int64_t c = target[s] - C;
+            int16_t *held = w.conv_inventory + c * kItems, *inv = inventory(s);
+            int32_t* got = item_stat(kGet, s);
+            for (int i = 0; i < kItems; ++i) {
+                int16_t output = held[i] * w.conv_output_mask[c * kItems + i];
+                int16_t room = std::max<int16_t>(w.slot_item_max[s * kItems + i] - inv[i], 0);
+                int16_t moved = std::min(output, room);
+                inv[i] += moved, held[i] -= moved, got[i] += moved;
+                success[s] |= moved > 0;
+            }
+            dirty[c] = 1;
+        }
+    }
+
+    // Step 4 in RULES.md order.
+    void kinds(const int64_t* key) {
+        if (w.t_attack >= 0) attack(key);
+        // Only attacks change another agent's inventory, so later kinds share one check.
+        for (int64_t s = 0; s < S; ++s) affordable[s] = acting[s] && (!needs || holds(inventory(s), need(s)));
+        if (w.t_swap >= 0) swap(key);
+        move(key);
+        for (int64_t s = 0; s < S; ++s) {
+            if (doing(s, w.t_rotate) && affordable[s]) w.agent_orientation[s] = arg[s], success[s] = 1;
+        }
+        if (w.t_put >= 0 || w.t_get >= 0) use_converters(key);
+        for (int64_t s = 0; s < S; ++s) {
+            if (doing(s, w.t_color) && affordable[s]) {
+                w.agent_color[s] = static_cast<uint8_t>(w.agent_color[s] + 1 - 2 * arg[s]);  // mod 256
+                success[s] = 1;
+            }
+            if (doing(s, w.t_noop) && affordable[s]) success[s] = 1;
+        }
+    }
+
+    // Costs of the actions other than attack (paid inside their kind), counts, penalties.
+    void outcomes() {
+        for (int64_t s = 0; s < S; ++s) {
+            if (costs && success[s] && type[s] != w.t_attack) {
+                const int16_t* cost = w.param_action_cost + param_row(s) * kItems;
+                int16_t* inv = inventory(s);
+                for (int i = 0; i < kItems; ++i) inv[i] -= cost[i];
+            }
+            bool failed = acting[s] && !success[s];
+            count(s, acting[s] ? 2 * type[s] + failed : w.col_trash) += 1;
+            reward[s] = penalties && failed ? -w.param_action_penalty[param_row(s)] : 0.0;
+        }
+    }
+
+    double stat_value(int64_t s, int64_t k, int32_t value) const {
+        int64_t e = s / A;
+        return std::min(w.param_stat_weight[e * w.num_stats + k] * value, w.param_stat_cap[e * w.num_stats + k]);
+    }
+
+    // Every per-agent stat of slot s in reported order (state.all_stats), into `out`.
+    void all_stats(int64_t s, int32_t* out) const {
+        int64_t n = 0;
+        for (int kind = 0; kind < 5; ++kind)
+            for (int i = 0; i < kItems; ++i) out[n++] = item_stat(kind, s)[i];
+        for (int64_t c = 0; c + 1 < w.num_counters; ++c) out[n++] = count(s, c);
+    }
+
+    // Step 5: inventory change -> gained/lost and rewards (float64, as the tensor step).
+    void rewards() {
+        for (int64_t s = 0; s < S; ++s) {
+            int16_t* inv = inventory(s);
+            int32_t *gained = item_stat(kGained, s), *lost = item_stat(kLost, s);
+            const double* weight = w.param_reward_weight + (s / A) * kItems;
+            const double* cap = w.param_reward_cap + (s / A) * kItems;
+            double value = 0.0;
+            for (int i = 0; i < kItems; ++i) {
+                int16_t change = inv[i] - before[s * kItems + i];
+                if (change > 0) gained[i] += change; else lost[i] -= change;
+                value += std::min(weight[i] * inv[i], cap[i]);
+            }
+            double r = value - w.agent_inventory_value[s];
+            w.agent_inventory_value[s] = value;
+            if (stat_rewards) {
+                std::vector<int32_t> after(w.num_stats);
+                all_stats(s, after.data());
+                const int32_t* was = stats_before.data() + s * w.num_stats;
+                double sum = 0.0;
+                for (int64_t k = 0; k < w.num_stats; ++k)
+                    sum += stat_value(s, k, after[k]) - stat_value(s, k, was[k]);
+                r += sum;
+            }
+            reward[s] += r;  // the penalty (outcomes) is subtracted after the rest, as in batched.py
+        }
+        if (sharing) {
+            for (int64_t e = 0; e < w.num_envs; ++e) {
+                double pct = w.param_group_pct[e], shares = 0.0;
+                for (int64_t a = 0; a < A; ++a) shares += pct * reward[e * A + a];
+                shares /= A;
+                for (int64_t a = 0; a < A; ++a) reward[e * A + a] = (1 - pct) * reward[e * A + a] + shares;
+            }
+        }
+        for (int64_t s = 0; s < S; ++s) {
+            w.rewards[s] = static_cast<float>(reward[s]);
+            w.agent_episode_reward[s] += w.rewards[s];
+        }
+        for (int64_t e = 0; e < w.num_envs; ++e) w.env_step[e] += 1;
+    }
+
+    // The feature rows of every agent's cell and of the converters that changed (observe.py).
+    void refresh() {
+        for (int64_t s = 0; s < S; ++s) {
+            uint8_t* row = w.agent_rows + s * F;
+            row[w.frozen_channel] = w.agent_frozen[s] > 0;
+            row[w.orientation_channel] = static_cast<uint8_t>(w.agent_orientation[s]);
+            row[w.color_channel] = w.agent_color[s];
+            for (int i = 0; i < kItems; ++i) row[w.inventory_channel + i] = static_cast<uint8_t>(inventory(s)[i]);
+            std::memcpy(cell(w.agent_cell[s]), row, F);
+        }
+        for (int64_t c = 0; c < C; ++c) {
+            if (!dirty[c]) continue;
+            const int64_t* index = w.conv_feature_index + c * kConverterChannels;
+            w.planes[index[0]] = w.conv_timer[c] > 0;
+            w.planes[index[1]] = 0;
+            for (int i = 0; i < kItems; ++i)
+                w.planes[index[2 + i]] = static_cast<uint8_t>(std::min<int16_t>(w.conv_inventory[c * kItems + i], 255));
+        }
+    }
+
+    void run(const int64_t* actions, bool pairs, const int64_t* key) {
+        before.assign(w.agent_inventory, w.agent_inventory + S * kItems);
+        if (stat_rewards) {
+            stats_before.resize(S * w.num_stats);
+            for (int64_t s = 0; s < S; ++s) all_stats(s, stats_before.data() + s * w.num_stats);
+        }
+        decode(actions, pairs);  // steps 1-2
+        advance_converters();    // step 3
+        kinds(key);              // step 4
+        outcomes();
+        rewards();               // steps 5-6
+        refresh();
+    }
+};
+
+}  // namespace
+
+extern "C" {
+
+// flags: 1 needs, 2 costs, 4 penalties, 8 stat rewards, 16 group sharing (the engine's host
+// flags: what no env's task needs is skipped, as in the tensor step).
+int hg_step(const HgStep* world, const int64_t* actions, int64_t pairs, const int64_t* key, int64_t flags) {
+    Step(*world, flags).run(actions, pairs != 0, key);
+    return 0;
+}
+
+int64_t hg_struct_size() { return sizeof(HgStep); }
+
+}  // extern "C"
