@@ -57,8 +57,9 @@ class SystemConfig(Config):
     the device part of a step as one graph of the masked path, compiled at the first step (on
     a 2-core CPU ~5-12 s cold, ~3 s from inductor's cache; log.txt says which). The same game
     step for step, so a run may resume with it switched. Off by default: on a CPU the engine
-    alone is slower at 64 envs (0.8x the eager step with host skips), faster at the CPU
-    recipe's 8, and training end to end is the same within noise (benchmarks/README.md). Not
+    alone is slower at 64 envs (0.8x the tensor step with host skips), faster at the CPU
+    recipe's 8, and training end to end is the same within noise (benchmarks/README.md); the
+    native step (`native_step`), which it replaces when on, is faster than both there. Not
     yet measured on a GPU (benchmarks/gpu_check.sh does)."""
     native_step: Literal["auto", "on", "off"] = "auto"
     """The engine's step as one call into C++ (heartgrid/engine/native.py; built once with the

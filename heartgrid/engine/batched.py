@@ -16,7 +16,8 @@ by time), so it knows which envs end on a step and resets exactly those, in plac
 Module map: tables.py (a game as numbers), tasks.py (per-env task rows), mapgen.py (maps),
 decode.py (steps 1-2), converters.py (step 3), actions.py (step 4), observe.py (step 7),
 episodes.py (episode starts and the episode log), stats.py (stat names), state.py (the
-tensors), compiled.py (the step through torch.compile).
+tensors), compiled.py (the step through torch.compile), native.py and csrc/step.cpp (steps 1-6
+in C++ on a CPU: the same game, ~2.7x faster there; everything around the step stays here).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import heartgrid.trainer.losses as losses
 import heartgrid.trainer.ppo as ppo
 import heartgrid.trainer.trainer as trainer_module
 from heartgrid.engine.converters import Converters
+from heartgrid.engine.native import NativeStep
 from heartgrid.engine.observe import Observer
 from heartgrid.fingerprint import Fingerprint, capture, first_divergence
 from heartgrid.fingerprint.golden import golden_dir
@@ -42,11 +43,29 @@ def wrap(owner: object, name: str, make: Callable[[Callable], Callable]) -> Call
     return plant
 
 
+def both(*plants: Callable[[pytest.MonkeyPatch], None]) -> Callable[[pytest.MonkeyPatch], None]:
+    """One change planted in several places (the engine's tensor step and its C++ step)."""
+    def plant(monkeypatch: pytest.MonkeyPatch) -> None:
+        for one in plants:
+            one(monkeypatch)
+    return plant
+
+
 def converter_timer_off_by_one(original):
     def advance(self, w):
         original(self, w)
         w.conv_timer.sub_((w.conv_timer > 1).to(w.conv_timer.dtype))  # converters finish one tick early
     return advance
+
+
+def native_converter_timer_off_by_one(original):
+    # The same edit in the C++ step: nothing after step 3 reads a timer above 1 but as "> 0",
+    # so taking the tick off after the whole step is taking it off after step 3.
+    def step(self, *args):
+        original(self, *args)
+        timer = self.world.conv_timer
+        timer.sub_((timer > 1).to(timer.dtype))
+    return step
 
 
 def window_shifted(original):
@@ -152,7 +171,9 @@ def metric_renamed(original):
 # name -> (what the change does, the plant, the stages it acts at first)
 PLANTED = {
     "converter_timer_off_by_one": ("engine: converters finish one tick early (batched engine only)",
-                                   wrap(Converters, "advance", converter_timer_off_by_one), ROLLOUT | {"world"}),
+                                   both(wrap(Converters, "advance", converter_timer_off_by_one),
+                                        wrap(NativeStep, "__call__", native_converter_timer_off_by_one)),
+                                   ROLLOUT | {"world"}),
     "observation_window_shifted": ("engine: the observation window one cell to the side",
                                    wrap(Observer, "observe_globals", window_shifted), {"obs"}),
     "reward_weights_doubled": ("engine: reward weights doubled at reset",

@@ -112,7 +112,7 @@ struct Step {
     std::vector<int64_t> type, arg, offset, target;
     std::vector<uint8_t> acting, success, affordable, claim, dirty;
     std::vector<int16_t> before;
-    std::vector<int32_t> stats_before;
+    std::vector<int32_t> stats_before, after;
     std::vector<double> reward;
 
     Step(const HgStep& world, int64_t flags)
@@ -436,7 +436,6 @@ struct Step {
             double r = value - w.agent_inventory_value[s];
             w.agent_inventory_value[s] = value;
             if (stat_rewards) {
-                std::vector<int32_t> after(w.num_stats);
                 all_stats(s, after.data());
                 const int32_t* was = stats_before.data() + s * w.num_stats;
                 double sum = 0.0;
@@ -485,6 +484,7 @@ struct Step {
         before.assign(w.agent_inventory, w.agent_inventory + S * kItems);
         if (stat_rewards) {
             stats_before.resize(S * w.num_stats);
+            after.resize(w.num_stats);
             for (int64_t s = 0; s < S; ++s) all_stats(s, stats_before.data() + s * w.num_stats);
         }
         decode(actions, pairs);  // steps 1-2
