@@ -5,8 +5,9 @@
 For each condition — `quiet`, and `busy`: one extra process spinning on a core for the whole
 measurement, as a neighbour's job would — it runs, `--repeats` times each, in turn:
 
-    heartgrid bench env RECIPE --envs 64 --device cpu                 (the engine's default: 1 thread,
-                                         the gather on the threads chosen by load)
+    heartgrid bench env RECIPE --envs 64 --device cpu                 (the default on a CPU: the
+                                         native step on one thread, which the two settings below,
+                                         made for the tensor step, do not change)
     heartgrid bench env RECIPE --envs 64 --device cpu --threads 2
     heartgrid bench env ... with OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=3000 (a short OpenMP
                                          spin: the default until the 10th session)

@@ -91,8 +91,9 @@ def main() -> int:
     print(f"\n{first['reference']['engine']}, {first['reference']['arena']}, one process: "
           f"median {ref_median:,.0f} agent-steps/s")
     print(f"heartgrid {args.recipe}, {args.envs} envs x {first['heartgrid']['agents_per_env']} agents, "
-          f"{first['heartgrid']['torch_threads']} engine thread(s), {first['heartgrid']['gather_threads']} "
-          f"gather thread(s): median {ours_median:,.0f} agent-steps/s")
+          f"{first['heartgrid'].get('step', 'tensor')} step, {first['heartgrid']['torch_threads']} engine "
+          f"thread(s), {first['heartgrid']['gather_threads']} gather thread(s): median {ours_median:,.0f} "
+          f"agent-steps/s")
     print(f"ratio (median of runs): {ratio:.1f}x; target {TARGET:.0f}x "
           f"({TARGET * ref_median:,.0f} agent-steps/s here): "
           f"{'met' if ratio >= TARGET else 'not met'}")

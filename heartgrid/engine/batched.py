@@ -59,19 +59,20 @@ class BatchedEngine:
                  seed: int = 0, host_skips: bool | None = None, first_env: int = 0,
                  threads: int | None = 1, gather_threads: int | None = None, compile: bool = False,
                  native: bool | None = None):
-        """threads: CPU threads of a step's ~250 small operations (CPU; None: torch's setting):
-        a second thread does not help them and slows them several times on a busy machine.
-        gather_threads: threads of the observation gather, one memory-bound ~4 MB copy per step
-        at 64 envs that two threads do ~1.9x faster; None: the process's count, which training
-        and `bench env` choose by the machine's load (heartgrid/threads.py). Results are the same
-        for any counts. first_env: this engine's first env in a batch split across processes
-        (torch.distributed ranks), seeded as in one engine holding them all. host_skips: skip
-        work nobody needs after reading a flag on the host (actions.py, converters.py); default
-        on for a CPU, off for a GPU; the same game either way. compile: run the device part of a
-        step through torch.compile (compiled.py; the masked path, so not with host_skips).
-        native: run it as one call into C++ (native.py; CPU only, the fastest CPU step); None:
-        on a CPU unless `compile` or `host_skips` chose a tensor path, and if the C++ step can
-        be built here (else the tensor step, with a warning)."""
+        """threads: CPU threads of a tensor step's ~250 small operations (CPU; None: torch's
+        setting): a second thread does not help them and slows them several times on a busy
+        machine. gather_threads: threads of a tensor step's observation gather, one
+        memory-bound ~4 MB copy per step at 64 envs that two threads do ~1.9x faster; None: the
+        process's count, which training and `bench env` choose by the machine's load
+        (heartgrid/threads.py). Results are the same for any counts. first_env: this engine's
+        first env in a batch split across processes (torch.distributed ranks), seeded as in one
+        engine holding them all. host_skips: skip work nobody needs after reading a flag on the
+        host (actions.py, converters.py); default on for a CPU, off for a GPU; the same game
+        either way. compile: run the device part of a step through torch.compile (compiled.py;
+        the masked path, so not with host_skips). native: run steps 1-7 as one call into C++
+        on the calling thread (native.py; CPU only, the fastest CPU step); None: on a CPU
+        unless `compile` or `host_skips` chose a tensor path, and if the C++ step can be built
+        here (else the tensor step, with a warning)."""
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if compile and host_skips:
@@ -337,16 +338,16 @@ class BatchedEngine:
     def _step_all(self, actions: torch.Tensor) -> None:
         actions = self.decoder.check(actions, fresh=self.compiled is not None)
         key = self.priorities.next(self.world)  # host-side block counter: outside the graph
-        if self.native is not None:
+        w = self.world
+        if self.native is not None:  # steps 1-7, one env after another
             self.native(actions, key, self._needs, self._costs, self._penalties, self._stat_rewards,
                         self._sharing)
         else:
             (self.compiled or self._device_step)(actions, key)
-        w = self.world
+            self._gather()  # step 7
+            self.observer.observe_globals(w, self.rewards)
         # Step 6: time passes; the host knows which envs end without asking the device.
         self._step += 1
-        self._gather()  # step 7
-        self.observer.observe_globals(w, self.rewards)
         if self._flags_set:
             self.terminals.zero_()
             self.truncations.zero_()

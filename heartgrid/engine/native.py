@@ -128,13 +128,14 @@ _P = ctypes.c_void_p
 # Field order and types of csrc/step.cpp's HgStep.
 _INTS = ("slots num_agents num_envs converters num_features num_types max_args num_counters "
          "num_stats type_channel swappable_channel agent_code frozen_channel orientation_channel "
-         "color_channel inventory_channel t_attack t_swap t_rotate t_put t_get t_color t_noop "
+         "color_channel inventory_channel completion_channel last_action_channel last_reward_channel "
+         "obs_height obs_width padded_width t_attack t_swap t_rotate t_put t_get t_color t_noop "
          "col_invalid_type col_invalid_arg col_blocked col_frozen_ticks col_trash").split()
 _TABLES = ["is_move", "decode_rows", "decode_valid", "decode_len", "num_args", "forward", "scan",
            "move_delta", "move_turn"]
 _WORLD = ("planes agent_at conv_at agent_cell agent_orientation agent_inventory agent_frozen "
           "agent_color agent_last_action agent_episode_reward agent_inventory_value "
-          "agent_item_stats agent_counts env_step conv_feature_index conv_inventory conv_timer "
+          "agent_item_stats agent_counts env_step env_length conv_feature_index conv_inventory conv_timer "
           "conv_conversions conv_blocked conv_input conv_output conv_output_mask conv_finish_at "
           "conv_busy_time conv_max_output conv_max_conversions slot_item_max slot_freeze "
           "slot_attack_cost slot_attack_need slot_defense slot_has_defense param_reward_weight "
@@ -146,7 +147,7 @@ class HgStep(ctypes.Structure):
     _fields_ = ([(name, _I64) for name in _INTS]
                 + [(name, _I64 if name == "decode_len" else _P) for name in _TABLES]
                 + [(name, _P) for name in _WORLD]
-                + [("agent_rows", _P), ("rewards", _P), ("claims", _P)])
+                + [("agent_rows", _P), ("rewards", _P), ("obs", _P), ("claims", _P)])
 
 
 class NativeStep:
@@ -175,6 +176,8 @@ class NativeStep:
             "agent_code": int(observer.agent_rows[0, c["type_id"]]),
             "frozen_channel": c["agent:frozen"], "orientation_channel": c["agent:orientation"],
             "color_channel": c["agent:color"], "inventory_channel": observer.inventory.start,
+            "completion_channel": c["episode_completion_pct"], "last_action_channel": c["last_action"],
+            "last_reward_channel": c["last_reward"],
             **{f"t_{short}": type_of.get(name, -1) for short, name in
                (("attack", "attack"), ("swap", "swap"), ("rotate", "rotate"), ("put", "put_items"),
                 ("get", "get_items"), ("color", "change_color"), ("noop", "noop"))},
@@ -182,7 +185,7 @@ class NativeStep:
             "col_blocked": column["action.attack.blocked"], "col_frozen_ticks": column["status.frozen.ticks"],
             "col_trash": self.layout.trash,
         }
-        self.agent_rows, self.rewards = observer.agent_rows, engine.rewards
+        self.agent_rows, self.rewards, self.obs = observer.agent_rows, engine.rewards, observer.store
         self.bind(engine.world)
 
     def bind(self, w: World) -> None:
@@ -192,21 +195,24 @@ class NativeStep:
         self.world = w  # the tensors the pointers point into stay alive with it
         fields = {**self.ints, "slots": d.slots, "num_agents": d.num_agents, "num_envs": d.num_envs,
                   "converters": d.converters, "num_counters": w.agent_counts.shape[1],
-                  "num_stats": d.num_stats, "decode_len": len(self.tables["decode_valid"])}
+                  "num_stats": d.num_stats, "decode_len": len(self.tables["decode_valid"]),
+                  "obs_height": d.obs_height, "obs_width": d.obs_width, "padded_width": d.padded_width}
         pointers = {name: t.data_ptr() for name, t in self.tables.items()}
         for name in _WORLD:
             tensor = getattr(w, name)
             assert tensor.is_contiguous() and tensor.device.type == "cpu", name
             pointers[name] = tensor.data_ptr()
+        assert self.obs.is_contiguous()
         pointers.update(agent_rows=self.agent_rows.data_ptr(), rewards=self.rewards.data_ptr(),
-                        claims=self.claims.data_ptr())
+                        obs=self.obs.data_ptr(), claims=self.claims.data_ptr())
         self.struct = HgStep(**fields, **pointers)
         self.pointer = ctypes.addressof(self.struct)
 
     def __call__(self, actions: torch.Tensor, key: torch.Tensor, needs: bool, costs: bool,
                  penalties: bool, stat_rewards: bool, sharing: bool) -> None:
-        """One step; `actions` int64 [S] flat or [S, 2] pairs (decode.py's check), `key` this
-        step's priority keys; the flags are the engine's (what some env's task needs)."""
+        """One step with its observations (RULES.md steps 1-7); `actions` int64 [S] flat or
+        [S, 2] pairs (decode.py's check), `key` this step's priority keys; the flags are the
+        engine's (what some env's task needs)."""
         actions = actions.contiguous()
         flags = needs | costs << 1 | penalties << 2 | stat_rewards << 3 | sharing << 4
         self.lib.hg_step(self.pointer, actions.data_ptr(), actions.dim() == 2, key.data_ptr(), flags)

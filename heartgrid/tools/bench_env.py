@@ -74,22 +74,27 @@ def run(args: argparse.Namespace) -> int:
     for option, value in (("--threads", args.threads), ("--gather-threads", args.gather_threads)):
         if value is not None and value < 1:
             raise UsageError(f"{option} must be >= 1")
+    gather_note = None
     if args.device.startswith("cpu"):
         if args.gather_threads is None:
-            # The process's thread count, which the gather uses, as a trainer would choose it.
+            # The process's thread count, which a tensor step's gather uses, as a trainer would
+            # choose it.
             choice = choose_threads()
             torch.set_num_threads(choice.threads)
-            print(f"observation gather on {choice.threads} thread(s): {choice.reason}")
+            gather_note = f"observation gather on {choice.threads} thread(s): {choice.reason}"
         else:
-            print(f"observation gather on {args.gather_threads} thread(s): --gather-threads")
+            gather_note = f"observation gather on {args.gather_threads} thread(s): --gather-threads"
     game = get_recipe(args.recipe).fn(args.device).game  # an unknown recipe exits 2 in the CLI
     envs = args.envs or (4096 if args.device.startswith("cuda") else 64)
     engine = BatchedEngine(game, num_envs=envs, device=args.device, seed=args.seed,
                            gather_threads=args.gather_threads, compile=args.compile,
                            native=NATIVE_STEP[args.native],
                            **({} if args.threads is None else {"threads": args.threads}))
-    threads = engine.threads or torch.get_num_threads()
-    gather_threads = engine.gather_threads or torch.get_num_threads()
+    native = engine.native is not None  # one thread, the observations included
+    if gather_note and not native:
+        print(gather_note)
+    threads = 1 if native else engine.threads or torch.get_num_threads()
+    gather_threads = 1 if native else engine.gather_threads or torch.get_num_threads()
     engine.reset()
     gen = torch.Generator().manual_seed(args.seed)
     pool = [torch.randint(0, len(engine.action_names), (engine.num_slots,), generator=gen)
@@ -127,9 +132,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"round {r + 1}/{args.rounds}: {rate:,.0f} agent-steps/s "
               f"({steps} steps in {wall:.2f} s, process CPU {cpu:.2f} s, {episodes} episodes)")
     median = statistics.median(x["agent_steps_per_s"] for x in rounds)
+    threads_used = ("one thread" if native else
+                    f"{threads} engine thread(s), {gather_threads} gather thread(s)")
     print(f"{args.recipe}: {envs} envs x {engine.num_agents} agents on {args.device}, "
-          f"{threads} engine thread(s), {gather_threads} gather thread(s)"
-          f", {engine.step_kind} step: "
+          f"{engine.step_kind} step, {threads_used}: "
           f"median {median:,.0f} agent-steps/s")
     if args.json:
         print(json.dumps({

@@ -75,6 +75,13 @@ def window_shifted(original):
     return observe
 
 
+def native_window_shifted(original):
+    def step(self, *args):  # the C++ step writes the windows itself
+        original(self, *args)
+        self.obs.copy_(self.obs.roll(1, dims=2))
+    return step
+
+
 def lambda_gets_gamma(original):
     return lambda *args, **kw: original(*args, **{**kw, "gae_lambda": kw["gamma"]})
 
@@ -175,7 +182,8 @@ PLANTED = {
                                         wrap(NativeStep, "__call__", native_converter_timer_off_by_one)),
                                    ROLLOUT | {"world"}),
     "observation_window_shifted": ("engine: the observation window one cell to the side",
-                                   wrap(Observer, "observe_globals", window_shifted), {"obs"}),
+                                   both(wrap(Observer, "observe_globals", window_shifted),
+                                      wrap(NativeStep, "__call__", native_window_shifted)), {"obs"}),
     "reward_weights_doubled": ("engine: reward weights doubled at reset",
                                wrap(batched.BatchedEngine, "reset", reward_weights_doubled), {"world_floats"}),
     "lambda_gets_gamma": ("advantages: gae_lambda receives gamma's value",

@@ -1,12 +1,14 @@
 // The engine's step on a CPU as one native call (heartgrid/engine/native.py builds and calls it).
 //
-// It does what BatchedEngine._device_step does with host skips (RULES.md steps 1-6 and the
-// refresh of the grid's feature rows) on the same World tensors, in the same order: decode,
-// converters, the action kinds one after another (every agent of a kind reads the state the
-// previous kind left; claims are resolved before any effect), costs and counts, rewards, the
-// feature rows. Envs never interact, so one pass over all slots per kind is the batch's step.
-// A tensor step is ~250 small operations whose cost is per-operation dispatch (~3.5 us each);
-// here each is a loop over a few thousand slots or converters.
+// It does what BatchedEngine does with its tensor step (RULES.md steps 1-6, the refresh of the
+// grid's feature rows, then step 7: the observation windows and their global features) on the
+// same World tensors and buffers, in the same order within an env: decode, converters, the
+// action kinds one after another (every agent of a kind reads the state the previous kind
+// left; claims are resolved before any effect), costs and counts, rewards, feature rows,
+// windows. Envs never interact, so the batch is stepped one env at a time, each env's grid
+// and agents staying in the cache from its first phase to its windows. A tensor step is ~250
+// small operations whose cost is per-operation dispatch (~3.5 us each); here each is a loop
+// over an env's agents or converters.
 //
 // Plain C++17 with C linkage and no PyTorch headers, so it builds in about a second; the
 // tensors arrive as pointers in `HgStep`, whose fields native.py's ctypes Structure mirrors
@@ -16,6 +18,7 @@
 // the float32 reward almost never shows; tests compare both engines).
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -39,6 +42,8 @@ struct HgStep {
     // Grid channels and codes.
     int64_t type_channel, swappable_channel, agent_code;
     int64_t frozen_channel, orientation_channel, color_channel, inventory_channel;
+    int64_t completion_channel, last_action_channel, last_reward_channel;  // last_action_arg: + 1
+    int64_t obs_height, obs_width, padded_width;
     // Action type ids (-1: not enabled) and counters' columns.
     int64_t t_attack, t_swap, t_rotate, t_put, t_get, t_color, t_noop;
     int64_t col_invalid_type, col_invalid_arg, col_blocked, col_frozen_ticks, col_trash;
@@ -66,6 +71,7 @@ struct HgStep {
     int32_t* agent_item_stats;  // [5, S, 10]
     int32_t* agent_counts;      // [S, num_counters]
     int64_t* env_step;
+    const int64_t* env_length;
     const int64_t* conv_feature_index;  // [C, 12]
     int16_t* conv_inventory;
     int32_t* conv_timer;
@@ -94,8 +100,9 @@ struct HgStep {
     const double* param_action_penalty;
     // The observer's agent feature rows [S, F] (observe.py; the group column is kept there).
     uint8_t* agent_rows;
-    // Out: this step's rewards [S].
+    // Out: this step's rewards [S] and observations [S, H, W, F] (observe.py's store).
     float* rewards;
+    uint8_t* obs;
     // Scratch: claims, one entry per possible target (cells, slots, 2 x converters), -1
     // everywhere between calls.
     int64_t* claims;
@@ -109,9 +116,10 @@ struct Step {
     const HgStep& w;
     const int64_t S, A, C, F, T;
     const bool needs, costs, penalties, stat_rewards, sharing;
-    std::vector<int64_t> type, arg, offset, target;
-    std::vector<uint8_t> acting, success, affordable, claim, dirty;
-    std::vector<int16_t> before;
+    int64_t env = 0, s0 = 0, s1 = 0, c0 = 0, c1 = 0;  // the env being stepped: its slots and converters
+    std::vector<int64_t> type, arg, offset, target, attacker;
+    std::vector<uint8_t> acting, success, affordable, claim, dirty, hit;
+    std::vector<int16_t> before, taken;
     std::vector<int32_t> stats_before, after;
     std::vector<double> reward;
 
@@ -119,8 +127,8 @@ struct Step {
         : w(world), S(world.slots), A(world.num_agents), C(world.converters), F(world.num_features),
           T(world.num_types), needs(flags & 1), costs(flags & 2), penalties(flags & 4),
           stat_rewards(flags & 8), sharing(flags & 16),
-          type(S), arg(S), offset(S), target(S), acting(S), success(S, 0), affordable(S),
-          claim(S), dirty(C, 0), reward(S) {}
+          type(S), arg(S), offset(S), target(S), attacker(S), acting(S), success(S, 0), affordable(S),
+          claim(S), dirty(C, 0), hit(S), before(S * kItems), taken(S * kItems), reward(S) {}
 
     int16_t* inventory(int64_t s) const { return w.agent_inventory + s * kItems; }
     int32_t* item_stat(int kind, int64_t s) const {
@@ -140,18 +148,18 @@ struct Step {
     // The highest key among the claimants of each target wins (keys are unique within an
     // env, targets global, so envs never meet); `claim`/`target` in, winners out in `claim`.
     void resolve(const int64_t* key) {
-        for (int64_t s = 0; s < S; ++s)
+        for (int64_t s = s0; s < s1; ++s)
             if (claim[s]) w.claims[target[s]] = std::max(w.claims[target[s]], key[s]);
-        for (int64_t s = 0; s < S; ++s)
+        for (int64_t s = s0; s < s1; ++s)
             if (claim[s]) claim[s] = w.claims[target[s]] == key[s] ? 1 : 2;  // 2: lost
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (claim[s]) w.claims[target[s]] = -1;
             claim[s] = claim[s] == 1;
         }
     }
 
     void decode(const int64_t* actions, bool pairs) {
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             bool valid;
             if (!pairs) {
                 int64_t index = std::clamp<int64_t>(actions[s] + 1, 0, w.decode_len - 1);
@@ -178,7 +186,7 @@ struct Step {
 
     // Step 3 (converters.py): one countdown per converter; outputs appear at finish_at.
     void advance_converters() {
-        for (int64_t c = 0; c < C; ++c) {
+        for (int64_t c = c0; c < c1; ++c) {
             int32_t& timer = w.conv_timer[c];
             int16_t* inv = w.conv_inventory + c * kItems;
             if (timer == w.conv_finish_at[c]) {
@@ -208,7 +216,7 @@ struct Step {
 
     void attack(const int64_t* key) {
         bool any = false;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             claim[s] = 0;
             if (!doing(s, w.t_attack)) continue;
             if (!holds(inventory(s), needs ? need(s) : w.slot_attack_need + s * kItems)) continue;
@@ -228,9 +236,9 @@ struct Step {
         resolve(key);
 
         // Every winner pays first; targets are distinct, so `attacker` maps a target to its winner.
-        std::vector<int64_t> attacker(S, -1);
+        std::fill(attacker.begin() + s0, attacker.begin() + s1, -1);
         bool won_any = false;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (!claim[s]) continue;
             success[s] = 1;
             won_any = true;
@@ -240,9 +248,9 @@ struct Step {
         }
         if (!won_any) return;
         // Defenders pay; then every steal is computed from the counts at that point.
-        std::vector<int16_t> taken(S * kItems, 0);
-        std::vector<uint8_t> hit(S, 0);
-        for (int64_t v = 0; v < S; ++v) {
+        std::fill(taken.begin() + s0 * kItems, taken.begin() + s1 * kItems, 0);
+        std::fill(hit.begin() + s0, hit.begin() + s1, 0);
+        for (int64_t v = s0; v < s1; ++v) {
             if (attacker[v] < 0) continue;
             int16_t* inv = inventory(v);
             const int16_t* defense = w.slot_defense + v * kItems;
@@ -253,7 +261,7 @@ struct Step {
                 hit[v] = 1;
             }
         }
-        for (int64_t v = 0; v < S; ++v) {
+        for (int64_t v = s0; v < s1; ++v) {
             if (!hit[v]) continue;
             bool steals = w.agent_frozen[v] == 0;  // a target frozen before this kind keeps its items
             w.agent_frozen[v] = w.slot_freeze[v];
@@ -264,7 +272,7 @@ struct Step {
             for (int i = 0; i < kItems; ++i)
                 taken[v * kItems + i] = std::min<int16_t>(inv[i], limit[i] - thief[i]);
         }
-        for (int64_t v = 0; v < S; ++v) {
+        for (int64_t v = s0; v < s1; ++v) {
             if (!hit[v]) continue;
             int16_t *inv = inventory(v), *thief = inventory(attacker[v]);
             int32_t* stolen = item_stat(kStolen, attacker[v]);
@@ -285,14 +293,14 @@ struct Step {
 
     void swap(const int64_t* key) {
         bool any = false;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             claim[s] = doing(s, w.t_swap) && affordable[s] && cell(faced(s))[w.swappable_channel] == 1;
             target[s] = faced(s);
             any |= claim[s];
         }
         if (!any) return;
         resolve(key);
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (!claim[s]) continue;
             success[s] = 1;
             // The block takes the agent's cell; the agent's own row is written after the step.
@@ -306,7 +314,7 @@ struct Step {
 
     void move(const int64_t* key) {
         bool any = false;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             claim[s] = 0;
             if (!(acting[s] && w.is_move[type[s]])) continue;
             int64_t index = offset[s] + w.agent_orientation[s];
@@ -319,7 +327,7 @@ struct Step {
         }
         if (!any) return;
         resolve(key);
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (!claim[s]) continue;
             success[s] = 1;
             std::memset(cell(w.agent_cell[s]), 0, F);
@@ -332,7 +340,7 @@ struct Step {
     // C + c for a get), applied in that order, so a get sees what was put.
     void use_converters(const int64_t* key) {
         bool any = false;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             bool putting = doing(s, w.t_put) && affordable[s];
             bool getting = doing(s, w.t_get) && affordable[s];
             claim[s] = 0;
@@ -344,7 +352,7 @@ struct Step {
         }
         if (!any) return;
         resolve(key);
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (!claim[s] || target[s] >= C) continue;
             int64_t c = target[s];
             int16_t *held = w.conv_inventory + c * kItems, *inv = inventory(s);
@@ -357,7 +365,7 @@ struct Step {
             }
             dirty[c] = 1;
         }
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (!claim[s] || target[s] < C) continue;
             int64_t c = target[s] - C;
             int16_t *held = w.conv_inventory + c * kItems, *inv = inventory(s);
@@ -377,14 +385,14 @@ struct Step {
     void kinds(const int64_t* key) {
         if (w.t_attack >= 0) attack(key);
         // Only attacks change another agent's inventory, so later kinds share one check.
-        for (int64_t s = 0; s < S; ++s) affordable[s] = acting[s] && (!needs || holds(inventory(s), need(s)));
+        for (int64_t s = s0; s < s1; ++s) affordable[s] = acting[s] && (!needs || holds(inventory(s), need(s)));
         if (w.t_swap >= 0) swap(key);
         move(key);
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (doing(s, w.t_rotate) && affordable[s]) w.agent_orientation[s] = arg[s], success[s] = 1;
         }
         if (w.t_put >= 0 || w.t_get >= 0) use_converters(key);
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (doing(s, w.t_color) && affordable[s]) {
                 w.agent_color[s] = static_cast<uint8_t>(w.agent_color[s] + 1 - 2 * arg[s]);  // mod 256
                 success[s] = 1;
@@ -395,7 +403,7 @@ struct Step {
 
     // Costs of the actions other than attack (paid inside their kind), counts, penalties.
     void outcomes() {
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             if (costs && success[s] && type[s] != w.t_attack) {
                 const int16_t* cost = w.param_action_cost + param_row(s) * kItems;
                 int16_t* inv = inventory(s);
@@ -422,7 +430,7 @@ struct Step {
 
     // Step 5: inventory change -> gained/lost and rewards (float64, as the tensor step).
     void rewards() {
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             int16_t* inv = inventory(s);
             int32_t *gained = item_stat(kGained, s), *lost = item_stat(kLost, s);
             const double* weight = w.param_reward_weight + (s / A) * kItems;
@@ -446,23 +454,21 @@ struct Step {
             reward[s] += r;  // the penalty (outcomes) is subtracted after the rest, as in batched.py
         }
         if (sharing) {
-            for (int64_t e = 0; e < w.num_envs; ++e) {
-                double pct = w.param_group_pct[e], shares = 0.0;
-                for (int64_t a = 0; a < A; ++a) shares += pct * reward[e * A + a];
-                shares /= A;
-                for (int64_t a = 0; a < A; ++a) reward[e * A + a] = (1 - pct) * reward[e * A + a] + shares;
-            }
+            double pct = w.param_group_pct[env], shares = 0.0;
+            for (int64_t s = s0; s < s1; ++s) shares += pct * reward[s];
+            shares /= A;
+            for (int64_t s = s0; s < s1; ++s) reward[s] = (1 - pct) * reward[s] + shares;
         }
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             w.rewards[s] = static_cast<float>(reward[s]);
             w.agent_episode_reward[s] += w.rewards[s];
         }
-        for (int64_t e = 0; e < w.num_envs; ++e) w.env_step[e] += 1;
+        w.env_step[env] += 1;
     }
 
     // The feature rows of every agent's cell and of the converters that changed (observe.py).
     void refresh() {
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = s0; s < s1; ++s) {
             uint8_t* row = w.agent_rows + s * F;
             row[w.frozen_channel] = w.agent_frozen[s] > 0;
             row[w.orientation_channel] = static_cast<uint8_t>(w.agent_orientation[s]);
@@ -470,7 +476,7 @@ struct Step {
             for (int i = 0; i < kItems; ++i) row[w.inventory_channel + i] = static_cast<uint8_t>(inventory(s)[i]);
             std::memcpy(cell(w.agent_cell[s]), row, F);
         }
-        for (int64_t c = 0; c < C; ++c) {
+        for (int64_t c = c0; c < c1; ++c) {
             if (!dirty[c]) continue;
             const int64_t* index = w.conv_feature_index + c * kConverterChannels;
             w.planes[index[0]] = w.conv_timer[c] > 0;
@@ -480,12 +486,33 @@ struct Step {
         }
     }
 
-    void run(const int64_t* actions, bool pairs, const int64_t* key) {
-        before.assign(w.agent_inventory, w.agent_inventory + S * kItems);
+    // Step 7 for the env's agents: the windows (observe.py's gather) and the global features
+    // at their centres, while the env's grid is still in the cache.
+    void observe() {
+        const int64_t H = w.obs_height, W = w.obs_width, row_bytes = W * F;
+        const int64_t corner = (H / 2) * w.padded_width + W / 2;
+        const uint8_t completion = static_cast<uint8_t>(255 * w.env_step[env] / w.env_length[env]);
+        for (int64_t s = s0; s < s1; ++s) {
+            uint8_t* window = w.obs + s * H * row_bytes;
+            const uint8_t* top = cell(w.agent_cell[s] - corner);
+            for (int64_t h = 0; h < H; ++h) std::memcpy(window + h * row_bytes, top + h * w.padded_width * F, row_bytes);
+            uint8_t* centre = window + (H / 2) * row_bytes + (W / 2) * F;
+            centre[w.completion_channel] = completion;
+            centre[w.last_action_channel] = static_cast<uint8_t>(w.agent_last_action[2 * s]);
+            centre[w.last_action_channel + 1] = static_cast<uint8_t>(w.agent_last_action[2 * s + 1]);
+            // round half to even (torch.round), of the float32 product, as observe.py
+            float shown = std::nearbyint(w.rewards[s] * 100.0f);
+            centre[w.last_reward_channel] = static_cast<uint8_t>(std::clamp(shown, 0.0f, 255.0f));
+        }
+    }
+
+    // One env's whole step: its grid, agents and converters stay in the cache throughout
+    // (a pass over all envs per phase would bring ~12 MB of grid state back for each).
+    void run_env(int64_t e, const int64_t* actions, bool pairs, const int64_t* key) {
+        env = e, s0 = e * A, s1 = s0 + A, c0 = e * (C / w.num_envs), c1 = c0 + C / w.num_envs;
+        std::copy(w.agent_inventory + s0 * kItems, w.agent_inventory + s1 * kItems, before.begin() + s0 * kItems);
         if (stat_rewards) {
-            stats_before.resize(S * w.num_stats);
-            after.resize(w.num_stats);
-            for (int64_t s = 0; s < S; ++s) all_stats(s, stats_before.data() + s * w.num_stats);
+            for (int64_t s = s0; s < s1; ++s) all_stats(s, stats_before.data() + s * w.num_stats);
         }
         decode(actions, pairs);  // steps 1-2
         advance_converters();    // step 3
@@ -493,6 +520,15 @@ struct Step {
         outcomes();
         rewards();               // steps 5-6
         refresh();
+        observe();               // step 7
+    }
+
+    void run(const int64_t* actions, bool pairs, const int64_t* key) {
+        if (stat_rewards) {
+            stats_before.resize(S * w.num_stats);
+            after.resize(w.num_stats);
+        }
+        for (int64_t e = 0; e < w.num_envs; ++e) run_env(e, actions, pairs, key);
     }
 };
 
