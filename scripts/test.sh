@@ -4,22 +4,26 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 
-# The viewer's tests drive headless Chromium (tests/replay/browser.py): Debian's package, as a
-# fresh machine needs it. Quick when it is there; `apt-get update` only when the install fails
-# for want of package lists.
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages a fresh machine may lack: the viewer's tests drive headless Chromium
+# (tests/replay/browser.py), and the engine's native step and torch.compile's CPU code need a C++
+# compiler. Quick when they are there; `apt-get update` only when the install fails for want of
+# package lists.
+packages=()
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+command -v "${CXX:-c++}" >/dev/null 2>&1 || packages+=(g++)
+if [ "${#packages[@]}" -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
       sudo="sudo"
     else
-      echo "heartgrid: /usr/bin/chromium is missing and installing it needs root or sudo:" \
-           "apt-get install -y --no-install-recommends chromium" >&2
+      echo "heartgrid: the tests need ${packages[*]} and installing needs root or sudo:" \
+           "apt-get install -y --no-install-recommends ${packages[*]}" >&2
       exit 1
     fi
   fi
-  install=($sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
-  echo "heartgrid: installing Chromium for the browser tests: ${install[*]}" >&2
+  install=($sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}")
+  echo "heartgrid: installing what the tests need: ${install[*]}" >&2
   if ! "${install[@]}" >&2; then
     echo "heartgrid: refreshing the package lists: $sudo apt-get update" >&2
     $sudo apt-get update >&2
