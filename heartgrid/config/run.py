@@ -67,7 +67,7 @@ class SystemConfig(Config):
     `compile` is on, falling back to the tensor step with a warning where it cannot be built;
     `on`: required (an error where it cannot run); `off`: the tensor step. The same game step
     for step either way, so a run may resume with it switched; on a 2-core CPU the engine
-    steps ~2.7x faster (benchmarks/README.md). A GPU always runs the tensor step."""
+    steps ~2.4x faster (benchmarks/README.md). A GPU always runs the tensor step."""
     deterministic: bool = True
     """Deterministic cuDNN kernels on CUDA (cudnn.deterministic, no benchmark autotuning);
     other CUDA kernels (scatter/index_add atomics) may still vary run to run. CPU runs are

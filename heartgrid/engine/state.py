@@ -188,7 +188,11 @@ class World:
             if tuple(value.shape) != shape or value.dtype != dtype:
                 raise ValueError(f"engine state tensor {name!r} has shape {tuple(value.shape)} "
                                  f"{value.dtype}, expected {shape} {dtype}")
-            getattr(self, name).copy_(value)
+        problems = out_of_range(tensors, self.dims)
+        if problems:
+            raise ValueError(f"engine state has out-of-range values in {', '.join(problems)}")
+        for name in specs:
+            getattr(self, name).copy_(tensors[name])
 
     def grow_converters(self, conv_per_room: int) -> None:
         """Make room for more converters per room (a task with more converters arrived).
@@ -221,6 +225,19 @@ class World:
         self.conv_at[new.cells] = -1
 
 
+def out_of_range(t: dict[str, torch.Tensor], d: Dims) -> list[str]:
+    """Names of the index tensors of a state that point outside the tensors they index: a
+    damaged state must be refused when loaded, not fail inside a step (the native step would
+    write wherever an index points)."""
+    checks = {
+        "agent_cell": (0, d.cells - 1), "agent_orientation": (0, 3), "agent_at": (-1, d.slots - 1),
+        "conv_at": (-1, d.converters - 1), "conv_cell": (0, d.cells),  # inactive: the trash cell
+        "conv_feature_index": (0, t["planes"].numel() - 1), "env_length": (1, None),
+    }
+    return [name for name, (low, high) in checks.items()
+            if bool((t[name] < low).any()) or (high is not None and bool((t[name] > high).any()))]
+
+
 def env_rows(env_ids: torch.Tensor, per_env: int) -> torch.Tensor:
     """The rows of envs `env_ids`, in order, of a tensor that holds `per_env` consecutive rows
     per env (slots: num_agents per env; converters: conv_per_env)."""
@@ -233,6 +250,14 @@ def all_stats(w: World, slots: torch.Tensor | None = None) -> torch.Tensor:
     if slots is not None:
         items, counts = items.index_select(1, slots), counts.index_select(0, slots)
     return torch.cat([items.permute(1, 0, 2).flatten(1), counts], dim=1)
+
+
+def sum_in_order(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """`x` summed over `dim` from the first term to the last, as the native step and
+    reference.py add. torch's `sum` pairs terms by the CPU's vector width, so float64 reward
+    sums would differ in their last bit between the tensor and the native step (and between
+    CPUs); a CPU's cumsum adds in order."""
+    return x.cumsum(dim).select(dim, -1)
 
 
 def holds(have: torch.Tensor, need: torch.Tensor) -> torch.Tensor:

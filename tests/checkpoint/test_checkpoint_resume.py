@@ -5,6 +5,7 @@ or repeats, also after a crash between two checkpoints."""
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,10 @@ def test_stop_and_resume_is_exact(uninterrupted: Path, tmp_path: Path, monkeypat
     assert [p.name for p in CheckpointManager(run_dir).checkpoints()] == ["epoch_000001"]
     assert [r["metric/epoch"] for r in read_metrics(run_dir)] == [1]
 
+    # TensorBoard reads event files in name order, whose first field is the second a writer
+    # opened; two writers of one process in one second sort by its writer count as text
+    # (".10" before ".9"). A real resume starts a new process seconds later.
+    time.sleep(1 - time.time() % 1)
     train(config)  # the same command again resumes
     log = (run_dir / "log.txt").read_text()
     assert "resuming at epoch 1, agent step 64" in log

@@ -111,7 +111,7 @@ def test_host_skips_masked_compiled_and_native_steps_are_one_game():
     # With host skips the effects touch only the winners' rows and the converters that change;
     # without, every slot writes and the losers' writes land in trash rows; the compiled step
     # runs the masked path through torch.compile; the native step is C++ loops over the same
-    # tensors (its float64 sums add in index order: they too must agree). The games must be the same, tensor for
+    # tensors. The games must be the same, tensor for
     # tensor, at every step: through episode resets (short episodes), which must not recompile
     # the step, and with agents using converters often (crowded rooms, converters stocked from
     # the start, a third of the actions put_items / get_items).

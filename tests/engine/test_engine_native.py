@@ -27,10 +27,10 @@ from heartgrid.tools.cli import main
 def fresh_build(tmp_path, monkeypatch):
     """A cache of our own, and no library loaded yet; the process's library again afterwards."""
     monkeypatch.setenv("HEARTGRID_CACHE_DIR", str(tmp_path / "cache"))
-    native.library.cache_clear()
+    native.load.cache_clear()
     batched._warn_once.cache_clear()
     yield tmp_path
-    native.library.cache_clear()
+    native.load.cache_clear()
 
 
 def compiler_script(path: Path, body: str) -> str:
@@ -60,13 +60,19 @@ def test_the_library_is_built_once_and_then_loaded_from_the_cache(fresh_build, m
     built = list((fresh_build / "cache" / "native").glob("*/step.so"))
     assert len(built) == 1 and not list(built[0].parent.glob("tmp*"))  # renamed into place
     assert sum("step.cpp" in line for line in calls.read_text().splitlines()) == 1
-    native.library.cache_clear()  # another process: finds the library, only asks the version
+    native.load.cache_clear()  # another process: finds the library, only asks the version
     assert native.available() is None
     assert sum("step.cpp" in line for line in calls.read_text().splitlines()) == 1
+    assert oct(built[0].stat().st_mode & 0o777) == "0o755"  # other users of the cache load it too
     engine = BatchedEngine(dense_arena(combat=False), num_envs=2)
     engine.reset()
     engine.step(torch.zeros(engine.num_slots, dtype=torch.long))
     assert engine.step_kind == "native"
+
+
+def test_cxx_may_carry_words_of_its_own(fresh_build, monkeypatch):
+    monkeypatch.setenv("CXX", "env c++")  # as `ccache g++` does
+    assert native.available() is None
 
 
 def test_without_a_compiler_the_default_falls_back_with_a_warning(fresh_build, monkeypatch):
@@ -90,10 +96,43 @@ def test_a_failed_build_and_an_unwritable_cache_are_named(fresh_build, monkeypat
     assert main(["bench", "env", "small_cardinal", "--native", "on", "--gather-threads", "1"]) == 2
     assert "error: building" in capsys.readouterr().err
     monkeypatch.delenv("CXX")
-    native.library.cache_clear()
+    native.load.cache_clear()
     (fresh_build / "file").write_text("")
     monkeypatch.setenv("HEARTGRID_CACHE_DIR", str(fresh_build / "file"))
     assert "set HEARTGRID_CACHE_DIR to a writable directory" in native.available()
+
+
+def test_float64_rewards_add_alike_on_both_steps():
+    # Inventories of several weighted items (torch's vectorised sum would pair the ten terms
+    # by the CPU's vector width; both steps add them in order) and group sharing.
+    game = dense_arena(combat=False)
+    game.agent.rewards = {"ore_red": 0.113, "battery_red": 0.371, "heart": 0.917, "laser": 0.0731,
+                          "armor": 0.29, "ore_blue": 0.057, "ore_green": 0.6}
+    game.agent.reward_caps = {}
+    engines = [BatchedEngine(game, num_envs=2, seed=1, native=n) for n in (False, True)]
+    held = torch.randint(0, 40, engines[0].world.agent_inventory.shape, dtype=torch.int16,
+                         generator=torch.Generator().manual_seed(2))
+    for engine in engines:
+        engine.reset()
+        engine.world.agent_inventory.copy_(held)
+        engine.step(torch.full((engine.num_slots,), engine.action_space.index("noop_0")))
+    a, b = (engine.world.agent_inventory_value for engine in engines)
+    assert torch.equal(a, b) and bool((a > 0).all())
+    assert torch.equal(engines[0].rewards, engines[1].rewards)
+
+
+def test_a_tensor_of_another_dtype_and_a_damaged_state_are_refused():
+    engine = BatchedEngine(dense_arena(combat=False), num_envs=2)
+    engine.reset()
+    saved = engine.state_dict()
+    engine.world.agent_frozen = engine.world.agent_frozen.int()
+    with pytest.raises(TypeError, match="agent_frozen must be a contiguous CPU tensor of int16_t, got torch.int32"):
+        engine.native.bind(engine.world)
+    damaged = BatchedEngine(dense_arena(combat=False), num_envs=2)
+    saved["world"]["agent_orientation"][3] = 7
+    saved["world"]["agent_cell"][0] = -5
+    with pytest.raises(ValueError, match="out-of-range values in agent_cell, agent_orientation"):
+        damaged.load_state_dict(saved)
 
 
 def test_tasks_that_reallocate_and_a_loaded_state_keep_the_game():

@@ -11,16 +11,17 @@
 // over an env's agents or converters.
 //
 // Plain C++17 with C linkage and no PyTorch headers, so it builds in about a second; the
-// tensors arrive as pointers in `HgStep`, whose fields native.py's ctypes Structure mirrors
-// in the same order. Everything is integer arithmetic except the rewards, computed in double
-// as the tensor step and reference.py do; a sum over items or agents adds in index order,
-// where torch's vectorised sum may pair terms differently (the last bit of a float64, which
-// the float32 reward almost never shows; tests compare both engines).
+// tensors arrive as pointers in `HgStep`, which native.py builds from `HG_FIELDS` (below).
+// Everything is integer arithmetic except the rewards, computed in double as the tensor step
+// and reference.py do, every sum adding its terms in index order, as the tensor step's
+// `sum_in_order` does (state.py), and every a*b+c rounded twice (no FMA: native.py's flags):
+// the float64 state is the tensor step's to the last bit.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace {
@@ -32,80 +33,60 @@ enum ItemStat { kGained = 0, kLost = 1, kGet = 2, kPut = 3, kStolen = 4 };
 
 }  // namespace
 
+// Everything the step reads and writes, as (C type, name). native.py builds its ctypes
+// structure from this list (`hg_fields`), taking each pointer from the tensor of that name and
+// checking its dtype against the C type, so the two sides cannot disagree on an order or type.
+#define HG_FIELDS(X)                                                                             \
+    /* Dims: counters' columns include the trash column; stats do not. */                      \
+    X(int64_t, slots) X(int64_t, num_agents) X(int64_t, num_envs) X(int64_t, converters)       \
+    X(int64_t, num_features) X(int64_t, num_types) X(int64_t, max_args)                        \
+    X(int64_t, num_counters) X(int64_t, num_stats)                                             \
+    X(int64_t, obs_height) X(int64_t, obs_width) X(int64_t, padded_width)                      \
+    /* Grid channels and codes (last_action_arg is last_action + 1). */                        \
+    X(int64_t, type_channel) X(int64_t, swappable_channel) X(int64_t, agent_code)              \
+    X(int64_t, frozen_channel) X(int64_t, orientation_channel) X(int64_t, color_channel)       \
+    X(int64_t, inventory_channel) X(int64_t, completion_channel)                               \
+    X(int64_t, last_action_channel) X(int64_t, last_reward_channel)                            \
+    /* Action type ids (-1: not enabled) and the counters' columns. */                         \
+    X(int64_t, t_attack) X(int64_t, t_swap) X(int64_t, t_rotate) X(int64_t, t_put)             \
+    X(int64_t, t_get) X(int64_t, t_color) X(int64_t, t_noop)                                   \
+    X(int64_t, col_invalid_type) X(int64_t, col_invalid_arg) X(int64_t, col_blocked)           \
+    X(int64_t, col_frozen_ticks) X(int64_t, col_trash)                                         \
+    /* Tables: decode.py's rows [K + 2, 3] (type, arg, move offset) and validity; actions.py's \
+       cell deltas ahead [4], attack scan [4, 9], move deltas and turns [T * max_args * 4]. */   \
+    X(const uint8_t*, is_move) X(const int64_t*, decode_rows) X(const uint8_t*, decode_valid)  \
+    X(int64_t, decode_len) X(const int64_t*, num_args) X(const int64_t*, forward)              \
+    X(const int64_t*, scan) X(const int64_t*, move_delta) X(const int64_t*, move_turn)         \
+    /* The World (state.py). */                                                                \
+    X(uint8_t*, planes) X(int64_t*, agent_at) X(const int64_t*, conv_at)                       \
+    X(int64_t*, agent_cell) X(int64_t*, agent_orientation) X(int16_t*, agent_inventory)        \
+    X(int16_t*, agent_frozen) X(uint8_t*, agent_color) X(int64_t*, agent_last_action)          \
+    X(float*, agent_episode_reward) X(double*, agent_inventory_value)                          \
+    X(int32_t*, agent_item_stats) X(int32_t*, agent_counts)                                    \
+    X(int64_t*, env_step) X(const int64_t*, env_length)                                        \
+    X(const int64_t*, conv_feature_index) X(int16_t*, conv_inventory) X(int32_t*, conv_timer)  \
+    X(int32_t*, conv_conversions) X(int32_t*, conv_blocked) X(const int16_t*, conv_input)      \
+    X(const int16_t*, conv_output) X(const int16_t*, conv_output_mask)                         \
+    X(const int32_t*, conv_finish_at) X(const int32_t*, conv_busy_time)                        \
+    X(const int32_t*, conv_max_output) X(const int32_t*, conv_max_conversions)                 \
+    X(const int16_t*, slot_item_max) X(const int16_t*, slot_freeze)                            \
+    X(const int16_t*, slot_attack_cost) X(const int16_t*, slot_attack_need)                    \
+    X(const int16_t*, slot_defense) X(const uint8_t*, slot_has_defense)                        \
+    X(const double*, param_reward_weight) X(const double*, param_reward_cap)                   \
+    X(const double*, param_stat_weight) X(const double*, param_stat_cap)                       \
+    X(const double*, param_group_pct) X(const int16_t*, param_action_need)                     \
+    X(const int16_t*, param_action_cost) X(const double*, param_action_penalty)                \
+    /* The observer's agent feature rows [S, F] (it keeps the group column), this step's      \
+       rewards [S] and observation windows [S, H, W, F], and the claims scratch: one entry     \
+       per possible target (cells, slots, 2 x converters), -1 everywhere between calls. */     \
+    X(uint8_t*, agent_rows) X(float*, rewards) X(uint8_t*, obs) X(int64_t*, claims)
+
 extern "C" {
 
 struct HgStep {
-    // Dims.
-    int64_t slots, num_agents, num_envs, converters, num_features, num_types, max_args;
-    int64_t num_counters;  // columns of agent_counts, the trash column included
-    int64_t num_stats;     // per-agent stats without the trash column
-    // Grid channels and codes.
-    int64_t type_channel, swappable_channel, agent_code;
-    int64_t frozen_channel, orientation_channel, color_channel, inventory_channel;
-    int64_t completion_channel, last_action_channel, last_reward_channel;  // last_action_arg: + 1
-    int64_t obs_height, obs_width, padded_width;
-    // Action type ids (-1: not enabled) and counters' columns.
-    int64_t t_attack, t_swap, t_rotate, t_put, t_get, t_color, t_noop;
-    int64_t col_invalid_type, col_invalid_arg, col_blocked, col_frozen_ticks, col_trash;
-    const uint8_t* is_move;      // [T]
-    const int64_t* decode_rows;  // [K + 2, 3]: type, arg, move offset (decode.py)
-    const uint8_t* decode_valid; // [K + 2]
-    int64_t decode_len;
-    const int64_t* num_args;     // [T]
-    const int64_t* forward;      // [4] cell delta ahead
-    const int64_t* scan;         // [4, 9]
-    const int64_t* move_delta;   // [T * max_args * 4]
-    const int64_t* move_turn;
-    // World (state.py).
-    uint8_t* planes;
-    int64_t* agent_at;
-    int64_t* conv_at;
-    int64_t* agent_cell;
-    int64_t* agent_orientation;
-    int16_t* agent_inventory;
-    int16_t* agent_frozen;
-    uint8_t* agent_color;
-    int64_t* agent_last_action;
-    float* agent_episode_reward;
-    double* agent_inventory_value;
-    int32_t* agent_item_stats;  // [5, S, 10]
-    int32_t* agent_counts;      // [S, num_counters]
-    int64_t* env_step;
-    const int64_t* env_length;
-    const int64_t* conv_feature_index;  // [C, 12]
-    int16_t* conv_inventory;
-    int32_t* conv_timer;
-    int32_t* conv_conversions;
-    int32_t* conv_blocked;
-    const int16_t* conv_input;
-    const int16_t* conv_output;
-    const int16_t* conv_output_mask;
-    const int32_t* conv_finish_at;
-    const int32_t* conv_busy_time;
-    const int32_t* conv_max_output;
-    const int32_t* conv_max_conversions;
-    const int16_t* slot_item_max;
-    const int16_t* slot_freeze;
-    const int16_t* slot_attack_cost;
-    const int16_t* slot_attack_need;
-    const int16_t* slot_defense;
-    const uint8_t* slot_has_defense;
-    const double* param_reward_weight;
-    const double* param_reward_cap;
-    const double* param_stat_weight;
-    const double* param_stat_cap;
-    const double* param_group_pct;
-    const int16_t* param_action_need;
-    const int16_t* param_action_cost;
-    const double* param_action_penalty;
-    // The observer's agent feature rows [S, F] (observe.py; the group column is kept there).
-    uint8_t* agent_rows;
-    // Out: this step's rewards [S] and observations [S, H, W, F] (observe.py's store).
-    float* rewards;
-    uint8_t* obs;
-    // Scratch: claims, one entry per possible target (cells, slots, 2 x converters), -1
-    // everywhere between calls.
-    int64_t* claims;
+#define HG_MEMBER(type, name) type name;
+    HG_FIELDS(HG_MEMBER)
+#undef HG_MEMBER
 };
 
 }  // extern "C"
@@ -502,7 +483,7 @@ struct Step {
             centre[w.last_action_channel + 1] = static_cast<uint8_t>(w.agent_last_action[2 * s + 1]);
             // round half to even (torch.round), of the float32 product, as observe.py
             float shown = std::nearbyint(w.rewards[s] * 100.0f);
-            centre[w.last_reward_channel] = static_cast<uint8_t>(std::clamp(shown, 0.0f, 255.0f));
+            centre[w.last_reward_channel] = std::isnan(shown) ? 0 : static_cast<uint8_t>(std::clamp(shown, 0.0f, 255.0f));
         }
     }
 
@@ -539,10 +520,19 @@ extern "C" {
 // flags: 1 needs, 2 costs, 4 penalties, 8 stat rewards, 16 group sharing (the engine's host
 // flags: what no env's task needs is skipped, as in the tensor step).
 int hg_step(const HgStep* world, const int64_t* actions, int64_t pairs, const int64_t* key, int64_t flags) {
-    Step(*world, flags).run(actions, pairs != 0, key);
+    try {
+        Step(*world, flags).run(actions, pairs != 0, key);
+    } catch (const std::bad_alloc&) {  // nothing else throws; no exception may cross into C
+        return 1;
+    }
     return 0;
 }
 
-int64_t hg_struct_size() { return sizeof(HgStep); }
+// "type name;" for every field, in order.
+const char* hg_fields() {
+#define HG_NAME(type, name) #type " " #name ";"
+    return HG_FIELDS(HG_NAME);
+#undef HG_NAME
+}
 
 }  // extern "C"
