@@ -77,7 +77,8 @@ class BatchedEngine:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if compile and host_skips:
             raise ValueError("a compiled step runs the masked path: compile=True needs host_skips off")
-        native = _choose_native(native, torch.device(device), compile, host_skips)
+        native, self.native_problem = _choose_native(native, torch.device(device), compile, host_skips)
+        """Why the native step is not running though it was not turned off (None: it is, or was)."""
         self.game = game
         self.device = torch.device(device)
         self.threads = threads if self.device.type == "cpu" else None
@@ -496,16 +497,17 @@ class BatchedEngine:
         self._refresh_flags()
 
 
-def _choose_native(native: bool | None, device: torch.device, compile: bool, host_skips: bool | None) -> bool:
-    """Whether the engine steps natively (see __init__'s `native`)."""
+def _choose_native(native: bool | None, device: torch.device, compile: bool, host_skips: bool | None
+                   ) -> tuple[bool, str | None]:
+    """Whether the engine steps natively (see __init__'s `native`), and if not by default, why."""
     if native is None:
         if device.type != "cpu" or compile or host_skips is not None:
-            return False
+            return False, None
         problem = available()
         if problem:
             _warn_once(f"the native engine step is unavailable, so steps run as tensor operations "
                        f"(slower on a CPU): {problem}")
-        return problem is None
+        return problem is None, problem
     if native:
         if device.type != "cpu":
             raise NativeUnavailable(f"the native step runs on a CPU, not on {device}: set "
@@ -515,7 +517,7 @@ def _choose_native(native: bool | None, device: torch.device, compile: bool, hos
         problem = available()
         if problem:
             raise NativeUnavailable(problem)
-    return bool(native)
+    return bool(native), None
 
 
 @functools.cache

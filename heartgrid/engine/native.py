@@ -42,7 +42,8 @@ SOURCE = Path(__file__).parent / "csrc" / "step.cpp"
 # No contraction of a*b+c into one rounding (FMA): the rewards must round as torch's separate
 # multiply and add do, on CPUs where FMA is the default (aarch64) too.
 FLAGS = ("-O2", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC")
-ADVICE = "install one (Debian: apt-get install g++), point $CXX at it, or set system.native_step=off"
+ADVICE = ("install one (Debian: apt-get install g++), point $CXX at it, or set system.native_step=off "
+          "(bench env: --native off)")
 NATIVE_STEP = {"auto": None, "on": True, "off": False}
 """`system.native_step` -> BatchedEngine's `native` argument."""
 

@@ -223,6 +223,8 @@ def _train_locked(config: RunConfig, *, resume: bool | None, overwrite: bool, st
     logger.info(trainer.threads_note)
     logger.info(f"engine step: {getattr(trainer.engine, 'step_kind', 'tensor')} (system.native_step="
                 f"{config.system.native_step}, system.compile={str(config.system.compile).lower()})")
+    if getattr(trainer.engine, "native_problem", None):
+        logger.info(f"the native engine step is unavailable: {trainer.engine.native_problem}")
     for note in [*restarted, *space_warning]:
         say(note)
     for repair in logger.repairs:  # already in log.txt

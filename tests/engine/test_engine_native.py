@@ -80,7 +80,7 @@ def test_without_a_compiler_the_default_falls_back_with_a_warning(fresh_build, m
     game = dense_arena(combat=False)
     with pytest.warns(RuntimeWarning, match="steps run as tensor operations .*cannot run the C\\+\\+ compiler"):
         engine = BatchedEngine(game, num_envs=2)
-    assert engine.step_kind == "tensor"
+    assert engine.step_kind == "tensor" and "cannot run the C++ compiler" in engine.native_problem
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once per process, not per engine
         BatchedEngine(game, num_envs=2)

@@ -142,6 +142,23 @@ def test_the_tensor_engine_step_trains_the_same_run(trained):
     assert "engine step: tensor (system.native_step=off" in (tensor / "log.txt").read_text()
 
 
+def test_a_run_without_the_native_step_says_why_in_its_log(tmp_path, monkeypatch):
+    from heartgrid.engine import batched, native
+
+    monkeypatch.setenv("HEARTGRID_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    native.load.cache_clear()
+    batched._warn_once.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="native engine step is unavailable"):
+            run_dir = train(short_config(tmp_path, "fallback", "trainer.total_timesteps=256"))
+    finally:
+        native.load.cache_clear()
+    log = (run_dir / "log.txt").read_text()
+    assert "engine step: tensor (system.native_step=auto" in log
+    assert "the native engine step is unavailable: cannot run the C++ compiler" in log
+
+
 def test_resume_extends_the_run_and_logs_each_epoch_once(trained, tmp_path):
     import shutil
 
