@@ -175,7 +175,7 @@ struct Step {
                 w.conv_conversions[c] += 1;
                 dirty[c] = 1;
             }
-            if (timer == 1) dirty[c] = 1;  // idle or cooling from now on: `converting` changes
+            if (timer == 1) dirty[c] = 1;  // reaches 0: `converting` (timer > 0) turns off
             timer = std::max(timer - 1, 0);
             if (timer != 0) continue;
             bool ready = holds(inv, w.conv_input + c * kItems) &&
@@ -432,7 +432,7 @@ struct Step {
                     sum += stat_value(s, k, after[k]) - stat_value(s, k, was[k]);
                 r += sum;
             }
-            reward[s] += r;  // the penalty (outcomes) is subtracted after the rest, as in batched.py
+            reward[s] += r;  // it held -penalty (outcomes): -p + r is r - p exactly, batched.py's sum
         }
         if (sharing) {
             double pct = w.param_group_pct[env], shares = 0.0;
