@@ -240,6 +240,8 @@ class BatchedEngine:
         self._costs = any(t.action_cost[other].any() for t in self._tables)
         self._needs = any(t.action_need[other].any() for t in self._tables)
         self._penalties = any(t.action_penalty.any() for t in self._tables)
+        if self.native is not None:
+            self.native.set_flags(self._needs, self._costs, self._penalties, self._stat_rewards, self._sharing)
 
     # ----------------------------------------------------------------------------------------
     # Episodes
@@ -341,8 +343,7 @@ class BatchedEngine:
         key = self.priorities.next(self.world)  # host-side block counter: outside the graph
         w = self.world
         if self.native is not None:  # steps 1-7, one env after another
-            self.native(actions, key, self._needs, self._costs, self._penalties, self._stat_rewards,
-                        self._sharing)
+            self.native(actions, key)
         else:
             (self.compiled or self._device_step)(actions, key)
             self._gather()  # step 7

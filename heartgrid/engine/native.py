@@ -157,7 +157,8 @@ class NativeStep:
         self.fields = _fields(self.lib)
         space, kinds, observer = engine.action_space, engine.kinds, engine.observer
         type_of = {name: t for t, name in enumerate(space.type_names)}
-        self.tables = {
+        self.flags = 0  # set_flags
+        self.arrays = {
             "is_move": torch.tensor([name in MOVE_KINDS for name in space.type_names], dtype=torch.uint8),
             "decode_rows": engine.decoder.rows, "decode_valid": engine.decoder.valid,
             "num_args": engine.decoder.num_args, "forward": kinds.forward, "scan": kinds.scan,
@@ -190,7 +191,7 @@ class NativeStep:
                 "num_stats": d.num_stats, "obs_height": d.obs_height, "obs_width": d.obs_width,
                 "padded_width": d.padded_width}
         claims = torch.full((max(d.cells + d.slots, 2 * d.converters + d.slots),), -1, dtype=torch.int64)
-        tensors = {**w.tensors(), **self.tables, "claims": claims}
+        tensors = {**w.tensors(), **self.arrays, "claims": claims}
         values = []
         for ctype, name in self.fields:
             if ctype == "int64_t":
@@ -208,12 +209,14 @@ class NativeStep:
         self.pointer = ctypes.addressof(self.struct)
         self.world, self.claims = w, claims  # what the pointers point into lives as long as they do
 
-    def __call__(self, actions: torch.Tensor, key: torch.Tensor, needs: bool, costs: bool,
-                 penalties: bool, stat_rewards: bool, sharing: bool) -> None:
+    def set_flags(self, needs: bool, costs: bool, penalties: bool, stat_rewards: bool, sharing: bool) -> None:
+        """The engine's host flags (what some env's task needs; the rest is skipped), kept
+        until its tasks change."""
+        self.flags = needs | costs << 1 | penalties << 2 | stat_rewards << 3 | sharing << 4
+
+    def __call__(self, actions: torch.Tensor, key: torch.Tensor) -> None:
         """One step with its observations (RULES.md steps 1-7); `actions` int64 [S] flat or
-        [S, 2] pairs (decode.py's check), `key` this step's priority keys; the flags are the
-        engine's (what some env's task needs)."""
+        [S, 2] pairs (decode.py's check), `key` this step's priority keys."""
         actions = actions.contiguous()
-        flags = needs | costs << 1 | penalties << 2 | stat_rewards << 3 | sharing << 4
-        if self.lib.hg_step(self.pointer, actions.data_ptr(), actions.dim() == 2, key.data_ptr(), flags):
+        if self.lib.hg_step(self.pointer, actions.data_ptr(), actions.dim() == 2, key.data_ptr(), self.flags):
             raise MemoryError("the native step could not allocate its scratch memory")

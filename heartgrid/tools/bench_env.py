@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="run the engine's step through torch.compile (system.compile; the "
                              "compile time is printed and not timed)")
-    parser.add_argument("--native", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--native", choices=tuple(NATIVE_STEP), default="auto",
                         help="the engine's step in C++ (system.native_step; default auto: on a CPU "
                              "where it builds)")
     parser.add_argument("--seed", type=int, default=0)

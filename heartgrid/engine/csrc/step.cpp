@@ -272,6 +272,25 @@ struct Step {
 
     int64_t faced(int64_t s) const { return w.agent_cell[s] + w.forward[w.agent_orientation[s]]; }
 
+    // The winners of a swap or a move go to their targets. The cell an agent leaves takes the
+    // block it swapped with, or is emptied; the target shows an agent (its whole row is
+    // written with the feature rows after the step).
+    void take_targets(bool swapping) {
+        for (int64_t s = s0; s < s1; ++s) {
+            if (!claim[s]) continue;
+            success[s] = 1;
+            uint8_t *left = cell(w.agent_cell[s]), *entered = cell(target[s]);
+            if (swapping) {
+                std::memcpy(left, entered, F);
+                entered[w.swappable_channel] = 0;
+            } else {
+                std::memset(left, 0, F);
+            }
+            entered[w.type_channel] = static_cast<uint8_t>(w.agent_code);
+            relocate(s, target[s]);
+        }
+    }
+
     void swap(const int64_t* key) {
         bool any = false;
         for (int64_t s = s0; s < s1; ++s) {
@@ -281,16 +300,7 @@ struct Step {
         }
         if (!any) return;
         resolve(key);
-        for (int64_t s = s0; s < s1; ++s) {
-            if (!claim[s]) continue;
-            success[s] = 1;
-            // The block takes the agent's cell; the agent's own row is written after the step.
-            uint8_t* block = cell(target[s]);
-            std::memcpy(cell(w.agent_cell[s]), block, F);
-            block[w.type_channel] = static_cast<uint8_t>(w.agent_code);
-            block[w.swappable_channel] = 0;
-            relocate(s, target[s]);
-        }
+        take_targets(true);
     }
 
     void move(const int64_t* key) {
@@ -308,13 +318,7 @@ struct Step {
         }
         if (!any) return;
         resolve(key);
-        for (int64_t s = s0; s < s1; ++s) {
-            if (!claim[s]) continue;
-            success[s] = 1;
-            std::memset(cell(w.agent_cell[s]), 0, F);
-            cell(target[s])[w.type_channel] = static_cast<uint8_t>(w.agent_code);
-            relocate(s, target[s]);
-        }
+        take_targets(false);
     }
 
     // put_items, then get_items: separate contests (converter c is target c for a put and
